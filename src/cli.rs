@@ -1,0 +1,137 @@
+//! The command line: clap definitions, and their resolution into a [`CountConfig`].
+//!
+//! Every option can also be set through a `WETMR_*` environment variable (for cron); a flag
+//! given on the command line wins over the environment.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::Policy;
+use crate::input::InputSpec;
+use crate::tokenize::TokenizerKind;
+
+const AFTER_HELP: &str = "\
+Examples:
+  wetmr count data/sample.warc.wet.gz --top 20
+  wetmr count crawl/ --output counts.tsv --stats stats.json
+  wetmr count --inputs wet.paths.gz --input-base /data/cc --threads 8 -o counts.tsv
+  WETMR_TOKENIZER=cc-pyspark WETMR_QUIET=true wetmr count shard.warc.wet.gz -o out.tsv
+
+Exit codes: 0 ok, 1 usage, 2 bad input (missing, unreadable or damaged file), 3 output error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wetmr",
+    version,
+    about = "Exact word counts (tf and df) over Common Crawl WET files",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count the words of WET files on this machine.
+    #[command(after_help = AFTER_HELP)]
+    Count(CountArgs),
+}
+
+/// Options of `wetmr count`.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// WET files (.warc.wet or .warc.wet.gz) or directories of them.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// A file listing inputs, one path per line (# comments); may be gzipped (wet.paths.gz).
+    #[arg(long = "inputs", value_name = "LIST", env = "WETMR_INPUTS")]
+    pub list: Option<PathBuf>,
+
+    /// Directory prepended to relative paths read from --inputs.
+    #[arg(long, value_name = "DIR", env = "WETMR_INPUT_BASE")]
+    pub input_base: Option<PathBuf>,
+
+    /// Definition of a word (see README).
+    #[arg(long, value_enum, default_value_t, env = "WETMR_TOKENIZER")]
+    pub tokenizer: TokenizerKind,
+
+    /// Write the counts here (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE", env = "WETMR_OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Keep only the K most frequent words.
+    #[arg(long, value_name = "K", env = "WETMR_TOP")]
+    pub top: Option<usize>,
+
+    /// Keep only words with at least N occurrences.
+    #[arg(long, value_name = "N", default_value_t = 1, env = "WETMR_MIN_COUNT")]
+    pub min_count: u64,
+
+    /// Write the run's figures, overall and per file, as JSON.
+    #[arg(long, value_name = "FILE.json", env = "WETMR_STATS")]
+    pub stats: Option<PathBuf>,
+
+    /// Print nothing on standard error except errors.
+    #[arg(short, long, env = "WETMR_QUIET")]
+    pub quiet: bool,
+
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "N", env = "WETMR_THREADS")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Count every intact record of damaged files, skip the rest and report it, instead of
+    /// failing.
+    #[arg(long, env = "WETMR_SKIP_BAD_INPUT")]
+    pub skip_bad_input: bool,
+
+    /// Target chunk size for splitting one file between threads (testing aid).
+    #[arg(long, hide = true, value_name = "BYTES", env = "WETMR_SPLIT_BYTES")]
+    pub split_bytes: Option<NonZeroUsize>,
+}
+
+/// A `wetmr count` job, resolved.
+#[derive(Debug, Clone)]
+pub struct CountConfig {
+    pub inputs: InputSpec,
+    pub tokenizer: TokenizerKind,
+    pub policy: Policy,
+    pub output: Option<PathBuf>,
+    pub top: Option<usize>,
+    pub min_count: u64,
+    pub stats: Option<PathBuf>,
+    pub quiet: bool,
+    pub threads: usize,
+    pub split_bytes: Option<usize>,
+}
+
+impl CountArgs {
+    pub fn resolve(self) -> CountConfig {
+        CountConfig {
+            inputs: InputSpec {
+                paths: self.inputs,
+                list: self.list,
+                base: self.input_base,
+            },
+            tokenizer: self.tokenizer,
+            policy: if self.skip_bad_input {
+                Policy::Skip
+            } else {
+                Policy::Strict
+            },
+            output: self.output,
+            top: self.top,
+            min_count: self.min_count,
+            stats: self.stats,
+            quiet: self.quiet,
+            threads: self.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+                NonZeroUsize::get,
+            ),
+            split_bytes: self.split_bytes.map(NonZeroUsize::get),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! From per-thread tables to the final, ordered word list.
+//!
+//! Tables are merged into the largest one, then the words are ranked: tf descending, then
+//! word bytes ascending. Words are unique, so the order is total and the output reproducible.
+
+use std::cmp::Ordering;
+
+use rayon::prelude::*;
+
+use super::CountTable;
+
+/// One line of the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordCount<'a> {
+    pub word: &'a [u8],
+    pub tf: u64,
+    pub df: u64,
+}
+
+/// The merged table of a run.
+pub struct Counted {
+    table: CountTable,
+}
+
+/// Merges the tables of a run into one.
+pub fn finish(mut tables: Vec<CountTable>) -> Counted {
+    tables.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut tables = tables.into_iter();
+    let mut table = tables.next().unwrap_or_default();
+    for other in tables {
+        table.absorb(&other);
+    }
+    Counted { table }
+}
+
+impl Counted {
+    /// Number of distinct words (tf > 0).
+    pub fn distinct(&self) -> u64 {
+        self.table.iter().filter(|&(_, tf, _)| tf != 0).count() as u64
+    }
+
+    /// The words with tf ≥ `min_count`, in output order, at most `top` of them.
+    pub fn ranked(&self, min_count: u64, top: Option<usize>) -> Vec<WordCount<'_>> {
+        let min_count = min_count.max(1);
+        let mut words: Vec<WordCount<'_>> = self
+            .table
+            .iter()
+            .filter(|&(_, tf, _)| tf >= min_count)
+            .map(|(word, tf, df)| WordCount { word, tf, df })
+            .collect();
+        match top {
+            Some(k) if k < words.len() => {
+                if k > 0 {
+                    words.select_nth_unstable_by(k - 1, output_order);
+                }
+                words.truncate(k);
+                words.sort_unstable_by(output_order);
+            }
+            _ => words.par_sort_unstable_by(output_order),
+        }
+        words
+    }
+}
+
+/// tf descending, then word bytes ascending.
+pub fn output_order(a: &WordCount<'_>, b: &WordCount<'_>) -> Ordering {
+    b.tf.cmp(&a.tf).then_with(|| a.word.cmp(b.word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(words: &[&str]) -> CountTable {
+        let mut t = CountTable::new();
+        t.begin_record();
+        for w in words {
+            t.add(w.as_bytes(), 1);
+        }
+        t
+    }
+
+    #[test]
+    fn order_top_and_min_count() {
+        let counted = finish(vec![table(&["b", "a", "c", "c"]), table(&["b", "d"])]);
+        let all: Vec<_> = counted
+            .ranked(0, None)
+            .iter()
+            .map(|w| (String::from_utf8_lossy(w.word).into_owned(), w.tf, w.df))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("b".into(), 2, 2),
+                ("c".into(), 2, 1),
+                ("a".into(), 1, 1),
+                ("d".into(), 1, 1)
+            ]
+        );
+        let top: Vec<_> = counted.ranked(0, Some(3)).iter().map(|w| w.word).collect();
+        assert_eq!(top, [b"b", b"c", b"a"]);
+        assert_eq!(counted.ranked(2, None).len(), 2);
+        assert!(counted.ranked(0, Some(0)).is_empty());
+        assert_eq!(counted.distinct(), 4);
+    }
+}

@@ -1,0 +1,76 @@
+//! `wetmr count`: the whole local job, from a resolved config to written outputs.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use crate::cli::CountConfig;
+use crate::engine::{self, Job, Policy};
+use crate::error::{Error, Result};
+use crate::input::expand_inputs;
+use crate::output::atomic::write_atomically;
+use crate::output::stats::RunStats;
+use crate::output::tsv::write_tsv;
+
+/// Runs a count job and writes its outputs.
+pub fn count(config: &CountConfig) -> Result<()> {
+    let started = Instant::now();
+    let paths = expand_inputs(&config.inputs)?;
+    if paths.is_empty() {
+        return Err(Error::NoInputs);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("wetmr-count-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+    let job = Job {
+        tokenizer: config.tokenizer,
+        policy: config.policy,
+        split_bytes: config.split_bytes,
+    };
+    let outcome = pool.install(|| engine::run(&job, &paths))?;
+    let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
+
+    match &config.output {
+        Some(path) => write_atomically("writing output", path, |w| write_tsv(w, &words))?,
+        None => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            match write_tsv(&mut out, &words).and_then(|()| out.flush()) {
+                // A closed pipe (`| head`) is the reader's choice, not a failure.
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(Error::Stdout(e)),
+                _ => {}
+            }
+        }
+    }
+
+    let stats = RunStats::new(
+        config.tokenizer.name(),
+        config.threads,
+        config.policy == Policy::Skip,
+        &outcome.files,
+        outcome.counted.distinct(),
+        words.len() as u64,
+        started.elapsed(),
+    );
+    if let Some(path) = &config.stats {
+        write_atomically("writing stats", path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &stats)?;
+            w.write_all(b"\n")
+        })?;
+    }
+    if !config.quiet {
+        for file in &outcome.files {
+            for skipped in &file.skipped {
+                eprintln!(
+                    "wetmr: skipped: {}: {} ({} bytes)",
+                    file.path.display(),
+                    skipped.damage(),
+                    skipped.bytes
+                );
+            }
+        }
+        eprintln!("{}", stats.summary());
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The local engine: files in, one merged count table out, using every core.
+//!
+//! 1. Open (memory-map) every input; plan split points for each ([`plan`]).
+//! 2. Scan all chunks of all files in parallel on the rayon pool ([`scan`]); each worker
+//!    thread counts into its own [`CountTable`].
+//! 3. Follow each file's chain of real chunks ([`chain`]); withdraw the counts of chunks that
+//!    started at a false split point by scanning them again with a delta of −1.
+//! 4. Merge the per-thread tables.
+//!
+//! The result is exactly that of one sequential scan of the files in order, whatever the
+//! number of threads. The map side of the distributed engine reuses this module.
+
+pub mod chain;
+pub mod plan;
+pub mod report;
+pub mod scan;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::count::{finish, CountTable, Counted};
+use crate::error::{Damage, Error, Offset, Result};
+use crate::input::{FileBytes, Format};
+use crate::tokenize::{Tokenizer, TokenizerKind};
+pub use report::{Counters, Skipped};
+pub use scan::Policy;
+use scan::{ChunkOutcome, ScanCtx, Sink};
+
+/// What to count and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    pub tokenizer: TokenizerKind,
+    pub policy: Policy,
+    /// Chunk size override (see `plan::split_points`); `None` for the built-in sizes.
+    pub split_bytes: Option<usize>,
+}
+
+/// The outcome for one input file.
+#[derive(Debug)]
+pub struct FileResult {
+    pub path: PathBuf,
+    /// `None` when the file could not be read.
+    pub format: Option<Format>,
+    /// Size of the file on disk.
+    pub bytes_in: u64,
+    /// Chunks the file was scanned in, and how many of them started at a false split point.
+    pub chunks: usize,
+    pub false_splits: usize,
+    pub counters: Counters,
+    /// Damage passed over (`--skip-bad-input`).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Everything a local run produces.
+pub struct Outcome {
+    pub files: Vec<FileResult>,
+    pub counted: Counted,
+}
+
+/// One worker thread's state.
+#[derive(Default)]
+struct ThreadState {
+    table: CountTable,
+    scratch: Vec<u8>,
+    window: Vec<u8>,
+}
+
+/// Counts `paths` on the current rayon pool. Under `Policy::Strict` the first damaged or
+/// unreadable file (in input order) fails the run.
+pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
+    let tokenizer = Tokenizer::new(job.tokenizer);
+    let mut files = Vec::with_capacity(paths.len());
+    let mut results = Vec::with_capacity(paths.len());
+    for path in paths {
+        match FileBytes::open(path) {
+            Ok(bytes) => files.push((results.len(), bytes)),
+            Err(e) if job.policy == Policy::Skip => {
+                let Error::Open { source, .. } = &e else {
+                    return Err(e);
+                };
+                results.push(unreadable(path, source));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        results.push(FileResult {
+            path: path.clone(),
+            format: None,
+            bytes_in: 0,
+            chunks: 0,
+            false_splits: 0,
+            counters: Counters::default(),
+            skipped: Vec::new(),
+        });
+    }
+
+    let plans: Vec<(Format, Vec<usize>)> = files
+        .par_iter()
+        .map(|(_, bytes)| {
+            let format = Format::sniff(bytes);
+            (
+                format,
+                plan::split_points(bytes, format, job.split_bytes, &mut Vec::new()),
+            )
+        })
+        .collect();
+    let units: Vec<(usize, usize)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(f, (_, points))| (0..points.len()).map(move |c| (f, c)))
+        .collect();
+
+    let states: Vec<Mutex<ThreadState>> = (0..rayon::current_num_threads())
+        .map(|_| Mutex::default())
+        .collect();
+    let failing_file = AtomicUsize::new(usize::MAX);
+    let scan_unit = |&(f, c): &(usize, usize), delta: u64| -> ChunkOutcome {
+        let (format, points) = &plans[f];
+        let thread = rayon::current_thread_index().unwrap_or(0) % states.len();
+        let mut state = states[thread].lock().unwrap_or_else(|e| e.into_inner());
+        let ThreadState {
+            table,
+            scratch,
+            window,
+        } = &mut *state;
+        let mut sink = Sink {
+            tokenizer,
+            table,
+            scratch,
+            delta,
+        };
+        let bytes = &files[f].1;
+        let ctx = ScanCtx {
+            policy: job.policy,
+            file: f,
+            failing_file: &failing_file,
+        };
+        let outcome = match format {
+            Format::Plain => scan::scan_plain(bytes, points, c, &ctx, &mut sink),
+            Format::Gzip => scan::scan_gzip(bytes, points, c, &ctx, &mut sink, window),
+        };
+        if c == 0 && outcome.failure.is_some() {
+            // Chunk 0 is always real: the run will fail, at this file or an earlier one.
+            failing_file.fetch_min(f, Ordering::Relaxed);
+        }
+        outcome
+    };
+    let mut outcomes: Vec<ChunkOutcome> = units
+        .par_iter()
+        .with_max_len(1)
+        .map(|unit| scan_unit(unit, 1))
+        .collect();
+
+    // Follow each file's chain; collect the chunks to withdraw.
+    let mut false_units = Vec::new();
+    let mut first_failure: Option<(usize, Damage)> = None;
+    let mut unit_start = 0;
+    for (f, (format, points)) in plans.iter().enumerate() {
+        let chunk_outcomes = &mut outcomes[unit_start..unit_start + points.len()];
+        let chain = chain::follow(chunk_outcomes);
+        let mut tally = chain::tally(chunk_outcomes, &chain);
+        let result = &mut results[files[f].0];
+        if tally.counters.records == 0 && tally.failure.is_none() && tally.skipped.is_empty() {
+            let damage = Damage {
+                at: match format {
+                    Format::Plain => Offset::Plain { offset: 0 },
+                    Format::Gzip => Offset::Gzip {
+                        member: 0,
+                        decompressed: Some(0),
+                    },
+                },
+                what: "no WARC records in file".into(),
+            };
+            match job.policy {
+                Policy::Strict => tally.failure = Some(damage),
+                Policy::Skip => tally.skipped.push(Skipped {
+                    at: damage.at,
+                    what: damage.what,
+                    bytes: 0,
+                }),
+            }
+        }
+        if let Some(damage) = tally.failure.take() {
+            if first_failure.is_none() {
+                first_failure = Some((files[f].0, damage));
+            }
+        }
+        false_units.extend(
+            (0..points.len())
+                .filter(|c| !chain.contains(c))
+                .map(|c| (f, c)),
+        );
+        result.format = Some(*format);
+        result.bytes_in = files[f].1.len() as u64;
+        result.chunks = points.len();
+        result.false_splits = points.len() - chain.len();
+        result.counters = tally.counters;
+        result.skipped = tally.skipped;
+        unit_start += points.len();
+    }
+    if let Some((index, damage)) = first_failure {
+        return Err(Error::Damaged {
+            path: results[index].path.clone(),
+            damage,
+        });
+    }
+    false_units
+        .par_iter()
+        .with_max_len(1)
+        .for_each(|unit| drop(scan_unit(unit, 1u64.wrapping_neg())));
+
+    let tables = states
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()).table)
+        .collect();
+    Ok(Outcome {
+        files: results,
+        counted: finish(tables),
+    })
+}
+
+fn unreadable(path: &std::path::Path, source: &std::io::Error) -> FileResult {
+    FileResult {
+        path: path.to_path_buf(),
+        format: None,
+        bytes_in: 0,
+        chunks: 0,
+        false_splits: 0,
+        counters: Counters::default(),
+        skipped: vec![Skipped {
+            at: Offset::Plain { offset: 0 },
+            what: format!("cannot read: {source}"),
+            bytes: 0,
+        }],
+    }
+}

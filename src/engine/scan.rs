@@ -1,0 +1,378 @@
+//! Scanning one chunk of one file: records in, counts out.
+//!
+//! A chunk starts at a split point (see [`super::plan`]) and runs until it reaches a later
+//! split point *at a record boundary*, or the end of the file. The two scanners, for plain
+//! and gzip files, differ only in where the bytes come from: a plain chunk parses records
+//! straight from the memory map; a gzip chunk decodes member after member into a window
+//! buffer and parses the records it holds. Both hand each record to a [`Sink`].
+//!
+//! Damage is either fatal for the chunk (`Policy::Strict`, the default) or reported and
+//! passed over (`Policy::Skip`): the scanner resynchronizes at the next line starting with
+//! `WARC/` (and, in a `.gz` file, at the next gzip member).
+//!
+//! Offsets: plain chunks report file offsets; gzip chunks report compressed offsets of gzip
+//! members (exact) and decompressed offsets *relative to the chunk's start*, which
+//! [`super::chain`] turns into file offsets once it knows what precedes the chunk.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::report::{Counters, Skipped};
+use crate::count::CountTable;
+use crate::error::{Damage, Offset};
+use crate::input::gzip::{self, Fill, MemberReader};
+use crate::input::FileBytes;
+use crate::tokenize::Tokenizer;
+use crate::warc::{self, After, Next};
+
+/// What to do with damaged input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Stop at the first damage (the run fails).
+    Strict,
+    /// Report the damage, skip to the next record, go on.
+    Skip,
+}
+
+/// Smallest free space offered to the gzip decoder per fill.
+const FILL_MIN: usize = 256 * 1024;
+/// A plain chunk hands back its pages to the kernel every this many bytes.
+const RELEASE_EVERY: usize = 64 << 20;
+
+/// Where records go: tokenized and counted into one thread's table.
+pub struct Sink<'a> {
+    pub tokenizer: Tokenizer,
+    pub table: &'a mut CountTable,
+    pub scratch: &'a mut Vec<u8>,
+    /// `1` to count, `1u64.wrapping_neg()` to withdraw a chunk counted by mistake.
+    pub delta: u64,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
+        counters.records += 1;
+        if !record.conversion {
+            return;
+        }
+        counters.conversion_records += 1;
+        let table = &mut *self.table;
+        let delta = self.delta;
+        let mut tokens = 0u64;
+        table.begin_record();
+        self.tokenizer
+            .for_each_word(record.body, self.scratch, |word| {
+                tokens += 1;
+                table.add(word, delta);
+            });
+        counters.tokens += tokens;
+    }
+}
+
+/// Settings for scanning one chunk.
+pub struct ScanCtx<'a> {
+    pub policy: Policy,
+    /// The input-order index of the file being scanned.
+    pub file: usize,
+    /// The lowest index of a file known to fail the run (`usize::MAX` when none). Chunks of
+    /// later files stop early: their results cannot matter, while earlier files must still
+    /// be scanned in full so that the error reported is the first one in input order.
+    pub failing_file: &'a AtomicUsize,
+}
+
+impl ScanCtx<'_> {
+    fn cancelled(&self) -> bool {
+        self.failing_file.load(Ordering::Relaxed) < self.file
+    }
+}
+
+/// What scanning a chunk produced.
+#[derive(Debug, Default)]
+pub struct ChunkOutcome {
+    pub counters: Counters,
+    /// The index of the split point where the chunk stopped at a record boundary, or `None`
+    /// when it ran to the end of the file (or failed).
+    pub stopped_at: Option<usize>,
+    /// The damage that ended the chunk under `Policy::Strict`.
+    pub failure: Option<Damage>,
+    /// Damage passed over under `Policy::Skip`.
+    pub skipped: Vec<Skipped>,
+    /// The chunk noticed `cancel` and stopped early; its counts are incomplete.
+    pub cancelled: bool,
+}
+
+/// The upcoming split points of a chunk, so it can notice reaching one.
+struct Stops<'p> {
+    points: &'p [usize],
+    next: usize,
+}
+
+impl Stops<'_> {
+    /// If a split point lies exactly at `pos`, its index.
+    fn reached(&mut self, pos: usize) -> Option<usize> {
+        while self.next < self.points.len() && self.points[self.next] < pos {
+            self.next += 1;
+        }
+        (self.points.get(self.next) == Some(&pos)).then_some(self.next)
+    }
+}
+
+/// Scans chunk `index` of a plain file whose split points are `points`.
+pub fn scan_plain(
+    file: &FileBytes,
+    points: &[usize],
+    index: usize,
+    ctx: &ScanCtx<'_>,
+    sink: &mut Sink<'_>,
+) -> ChunkOutcome {
+    let data: &[u8] = file;
+    let start = points[index];
+    let mut stops = Stops {
+        points,
+        next: index + 1,
+    };
+    let mut out = ChunkOutcome::default();
+    let mut pos = start;
+    let mut released = start;
+    loop {
+        if ctx.cancelled() {
+            out.cancelled = true;
+            break;
+        }
+        if pos - released > RELEASE_EVERY {
+            file.release(released, pos);
+            released = pos;
+        }
+        let next = pos
+            + data[pos..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+        if let Some(j) = stops.reached(next) {
+            out.stopped_at = Some(j);
+            pos = next;
+            break;
+        }
+        match warc::next_record(&data[pos..], After::End) {
+            Ok(Next::Record(record)) => {
+                sink.record(&record, &mut out.counters);
+                pos += record.len;
+            }
+            Ok(Next::End) | Ok(Next::Incomplete { .. }) => {
+                pos = data.len();
+                break;
+            }
+            Err(e) => {
+                let damage = Damage {
+                    at: Offset::Plain {
+                        offset: (pos + e.at) as u64,
+                    },
+                    what: e.kind.to_string(),
+                };
+                if ctx.policy == Policy::Strict {
+                    out.failure = Some(damage);
+                    break;
+                }
+                let resume =
+                    warc::find_record_start(data, pos + e.resume_from).unwrap_or(data.len());
+                let bytes = (resume - (pos + e.at)) as u64;
+                out.counters.skipped_bytes += bytes;
+                out.skipped.push(Skipped {
+                    at: damage.at,
+                    what: damage.what,
+                    bytes,
+                });
+                pos = resume;
+            }
+        }
+    }
+    file.release(released, pos);
+    out.counters.warc_bytes = (pos - start) as u64;
+    out
+}
+
+/// Scans chunk `index` of a gzip file whose split points are `points`; `window` is the
+/// thread's reusable decode buffer.
+pub fn scan_gzip(
+    file: &FileBytes,
+    points: &[usize],
+    index: usize,
+    ctx: &ScanCtx<'_>,
+    sink: &mut Sink<'_>,
+    window: &mut Vec<u8>,
+) -> ChunkOutcome {
+    let data: &[u8] = file;
+    let start = points[index];
+    let mut stops = Stops {
+        points,
+        next: index + 1,
+    };
+    let mut out = ChunkOutcome::default();
+    let mut reader = MemberReader::new(data, start);
+    window.clear();
+    // window[parse..] is not parsed yet; window[0] is at chunk-local decompressed `base`.
+    let mut parse = 0usize;
+    let mut base = 0u64;
+    // (chunk-local decompressed offset, compressed offset) of member starts, for messages.
+    let mut members: VecDeque<(u64, usize)> = VecDeque::from([(0, start)]);
+    // Some(from): after WARC damage, looking for the next record from window[from..].
+    let mut resync: Option<usize> = None;
+    let mut eof = false;
+    let member_at = |members: &VecDeque<(u64, usize)>, dec: u64| {
+        members
+            .iter()
+            .rev()
+            .find(|&&(d, _)| d <= dec)
+            .map_or(start, |&(_, c)| c) as u64
+    };
+    'chunk: loop {
+        if ctx.cancelled() {
+            out.cancelled = true;
+            break;
+        }
+        // Parse every complete record in the window.
+        loop {
+            if let Some(from) = resync {
+                let found = warc::find_record_start(window, from);
+                let until = match found {
+                    Some(q) => q,
+                    None if eof => window.len(),
+                    // Keep a few bytes: "\nWARC/" may straddle the next fill.
+                    None => window.len().saturating_sub(5).max(from),
+                };
+                let bytes = (until - parse) as u64;
+                out.counters.skipped_bytes += bytes;
+                if let Some(last) = out.skipped.last_mut() {
+                    last.bytes += bytes;
+                }
+                parse = until;
+                if found.is_none() {
+                    resync = (!eof).then_some(parse);
+                    if eof {
+                        break 'chunk;
+                    }
+                    break;
+                }
+                resync = None;
+            }
+            let after = if eof { After::End } else { After::More };
+            match warc::next_record(&window[parse..], after) {
+                Ok(Next::Record(record)) => {
+                    sink.record(&record, &mut out.counters);
+                    parse += record.len;
+                }
+                Ok(Next::Incomplete { .. }) if !eof => break,
+                Ok(Next::Incomplete { .. } | Next::End) => break 'chunk,
+                Err(e) => {
+                    let dec = base + (parse + e.at) as u64;
+                    let damage = Damage {
+                        at: Offset::Gzip {
+                            member: member_at(&members, dec),
+                            decompressed: Some(dec),
+                        },
+                        what: e.kind.to_string(),
+                    };
+                    if ctx.policy == Policy::Strict {
+                        out.failure = Some(damage);
+                        break 'chunk;
+                    }
+                    out.skipped.push(Skipped {
+                        at: damage.at,
+                        what: damage.what,
+                        bytes: 0,
+                    });
+                    parse += e.at;
+                    resync = Some(parse - e.at + e.resume_from);
+                }
+            }
+        }
+        // At a split point between members, the chunk ends if what is pending is whole
+        // records: the split point's member is known to start with "WARC/".
+        if reader.at_boundary() && resync.is_none() {
+            if let Some(j) = stops.reached(reader.pos()) {
+                if ends_cleanly(&window[parse..]) {
+                    while let Ok(Next::Record(record)) =
+                        warc::next_record(&window[parse..], After::Record)
+                    {
+                        sink.record(&record, &mut out.counters);
+                        parse += record.len;
+                    }
+                    out.stopped_at = Some(j);
+                    break;
+                }
+            }
+        }
+        // Drop what is parsed and make room for more.
+        if parse > 0 {
+            window.drain(..parse);
+            resync = resync.map(|from| from - parse);
+            base += parse as u64;
+            parse = 0;
+            while members.len() > 1 && members[1].0 <= base {
+                members.pop_front();
+            }
+        }
+        if window.capacity() - window.len() < FILL_MIN {
+            window.reserve(FILL_MIN.max(window.len()));
+        }
+        match reader.fill(window) {
+            Ok(Fill::Data) => {}
+            Ok(Fill::MemberEnd) => members.push_back((base + window.len() as u64, reader.pos())),
+            Ok(Fill::Eof) => eof = true,
+            Err(e) => {
+                let damage = Damage {
+                    at: Offset::Gzip {
+                        member: e.member,
+                        decompressed: Some(base + window.len() as u64),
+                    },
+                    what: e.kind.to_string(),
+                };
+                if ctx.policy == Policy::Strict {
+                    out.failure = Some(damage);
+                    break;
+                }
+                // Decoded bytes of the bad member not yet parsed are dropped; decoding goes
+                // on at the next gzip header that follows the bad member's start.
+                let dropped = (window.len() - parse) as u64;
+                base += window.len() as u64;
+                window.clear();
+                parse = 0;
+                resync = None;
+                let next = gzip::next_header_candidate(data, e.member as usize + 1);
+                let resume = next.unwrap_or(data.len());
+                out.counters.skipped_bytes += dropped;
+                out.skipped.push(Skipped {
+                    at: damage.at,
+                    what: format!(
+                        "{}; skipped {} compressed bytes",
+                        damage.what,
+                        resume - e.member as usize
+                    ),
+                    bytes: dropped,
+                });
+                match next {
+                    Some(next) => {
+                        reader.restart_at(next);
+                        members.push_back((base, next));
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    out.counters.warc_bytes = base + window.len() as u64;
+    file.release(start, reader.pos());
+    out
+}
+
+/// True when `buf` is whole records (or nothing) followed by line breaks, given that a
+/// record starts right after it.
+fn ends_cleanly(mut buf: &[u8]) -> bool {
+    loop {
+        match warc::next_record(buf, After::Record) {
+            Ok(Next::Record(record)) => buf = &buf[record.len..],
+            Ok(Next::End) => return true,
+            Ok(Next::Incomplete { .. }) | Err(_) => return false,
+        }
+    }
+}

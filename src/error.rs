@@ -1,0 +1,117 @@
+//! Errors and exit codes: what can go wrong in a run, said so a user can act on it.
+//!
+//! Every error that comes from input names the file and, where there is one, the byte offset,
+//! saying whether it counts compressed or decompressed bytes. The exit code is a function of
+//! the error kind only (see [`ExitCode`] values documented in the README).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit codes, documented in the README. `main` maps every outcome to one of these.
+pub mod exit {
+    /// The job finished and its outputs were written.
+    pub const OK: u8 = 0;
+    /// The command line (or a `WETMR_*` variable) was wrong; nothing was read.
+    pub const USAGE: u8 = 1;
+    /// An input was missing, unreadable or damaged; no output was written.
+    pub const BAD_INPUT: u8 = 2;
+    /// An output could not be written (disk full, permissions); older outputs are intact.
+    pub const IO: u8 = 3;
+}
+
+/// Where in an input file something was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Offset {
+    /// A byte offset in an uncompressed file.
+    Plain { offset: u64 },
+    /// A position in a gzip file: the compressed offset of the gzip member involved, and the
+    /// offset in the decompressed stream when one is known.
+    Gzip {
+        member: u64,
+        decompressed: Option<u64>,
+    },
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Offset::Plain { offset } => write!(f, "byte offset {offset}"),
+            Offset::Gzip {
+                member,
+                decompressed: Some(d),
+            } => write!(
+                f,
+                "decompressed offset {d} (gzip member at compressed offset {member})"
+            ),
+            Offset::Gzip {
+                member,
+                decompressed: None,
+            } => {
+                write!(f, "gzip member at compressed offset {member}")
+            }
+        }
+    }
+}
+
+/// What is wrong with a stretch of input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub at: Offset,
+    pub what: String,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.what, self.at)
+    }
+}
+
+/// A failed run. `Display` gives the one line printed on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: cannot read: {source}", path = .path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: no *.wet or *.wet.gz files in this directory", path = .path.display())]
+    EmptyDir { path: PathBuf },
+    #[error("{path}: line {line}: {what}", path = .path.display())]
+    List {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+    #[error("no input files given (pass paths, a directory, or --inputs LIST)")]
+    NoInputs,
+    #[error("{path}: {damage}", path = .path.display())]
+    Damaged { path: PathBuf, damage: Damage },
+    #[error("{what} {path}: {source}", path = .path.display())]
+    Output {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing to standard output: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Open { .. }
+            | Error::EmptyDir { .. }
+            | Error::List { .. }
+            | Error::NoInputs
+            | Error::Damaged { .. } => exit::BAD_INPUT,
+            Error::Output { .. } | Error::Stdout(_) => exit::IO,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

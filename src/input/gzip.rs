@@ -1,0 +1,358 @@
+//! Gzip members, one after another, decoded into a caller's buffer.
+//!
+//! Common Crawl compresses each WARC record as its own gzip member, so a `.warc.wet.gz` file
+//! is tens of thousands of members back to back; a file compressed as one stream must work
+//! too. [`MemberReader`] parses each member's header (RFC 1952) itself, inflates the raw
+//! deflate data, and checks the trailer's CRC-32 and length, so that it knows the exact
+//! compressed offset where every member starts and ends. Those offsets are what lets the
+//! engine split one `.gz` file between threads (see `engine::plan`), and what error messages
+//! quote.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+/// The gzip magic number and the deflate method byte.
+const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+const FRESERVED: u8 = 0xe0;
+
+/// A problem in the compressed stream, at the compressed offset of the member involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GzError {
+    /// Compressed offset of the start of the member in which the problem was found.
+    pub member: u64,
+    pub kind: GzErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GzErrorKind {
+    /// The bytes where a member should start are not a gzip header.
+    BadHeader(&'static str),
+    /// The deflate data is invalid.
+    Corrupt(String),
+    /// The file ends inside this member.
+    Truncated,
+    /// The member decoded, but its CRC-32 or length does not match its trailer.
+    Checksum,
+}
+
+impl std::fmt::Display for GzErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GzErrorKind::BadHeader(why) => write!(f, "not a gzip member ({why})"),
+            GzErrorKind::Corrupt(why) => write!(f, "corrupt gzip data ({why})"),
+            GzErrorKind::Truncated => {
+                write!(f, "gzip stream truncated (file ends inside a member)")
+            }
+            GzErrorKind::Checksum => write!(f, "gzip member fails its CRC-32/length check"),
+        }
+    }
+}
+
+/// What a call to [`MemberReader::fill`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Some bytes were appended; the current member goes on.
+    Data,
+    /// The current member ended (and verified); the reader is now at the next member's start.
+    MemberEnd,
+    /// No more members: the end of the compressed data.
+    Eof,
+}
+
+/// Decodes the members of `data`, starting at a member boundary.
+pub struct MemberReader<'a> {
+    data: &'a [u8],
+    /// Compressed offset of the next byte to read.
+    pos: usize,
+    inflate: Decompress,
+    /// The member being decoded, or `None` between members.
+    member: Option<MemberState>,
+}
+
+struct MemberState {
+    start: usize,
+    crc: crc32fast::Hasher,
+    out_len: u64,
+}
+
+impl<'a> MemberReader<'a> {
+    /// A reader over `data` whose first member starts at `start`.
+    pub fn new(data: &'a [u8], start: usize) -> Self {
+        MemberReader {
+            data,
+            pos: start,
+            inflate: Decompress::new(false),
+            member: None,
+        }
+    }
+
+    /// Compressed offset of the next byte to read: between members, where the next starts.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Compressed offset where the member being decoded started (or the next will start).
+    pub fn member_start(&self) -> usize {
+        self.member.as_ref().map_or(self.pos, |m| m.start)
+    }
+
+    /// True between members.
+    pub fn at_boundary(&self) -> bool {
+        self.member.is_none()
+    }
+
+    /// Abandons the current member and continues at compressed offset `pos`, which must be
+    /// where a member is believed to start (used to resynchronize after damage).
+    pub fn restart_at(&mut self, pos: usize) {
+        self.pos = pos;
+        self.member = None;
+    }
+
+    /// Appends decoded bytes to `out`, up to its spare capacity (at least one byte of spare
+    /// capacity is required), and reports whether a member or the file ended.
+    pub fn fill(&mut self, out: &mut Vec<u8>) -> Result<Fill, GzError> {
+        debug_assert!(out.capacity() > out.len());
+        if self.member.is_none() {
+            let rest = &self.data[self.pos..];
+            if rest.is_empty() || rest.iter().all(|&b| b == 0) {
+                // Like gzip(1), zero padding after the last member is ignored.
+                return Ok(Fill::Eof);
+            }
+            let header_len = parse_header(rest).map_err(|kind| GzError {
+                member: self.pos as u64,
+                kind,
+            })?;
+            self.member = Some(MemberState {
+                start: self.pos,
+                crc: crc32fast::Hasher::new(),
+                out_len: 0,
+            });
+            self.pos += header_len;
+            self.inflate.reset(false);
+        }
+        let member = self.member.as_mut().expect("member state set above");
+        let err = |kind| GzError {
+            member: member.start as u64,
+            kind,
+        };
+        let before_in = self.inflate.total_in();
+        let before_len = out.len();
+        let status = self
+            .inflate
+            .decompress_vec(&self.data[self.pos..], out, FlushDecompress::None)
+            .map_err(|e| err(GzErrorKind::Corrupt(e.to_string())))?;
+        self.pos += (self.inflate.total_in() - before_in) as usize;
+        member.crc.update(&out[before_len..]);
+        member.out_len += (out.len() - before_len) as u64;
+        match status {
+            Status::StreamEnd => {
+                let trailer = self
+                    .data
+                    .get(self.pos..self.pos + 8)
+                    .ok_or_else(|| err(GzErrorKind::Truncated))?;
+                let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+                let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+                let member = self.member.take().expect("member state set above");
+                if crc != member.crc.finalize() || isize != member.out_len as u32 {
+                    return Err(GzError {
+                        member: member.start as u64,
+                        kind: GzErrorKind::Checksum,
+                    });
+                }
+                self.pos += 8;
+                Ok(Fill::MemberEnd)
+            }
+            Status::Ok | Status::BufError => {
+                let consumed = self.inflate.total_in() != before_in;
+                if consumed || out.len() != before_len {
+                    Ok(Fill::Data)
+                } else if self.pos == self.data.len() {
+                    Err(err(GzErrorKind::Truncated))
+                } else {
+                    Err(err(GzErrorKind::Corrupt("inflate made no progress".into())))
+                }
+            }
+        }
+    }
+}
+
+/// Parses a gzip member header at the start of `data` and returns its length.
+pub fn parse_header(data: &[u8]) -> Result<usize, GzErrorKind> {
+    if data.len() < 10 {
+        return Err(if MAGIC.starts_with(data) || data.starts_with(&MAGIC) {
+            GzErrorKind::Truncated
+        } else {
+            GzErrorKind::BadHeader("no gzip magic number")
+        });
+    }
+    if data[..3] != MAGIC {
+        return Err(GzErrorKind::BadHeader("no gzip magic number"));
+    }
+    let flags = data[3];
+    if flags & FRESERVED != 0 {
+        return Err(GzErrorKind::BadHeader("reserved flag bits set"));
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let xlen = data.get(at..at + 2).ok_or(GzErrorKind::Truncated)?;
+        at += 2 + u16::from_le_bytes([xlen[0], xlen[1]]) as usize;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let rest = data.get(at..).ok_or(GzErrorKind::Truncated)?;
+            let nul = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(GzErrorKind::Truncated)?;
+            at += nul + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    if at > data.len() {
+        return Err(GzErrorKind::Truncated);
+    }
+    Ok(at)
+}
+
+/// Finds the next offset at or after `from` where bytes look like a gzip member header
+/// (magic, method, flags). A candidate only: decoding it is the proof.
+pub fn next_header_candidate(data: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at + 10 <= data.len() {
+        let idx = memchr::memchr(0x1f, &data[at..data.len() - 9])?;
+        let cand = at + idx;
+        if data[cand + 1] == 0x8b && data[cand + 2] == 0x08 && data[cand + 3] & FRESERVED == 0 {
+            return Some(cand);
+        }
+        at = cand + 1;
+    }
+    None
+}
+
+/// Decodes the single member starting at `start` into `out` (cleared first), verifying it.
+/// Returns the compressed offset just past the member.
+pub fn decode_member(data: &[u8], start: usize, out: &mut Vec<u8>) -> Result<usize, GzError> {
+    out.clear();
+    let mut reader = MemberReader::new(data, start);
+    loop {
+        if out.capacity() - out.len() < 64 * 1024 {
+            out.reserve(256 * 1024);
+        }
+        match reader.fill(out)? {
+            Fill::Data => {}
+            Fill::MemberEnd => return Ok(reader.pos()),
+            Fill::Eof => {
+                return Err(GzError {
+                    member: start as u64,
+                    kind: GzErrorKind::Truncated,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+
+    fn gz(parts: &[&[u8]]) -> (Vec<u8>, Vec<usize>) {
+        let mut out = Vec::new();
+        let mut starts = Vec::new();
+        for part in parts {
+            starts.push(out.len());
+            let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+            enc.write_all(part).unwrap();
+            out.extend(enc.finish().unwrap());
+        }
+        (out, starts)
+    }
+
+    fn decode_all(data: &[u8], cap: usize) -> Result<(Vec<u8>, usize), GzError> {
+        let mut reader = MemberReader::new(data, 0);
+        let mut out = Vec::with_capacity(cap);
+        let mut members = 0;
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(cap);
+            }
+            match reader.fill(&mut out)? {
+                Fill::Data => {}
+                Fill::MemberEnd => members += 1,
+                Fill::Eof => return Ok((out, members)),
+            }
+        }
+    }
+
+    #[test]
+    fn every_member_is_decoded_with_tiny_buffers() {
+        let (data, _) = gz(&[b"hello ", b"", b"world", &[b'x'; 10_000]]);
+        let (out, members) = decode_all(&data, 7).unwrap();
+        assert_eq!(members, 4);
+        assert_eq!(&out[..11], b"hello world");
+        assert_eq!(out.len(), 11 + 10_000);
+    }
+
+    #[test]
+    fn truncation_names_the_last_member() {
+        let (data, starts) = gz(&[b"one", b"two two two two"]);
+        let err = decode_all(&data[..data.len() - 5], 64).unwrap_err();
+        assert_eq!(err.member, starts[1] as u64);
+        assert_eq!(err.kind, GzErrorKind::Truncated);
+        let err = decode_all(&data[..starts[1] + 4], 64).unwrap_err();
+        assert_eq!(err.kind, GzErrorKind::Truncated);
+    }
+
+    #[test]
+    fn checksum_mismatch_is_reported() {
+        let (mut data, _) = gz(&[b"some text to check"]);
+        let n = data.len();
+        data[n - 6] ^= 0xff; // inside the CRC-32
+        let err = decode_all(&data, 64).unwrap_err();
+        assert_eq!(err.kind, GzErrorKind::Checksum);
+    }
+
+    #[test]
+    fn garbage_after_members_is_a_bad_header() {
+        let (mut data, _) = gz(&[b"abc"]);
+        let end = data.len();
+        data.extend_from_slice(b"not gzip at all");
+        let err = decode_all(&data, 64).unwrap_err();
+        assert_eq!(err.member, end as u64);
+        assert!(matches!(err.kind, GzErrorKind::BadHeader(_)));
+    }
+
+    #[test]
+    fn zero_padding_is_ignored() {
+        let (mut data, _) = gz(&[b"abc"]);
+        data.extend_from_slice(&[0; 100]);
+        assert_eq!(decode_all(&data, 64).unwrap().0, b"abc");
+    }
+
+    #[test]
+    fn header_with_name_and_extra_fields() {
+        let mut enc = flate2::GzBuilder::new()
+            .filename("x.warc")
+            .comment("c")
+            .extra(vec![1, 2, 3])
+            .write(Vec::new(), Compression::default());
+        enc.write_all(b"payload").unwrap();
+        let data = enc.finish().unwrap();
+        assert_eq!(decode_all(&data, 64).unwrap().0, b"payload");
+        let mut out = Vec::new();
+        assert_eq!(decode_member(&data, 0, &mut out).unwrap(), data.len());
+    }
+
+    #[test]
+    fn candidates_find_member_starts() {
+        let (data, starts) = gz(&[b"a", b"b", b"c"]);
+        assert_eq!(next_header_candidate(&data, 1), Some(starts[1]));
+    }
+}

@@ -1,0 +1,181 @@
+//! Expanding the command line's inputs into an ordered list of files.
+//!
+//! An input is a file, a directory (its `*.wet` and `*.wet.gz` files, sorted by name), or a
+//! list file given with `--inputs`: one path per line, `#` comments and blank lines ignored.
+//! List files may be gzip-compressed (Common Crawl's `wet.paths.gz`); relative paths in a list
+//! are joined to `--input-base` when it is given. Order is kept and nothing is deduplicated:
+//! a file named twice is counted twice, as the user asked.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Inputs as the user gave them.
+#[derive(Debug, Clone, Default)]
+pub struct InputSpec {
+    /// Paths from the command line: files or directories.
+    pub paths: Vec<PathBuf>,
+    /// A list file (`--inputs`).
+    pub list: Option<PathBuf>,
+    /// Prefix for relative paths found in the list file (`--input-base`).
+    pub base: Option<PathBuf>,
+}
+
+/// Resolves an [`InputSpec`] into the files to read, in order.
+pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in &spec.paths {
+        expand_path(path, &mut files)?;
+    }
+    if let Some(list) = &spec.list {
+        for entry in read_list(list)? {
+            let path = match &spec.base {
+                Some(base) if entry.is_relative() => base.join(&entry),
+                _ => entry,
+            };
+            expand_path(&path, &mut files)?;
+        }
+    }
+    Ok(files)
+}
+
+/// Adds a file, or a directory's WET files, to `files`.
+fn expand_path(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let open_err = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut found = Vec::new();
+    for entry in fs::read_dir(path).map_err(open_err)? {
+        let entry = entry.map_err(open_err)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.ends_with(".wet") || name.ends_with(".wet.gz"))
+            && entry.file_type().map_err(open_err)?.is_file()
+        {
+            found.push(entry.path());
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::EmptyDir {
+            path: path.to_path_buf(),
+        });
+    }
+    found.sort();
+    files.extend(found);
+    Ok(())
+}
+
+/// Reads a list file (plain or gzip) into its entries.
+fn read_list(path: &Path) -> Result<Vec<PathBuf>> {
+    let raw = fs::read(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::List {
+                path: path.to_path_buf(),
+                line: 0,
+                what: format!("cannot decompress list: {e}"),
+            })?;
+        out
+    } else {
+        raw
+    };
+    parse_list(path, &text)
+}
+
+/// Parses the text of a list file: one path per line, `#` comments, blank lines ignored.
+pub fn parse_list(path: &Path, text: &[u8]) -> Result<Vec<PathBuf>> {
+    let text = std::str::from_utf8(text).map_err(|e| Error::List {
+        path: path.to_path_buf(),
+        line: 1 + text[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+        what: "not valid UTF-8".into(),
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(PathBuf::from)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_skips_comments_and_blanks() {
+        let text = b"# files\n\na.wet.gz\r\n  b.wet  \n#c.wet\n";
+        let got = parse_list(Path::new("l"), text).unwrap();
+        assert_eq!(got, vec![PathBuf::from("a.wet.gz"), PathBuf::from("b.wet")]);
+    }
+
+    #[test]
+    fn list_with_invalid_utf8_names_the_line() {
+        let err = parse_list(Path::new("l"), b"a\nb\n\xff\n").unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn directory_is_sorted_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.wet.gz", "a.wet", "c.txt", "d.warc.wet.gz"] {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let spec = InputSpec {
+            paths: vec![dir.path().to_path_buf()],
+            ..Default::default()
+        };
+        let names: Vec<_> = expand_inputs(&spec)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.wet", "b.wet.gz", "d.warc.wet.gz"]);
+    }
+
+    #[test]
+    fn empty_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = InputSpec {
+            paths: vec![dir.path().to_path_buf()],
+            ..Default::default()
+        };
+        assert!(matches!(expand_inputs(&spec), Err(Error::EmptyDir { .. })));
+    }
+
+    #[test]
+    fn relative_list_entries_get_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("crawl")).unwrap();
+        fs::write(dir.path().join("crawl/x.warc.wet.gz"), b"").unwrap();
+        let list = dir.path().join("wet.paths");
+        fs::write(&list, "crawl/x.warc.wet.gz\n").unwrap();
+        let spec = InputSpec {
+            list: Some(list),
+            base: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert_eq!(
+            expand_inputs(&spec).unwrap(),
+            vec![dir.path().join("crawl/x.warc.wet.gz")]
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! The `wetmr` binary: parse the command line, run the command, map the outcome to an exit
+//! code (documented in the README).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use wetmr::cli::{Cli, Command};
+use wetmr::error::exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let result = match cli.command {
+        Command::Count(args) => wetmr::count_cmd::count(&args.resolve()),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("wetmr: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

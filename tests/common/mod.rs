@@ -1,0 +1,59 @@
+//! Shared helpers for the integration tests: running the binaries, generating corpora, and
+//! the slow, obviously-correct references the fast paths are compared with.
+#![allow(dead_code)]
+
+pub mod reference;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `wetmr` with `args` (and extra environment variables).
+pub fn wetmr(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // Tests must not inherit a developer's settings.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WETMR_") && !env.iter().any(|(e, _)| *e == k) {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("wetmr runs")
+}
+
+/// Generates a corpus with `wetgen` into `dir` and returns its path.
+pub fn wetgen(dir: &Path, name: &str, size: &str, seed: u64, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new(env!("CARGO_BIN_EXE_wetgen"))
+        .args(["--size", size, "--seed", &seed.to_string()])
+        .args(extra)
+        .arg(&out)
+        .status()
+        .expect("wetgen runs");
+    assert!(status.success(), "wetgen failed");
+    out
+}
+
+/// The shared conformance data (real and damaged WET files), when it is present.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found; conformance files not tested",
+            dir.display()
+        );
+        None
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("output is UTF-8")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

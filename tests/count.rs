@@ -1,0 +1,189 @@
+//! `wetmr count` end to end against an independent slow count (tests/common/reference.rs)
+//! on generated corpora: plain, one gzip member per record, one gzip stream; one and many
+//! threads; one and several files; files forced into many chunks; and files built to contain
+//! false split points, which must not change a single count.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::{reference, stdout, wetgen, wetmr};
+
+fn expected(tokenizer: &str, files: &[PathBuf], min_count: u64, top: Option<usize>) -> String {
+    let data: Vec<Vec<u8>> = files.iter().map(|f| reference::read_wet(f)).collect();
+    let bodies = data.iter().flat_map(|d| reference::conversion_bodies(d));
+    reference::expected_tsv(tokenizer, bodies, min_count, top)
+}
+
+fn count(files: &[PathBuf], extra: &[&str]) -> String {
+    let mut args = vec!["count", "--quiet"];
+    args.extend_from_slice(extra);
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let out = wetmr(&args, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn generated_corpora_match_the_slow_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = wetgen(dir.path(), "a.warc.wet", "1500KB", 11, &[]);
+    let members = wetgen(dir.path(), "b.warc.wet.gz", "1500KB", 12, &["--gzip"]);
+    let stream = wetgen(
+        dir.path(),
+        "c.warc.wet.gz",
+        "800KB",
+        13,
+        &["--gzip", "--single-stream"],
+    );
+    for files in [
+        vec![plain.clone()],
+        vec![members.clone()],
+        vec![stream.clone()],
+        vec![
+            plain.clone(),
+            members.clone(),
+            stream.clone(),
+            plain.clone(),
+        ],
+    ] {
+        let want = expected("word", &files, 1, None);
+        assert!(want.lines().count() > 1000);
+        for threads in ["1", "2", "5"] {
+            for split in [None, Some("30000")] {
+                let mut extra = vec!["--threads", threads];
+                if let Some(split) = split {
+                    extra.extend(["--split-bytes", split]);
+                }
+                assert_eq!(count(&files, &extra), want, "{files:?} {extra:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_tokenizer_top_and_min_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = wetgen(dir.path(), "t.warc.wet.gz", "600KB", 21, &["--gzip"]);
+    let files = [file];
+    for tokenizer in ["word", "cc-pyspark", "uax29"] {
+        assert_eq!(
+            count(
+                &files,
+                &["--tokenizer", tokenizer, "--split-bytes", "20000"]
+            ),
+            expected(tokenizer, &files, 1, None),
+            "{tokenizer}"
+        );
+    }
+    assert_eq!(
+        count(&files, &["--top", "25"]),
+        expected("word", &files, 1, Some(25))
+    );
+    assert_eq!(
+        count(&files, &["--min-count", "7"]),
+        expected("word", &files, 7, None)
+    );
+}
+
+/// A WARC record as bytes.
+fn record(kind: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "WARC/1.0\r\nWARC-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n\r\n");
+    out
+}
+
+fn gzip_member(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Records whose bodies quote whole WARC records, and (stored, uncompressed) gzip members of
+/// WARC records: exactly what the split planner takes for record starts.
+fn decoy_records() -> Vec<Vec<u8>> {
+    let mut records = vec![record("warcinfo", b"software: test\r\n")];
+    for i in 0..60 {
+        let quoted = record("conversion", format!("quoted words {i} DECOY").as_bytes());
+        let mut body = format!("Page {i} explains the WARC format:\n").into_bytes();
+        body.extend_from_slice(&quoted);
+        // A gzip member inside the body: with stored blocks it appears verbatim in the file.
+        body.extend_from_slice(&gzip_member(&quoted, flate2::Compression::none()));
+        body.extend_from_slice(format!("\nthe end of page {i}, plain words here\n").as_bytes());
+        body.extend_from_slice(&quoted);
+        records.push(record("conversion", &body));
+    }
+    records
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn false_split_points_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = decoy_records();
+    let plain = write_file(dir.path(), "decoy.warc.wet", &records.concat());
+    let stored: Vec<u8> = records
+        .iter()
+        .flat_map(|r| gzip_member(r, flate2::Compression::none()))
+        .collect();
+    let gz = write_file(dir.path(), "decoy.warc.wet.gz", &stored);
+    for file in [plain, gz] {
+        let files = [file.clone()];
+        let want = expected("word", &files, 1, None);
+        assert!(want.contains("decoy\t"), "decoys are counted as text");
+        let stats = dir.path().join("stats.json");
+        for split in ["200", "700", "3000"] {
+            let got = count(
+                &files,
+                &[
+                    "--threads",
+                    "2",
+                    "--split-bytes",
+                    split,
+                    "--stats",
+                    stats.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(got, want, "{file:?} split {split}");
+        }
+        // The planner did fall for decoys, and the chain check threw them out.
+        let stats: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        let false_splits = stats["per_file"][0]["false_splits"].as_u64().unwrap();
+        assert!(
+            false_splits > 0,
+            "no false split was exercised for {file:?}"
+        );
+    }
+}
+
+#[test]
+fn directories_and_lists_give_the_same_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = wetgen(dir.path(), "a.warc.wet.gz", "300KB", 31, &["--gzip"]);
+    let b = wetgen(dir.path(), "b.warc.wet", "300KB", 32, &[]);
+    let want = expected("word", &[a.clone(), b.clone()], 1, None);
+    assert_eq!(count(&[dir.path().to_path_buf()], &[]), want);
+    let list = dir.path().join("fichiersWET.txt");
+    std::fs::write(&list, "# inputs\n\na.warc.wet.gz\nb.warc.wet\n").unwrap();
+    let base = dir.path().to_str().unwrap();
+    assert_eq!(
+        count(
+            &[],
+            &["--inputs", list.to_str().unwrap(), "--input-base", base]
+        ),
+        want
+    );
+}

@@ -1,0 +1,312 @@
+//! wetgen: deterministic generator of Common-Crawl-shaped WET files.
+//!
+//! `wetgen --size 400MB --seed 1 --gzip OUT` writes a warcinfo record, then conversion records
+//! with Common Crawl's headers (WARC-Target-URI, WARC-Date, WARC-Record-ID, WARC-Refers-To,
+//! WARC-Block-Digest, WARC-Identified-Content-Language, Content-Type, Content-Length): CRLF
+//! header lines, LF body lines, records separated by CRLF CRLF, and with `--gzip` one gzip
+//! member per record (or one stream for the whole file with `--single-stream`).
+//!
+//! Bodies are multilingual text (Latin-script languages, Cyrillic, Greek, Arabic, Devanagari,
+//! Han, Japanese kana, Thai) whose words follow a Zipf law over an unbounded vocabulary,
+//! plus a tail of rare tokens (identifiers, numbers, host names), so the number of distinct
+//! words keeps growing with the input the way web text does. The same arguments always give
+//! the same bytes: the generator uses its own seeded PRNG and no hash-map ordering.
+
+mod lang;
+mod rng;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use lang::{Lang, LANGS};
+use rng::Rng;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wetgen",
+    about = "Generate a deterministic, Common-Crawl-shaped WET file",
+    after_help = "Example: wetgen --size 400MB --seed 1 --gzip corpus.warc.wet.gz"
+)]
+struct Args {
+    /// Approximate size of the WARC data (uncompressed): 2MB, 400MB, 1GiB, 50000 ...
+    #[arg(long, value_parser = parse_size, default_value = "2MB")]
+    size: u64,
+    /// Seed of the pseudo-random generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Compress, one gzip member per record (Common Crawl's layout).
+    #[arg(long)]
+    gzip: bool,
+    /// With --gzip: compress the whole file as one gzip stream instead.
+    #[arg(long, requires = "gzip")]
+    single_stream: bool,
+    /// Scale of the vocabulary: words are drawn from ranks 1..=VOCAB (Zipf, s = 1).
+    #[arg(long, default_value_t = 20_000_000)]
+    vocab: u64,
+    /// Output file.
+    out: PathBuf,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("bad size: {text}"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown size unit: {other}")),
+    };
+    Ok((number * scale) as u64)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match generate(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wetgen: {}: {e}", args.out.display());
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Where records go: plain, one gzip member each, or one gzip stream.
+enum Sink {
+    Plain(BufWriter<File>),
+    Members(BufWriter<File>),
+    Stream(Box<GzEncoder<BufWriter<File>>>),
+}
+
+impl Sink {
+    fn record(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(bytes),
+            Sink::Members(w) => {
+                let mut member = GzEncoder::new(Vec::new(), Compression::default());
+                member.write_all(bytes)?;
+                w.write_all(&member.finish()?)
+            }
+            Sink::Stream(w) => w.write_all(bytes),
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        let mut file = match self {
+            Sink::Plain(w) | Sink::Members(w) => w,
+            Sink::Stream(w) => (*w).finish()?,
+        };
+        file.flush()?;
+        file.get_ref().sync_all()
+    }
+}
+
+fn generate(args: &Args) -> io::Result<()> {
+    let file = BufWriter::with_capacity(1 << 20, File::create(&args.out)?);
+    let mut sink = match (args.gzip, args.single_stream) {
+        (false, _) => Sink::Plain(file),
+        (true, false) => Sink::Members(file),
+        (true, true) => Sink::Stream(Box::new(GzEncoder::new(file, Compression::default()))),
+    };
+    let mut rng = Rng::new(args.seed);
+    let mut written = 0u64;
+    let mut record = Vec::new();
+    let info = warcinfo(&mut rng, args.seed);
+    frame(&mut record, &info.0, info.1.as_bytes());
+    sink.record(&record)?;
+    written += record.len() as u64;
+    let mut body = String::new();
+    let mut serial = 0u64;
+    while written < args.size {
+        let lang = pick_lang(&mut rng);
+        body.clear();
+        let target = body_len(&mut rng);
+        write_body(&mut rng, lang, args.vocab, target, &mut body);
+        let headers = conversion_headers(&mut rng, lang, serial, body.as_bytes());
+        frame(&mut record, &headers, body.as_bytes());
+        sink.record(&record)?;
+        written += record.len() as u64;
+        serial += 1;
+    }
+    sink.finish()
+}
+
+/// Writes header lines (CRLF), the blank line, the body, and the CRLF CRLF trailer.
+fn frame(out: &mut Vec<u8>, headers: &[(&str, String)], body: &[u8]) {
+    out.clear();
+    out.extend_from_slice(b"WARC/1.0\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+fn warcinfo(rng: &mut Rng, seed: u64) -> (Vec<(&'static str, String)>, String) {
+    let body = format!(
+        "Software-Info: wetgen/{} (seed {seed})\r\n\
+         Extracted-Date: Sat, 18 May 2024 01:57:12 GMT\r\n\
+         robots: checked via crawler-commons 1.5-SNAPSHOT\r\n\
+         isPartOf: CC-MAIN-2024-22\r\n\
+         operator: Common Crawl Admin (info@commoncrawl.org)\r\n\
+         description: Synthetic crawl generated for wetmr tests and benchmarks\r\n\
+         publisher: Common Crawl\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let headers = vec![
+        ("WARC-Type", "warcinfo".to_string()),
+        ("WARC-Date", "2024-05-18T01:57:12Z".to_string()),
+        (
+            "WARC-Filename",
+            format!(
+                "CC-MAIN-20240518000000-20240518030000-{:05}.warc.wet.gz",
+                seed % 100_000
+            ),
+        ),
+        ("WARC-Record-ID", uuid(rng)),
+        ("Content-Type", "application/warc-fields".to_string()),
+    ];
+    (headers, body)
+}
+
+fn conversion_headers(
+    rng: &mut Rng,
+    lang: &Lang,
+    serial: u64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let host = format!(
+        "{}{}.{}",
+        lang::ascii_word(rng.next() % 5000, 6),
+        serial % 97,
+        lang.tld
+    );
+    let second = serial % 86_400;
+    vec![
+        ("WARC-Type", "conversion".to_string()),
+        (
+            "WARC-Target-URI",
+            format!(
+                "https://{host}/{}/{serial}",
+                lang::ascii_word(rng.next() % 100_000, 9)
+            ),
+        ),
+        (
+            "WARC-Date",
+            format!(
+                "2024-05-18T{:02}:{:02}:{:02}Z",
+                second / 3600,
+                second / 60 % 60,
+                second % 60
+            ),
+        ),
+        ("WARC-Record-ID", uuid(rng)),
+        ("WARC-Refers-To", uuid(rng)),
+        (
+            "WARC-Block-Digest",
+            format!(
+                "sha1:{}",
+                base32(&sha1_smol::Sha1::from(body).digest().bytes())
+            ),
+        ),
+        ("WARC-Identified-Content-Language", lang.code.to_string()),
+        ("Content-Type", "text/plain".to_string()),
+    ]
+}
+
+fn uuid(rng: &mut Rng) -> String {
+    let (a, b) = (rng.next(), rng.next());
+    format!(
+        "<urn:uuid:{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}>",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// RFC 4648 base32 without padding (a SHA-1 digest is 20 bytes: exactly 32 characters).
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u64, 0);
+    for &b in bytes {
+        buffer = (buffer << 8) | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn pick_lang(rng: &mut Rng) -> &'static Lang {
+    let total: u32 = LANGS.iter().map(|l| l.weight).sum();
+    let mut x = (rng.next() % u64::from(total)) as u32;
+    for lang in LANGS {
+        if x < lang.weight {
+            return lang;
+        }
+        x -= lang.weight;
+    }
+    &LANGS[0]
+}
+
+/// Body length in bytes: mostly a few KB, sometimes much longer (a rough log-normal).
+fn body_len(rng: &mut Rng) -> usize {
+    let u = rng.unit();
+    (800.0 * (1.0 + 40.0 * u * u * u)) as usize
+}
+
+fn write_body(rng: &mut Rng, lang: &Lang, vocab: u64, target: usize, out: &mut String) {
+    while out.len() < target {
+        let words = 4 + (rng.next() % 18) as usize;
+        for i in 0..words {
+            if i > 0 && lang.spaces {
+                out.push(' ');
+            }
+            let rare = rng.next() % 200 == 0;
+            let start = out.len();
+            if rare {
+                lang::rare_token(rng, out);
+            } else {
+                lang.word(zipf_rank(rng, vocab), out);
+            }
+            if i == 0 && rng.next() % 3 != 0 {
+                lang::capitalize_first(out, start);
+            } else if rng.next() % 50 == 0 {
+                lang::uppercase_from(out, start);
+            }
+            if i + 1 < words && rng.next() % 9 == 0 {
+                out.push_str(lang.comma);
+            }
+        }
+        out.push_str(lang.stop);
+        out.push(if rng.next() % 4 == 0 { '\n' } else { ' ' });
+    }
+    out.push('\n');
+}
+
+/// A rank with P(r) ∝ 1/r on 1..=vocab: the inverse of the continuous CDF ln(r)/ln(vocab).
+fn zipf_rank(rng: &mut Rng, vocab: u64) -> u64 {
+    ((vocab as f64).powf(rng.unit()) as u64).clamp(1, vocab)
+}
