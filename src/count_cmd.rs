@@ -14,6 +14,11 @@ use crate::output::tsv::write_tsv;
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
+    if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
+        return Err(Error::Usage(
+            "no inputs: give WET files or directories, or --inputs LIST".into(),
+        ));
+    }
     let paths = expand_inputs(&config.inputs)?;
     if paths.is_empty() {
         return Err(Error::NoInputs);

@@ -85,7 +85,7 @@ pub enum Error {
         line: usize,
         what: String,
     },
-    #[error("no input files given (pass paths, a directory, or --inputs LIST)")]
+    #[error("the input list names no files")]
     NoInputs,
     #[error("{path}: {damage}", path = .path.display())]
     Damaged { path: PathBuf, damage: Damage },
