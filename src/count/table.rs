@@ -1,7 +1,8 @@
 //! The per-thread count table: word → (tf, df).
 //!
-//! Keys are copied once, when a word is first seen, into a bump arena owned by the table; the
-//! hash table holds `(pointer, length)` into it plus the counts. df counts each record once:
+//! Keys of up to 16 bytes (most words) are stored inside the hash table's entries, so a
+//! lookup that hits touches one cache line; longer keys are copied once, when first seen,
+//! into a bump arena owned by the table. Nothing is allocated per token. df counts each record once:
 //! every entry remembers the last record (a per-table serial number) that touched it, so no
 //! per-record set is needed.
 //!
@@ -9,18 +10,83 @@
 //! can withdraw exactly what a mis-speculated chunk added (see `engine`), and merged tables
 //! sum to the truth. Entries whose tf is 0 are not words of the result.
 
-use std::ptr::NonNull;
-
 use bumpalo::Bump;
 use hashbrown::hash_table::{Entry as Slot, HashTable};
 
 /// A record's serial number in one table.
 pub type DocId = u32;
 
+/// Keys up to this many bytes live inside the entry (most words do).
+const INLINE: usize = 16;
+
+// Four entries fit in three cache lines; keep it so.
+const _: () = assert!(std::mem::size_of::<Entry>() == 40);
+
+// Inline keys are read back as bytes in memory order (see `Entry::inline_bytes`).
+#[cfg(not(target_endian = "little"))]
+compile_error!("wetmr's count table assumes a little-endian target");
+
+/// A key as the table stores it: short keys inline, zero-padded, as two integers; long keys
+/// as a pointer into the arena (`lo`) plus their first 8 bytes (`hi`), which rejects most
+/// mismatches without touching the arena.
+#[derive(Clone, Copy)]
+struct KeyRepr {
+    lo: u64,
+    hi: u64,
+    len: u32,
+}
+
+impl KeyRepr {
+    /// The representation a lookup compares against (long keys: length and prefix only).
+    #[inline(always)]
+    fn probe(word: &[u8]) -> KeyRepr {
+        let len = word.len();
+        let (lo, hi) = if len <= INLINE {
+            padded(word)
+        } else {
+            (
+                0,
+                u64::from_le_bytes(word[..8].try_into().expect("8 bytes")),
+            )
+        };
+        KeyRepr {
+            lo,
+            hi,
+            // Saturates: keys of 4 GiB or more compare through their stored length.
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The bytes of `word` (at most 16) as two little-endian integers, zero-padded, read with
+/// overlapping loads instead of a variable-length copy.
+#[inline(always)]
+fn padded(word: &[u8]) -> (u64, u64) {
+    let len = word.len();
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(word[i..i + 4].try_into().unwrap()));
+    let u64_at = |i: usize| u64::from_le_bytes(word[i..i + 8].try_into().unwrap());
+    match len {
+        0 => (0, 0),
+        1..=3 => {
+            let mid = len / 2;
+            let v = u64::from(word[0])
+                | u64::from(word[mid]) << (8 * mid)
+                | u64::from(word[len - 1]) << (8 * (len - 1));
+            (v, 0)
+        }
+        4..=7 => (u32_at(0) | u32_at(len - 4) << (8 * (len - 4)), 0),
+        8 => (u64_at(0), 0),
+        _ => (u64_at(0), u64_at(len - 8) >> (8 * (16 - len))),
+    }
+}
+
+/// One word's slot. The key's fields are those of [`KeyRepr`], flattened so that the
+/// record stamp fits in what would be padding.
+#[repr(C)]
 struct Entry {
-    /// Start of the key's bytes in `arena`.
-    key: NonNull<u8>,
-    len: usize,
+    lo: u64,
+    hi: u64,
+    len: u32,
     /// Last record that counted this word (df is bumped once per record).
     last_doc: DocId,
     tf: u64,
@@ -30,9 +96,46 @@ struct Entry {
 impl Entry {
     #[inline(always)]
     fn key(&self) -> &[u8] {
-        // SAFETY: `key`/`len` were made from a slice allocated in the table's arena, which
-        // is never reset and lives as long as the table (entries are dropped with it).
-        unsafe { std::slice::from_raw_parts(self.key.as_ptr(), self.len) }
+        let len = self.len as usize;
+        if len <= INLINE {
+            return &self.inline_bytes()[..len];
+        }
+        let block = self.lo as usize as *const u8;
+        // SAFETY: a long key's `lo` points to an arena block holding the key's length as 8
+        // little-endian bytes, then the key itself (see `store_key`). The arena is never
+        // reset and lives as long as the table (entries drop with it).
+        unsafe {
+            let len = u64::from_le_bytes(*(block as *const [u8; 8])) as usize;
+            std::slice::from_raw_parts(block.add(8), len)
+        }
+    }
+
+    #[inline(always)]
+    fn repr(&self) -> KeyRepr {
+        KeyRepr {
+            lo: self.lo,
+            hi: self.hi,
+            len: self.len,
+        }
+    }
+
+    /// A short key's bytes (zero-padded to 16).
+    #[inline(always)]
+    fn inline_bytes(&self) -> &[u8; INLINE] {
+        // SAFETY: `Entry` is `repr(C)` and starts with `lo` then `hi`: 16 initialized bytes. The bytes are the key's only on little-endian
+        // targets, which `padded` asserts at compile time.
+        unsafe { &*(self as *const Entry as *const [u8; INLINE]) }
+    }
+
+    /// Whether this entry's key is `word`, whose probe representation is `probe`.
+    #[inline(always)]
+    fn matches(&self, probe: &KeyRepr, word: &[u8]) -> bool {
+        let same = self.lo == probe.lo && self.hi == probe.hi && self.len == probe.len;
+        if word.len() <= INLINE {
+            same
+        } else {
+            self.len == probe.len && self.hi == probe.hi && self.key() == word
+        }
     }
 }
 
@@ -46,7 +149,7 @@ pub struct CountTable {
     doc: DocId,
 }
 
-// SAFETY: the raw key pointers point into `arena`, which the table owns and moves with it;
+// SAFETY: the key pointers of long keys point into `arena`, which the table owns and moves with it;
 // nothing else aliases them. Sending the whole table to another thread is sound.
 unsafe impl Send for CountTable {}
 // SAFETY: every method that allocates in the arena or writes an entry takes `&mut self`;
@@ -90,15 +193,33 @@ impl CountTable {
         self.doc += 1;
     }
 
+    /// The table's hash of a key: short keys hash their two integers, long keys their bytes.
+    #[inline(always)]
+    fn hash(hasher: &ahash::RandomState, probe: &KeyRepr, word: &[u8]) -> u64 {
+        if word.len() <= INLINE {
+            hasher.hash_one((probe.lo, probe.hi, probe.len))
+        } else {
+            hasher.hash_one(word)
+        }
+    }
+
+    /// The hash of a stored entry's key (for resizing): the same as [`Self::hash`].
+    fn entry_hash(hasher: &ahash::RandomState, e: &Entry) -> u64 {
+        Self::hash(hasher, &e.repr(), e.key())
+    }
+
     /// Counts one occurrence of `word` in the current record; `delta` is `1`, or
     /// `1u64.wrapping_neg()` to withdraw one.
     #[inline]
     pub fn add(&mut self, word: &[u8], delta: u64) {
-        let hash = self.hasher.hash_one(word);
         let doc = self.doc;
-        let slot = self
-            .entries
-            .entry(hash, |e| e.key() == word, |e| self.hasher.hash_one(e.key()));
+        let probe = KeyRepr::probe(word);
+        let hash = Self::hash(&self.hasher, &probe, word);
+        let slot = self.entries.entry(
+            hash,
+            |e| e.matches(&probe, word),
+            |e| Self::entry_hash(&self.hasher, e),
+        );
         match slot {
             Slot::Occupied(mut slot) => {
                 let e = slot.get_mut();
@@ -109,10 +230,11 @@ impl CountTable {
                 }
             }
             Slot::Vacant(slot) => {
-                let key = NonNull::from(self.arena.alloc_slice_copy(word)).cast::<u8>();
+                let key = store_key(&self.arena, probe, word);
                 slot.insert(Entry {
-                    key,
-                    len: word.len(),
+                    lo: key.lo,
+                    hi: key.hi,
+                    len: key.len,
                     last_doc: doc,
                     tf: delta,
                     df: delta,
@@ -123,10 +245,13 @@ impl CountTable {
 
     /// Adds whole counts for `word` (merging tables).
     pub fn add_counts(&mut self, word: &[u8], tf: u64, df: u64) {
-        let hash = self.hasher.hash_one(word);
-        let slot = self
-            .entries
-            .entry(hash, |e| e.key() == word, |e| self.hasher.hash_one(e.key()));
+        let probe = KeyRepr::probe(word);
+        let hash = Self::hash(&self.hasher, &probe, word);
+        let slot = self.entries.entry(
+            hash,
+            |e| e.matches(&probe, word),
+            |e| Self::entry_hash(&self.hasher, e),
+        );
         match slot {
             Slot::Occupied(mut slot) => {
                 let e = slot.get_mut();
@@ -134,10 +259,11 @@ impl CountTable {
                 e.df = e.df.wrapping_add(df);
             }
             Slot::Vacant(slot) => {
-                let key = NonNull::from(self.arena.alloc_slice_copy(word)).cast::<u8>();
+                let key = store_key(&self.arena, probe, word);
                 slot.insert(Entry {
-                    key,
-                    len: word.len(),
+                    lo: key.lo,
+                    hi: key.hi,
+                    len: key.len,
                     last_doc: 0,
                     tf,
                     df,
@@ -149,7 +275,7 @@ impl CountTable {
     /// Adds every count of `other` into `self`.
     pub fn absorb(&mut self, other: &CountTable) {
         self.entries
-            .reserve(other.len(), |e| self.hasher.hash_one(e.key()));
+            .reserve(other.len(), |e| Self::entry_hash(&self.hasher, e));
         for (word, tf, df) in other.iter() {
             self.add_counts(word, tf, df);
         }
@@ -173,6 +299,18 @@ impl CountTable {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, u64)> + '_ {
         self.entries.iter().map(|e| (e.key(), e.tf, e.df))
     }
+}
+
+/// The stored form of a new key: long keys are copied into the arena, after their length.
+#[inline]
+fn store_key(arena: &Bump, mut probe: KeyRepr, word: &[u8]) -> KeyRepr {
+    if word.len() > INLINE {
+        let block = arena.alloc_slice_fill_copy(8 + word.len(), 0u8);
+        block[..8].copy_from_slice(&(word.len() as u64).to_le_bytes());
+        block[8..].copy_from_slice(word);
+        probe.lo = block.as_ptr() as usize as u64;
+    }
+    probe
 }
 
 #[cfg(test)]
@@ -237,6 +375,51 @@ mod tests {
     }
 
     #[test]
+    fn padded_matches_a_plain_copy() {
+        let bytes: Vec<u8> = (1..=16).collect();
+        for len in 0..=INLINE {
+            let mut buf = [0u8; 16];
+            buf[..len].copy_from_slice(&bytes[..len]);
+            let want = (
+                u64::from_le_bytes(buf[..8].try_into().unwrap()),
+                u64::from_le_bytes(buf[8..].try_into().unwrap()),
+            );
+            assert_eq!(padded(&bytes[..len]), want, "len {len}");
+        }
+    }
+
+    #[test]
+    fn short_long_and_prefix_sharing_keys_stay_apart() {
+        let words: Vec<Vec<u8>> = [
+            &b""[..],
+            b"a",
+            b"a\0",
+            b"sixteen_bytes_ok",
+            b"seventeen_bytes_x",
+            b"seventeen_bytes_y",
+            b"seventeen_bytes_xx",
+            "ünïcödé-wörds-are-long".as_bytes(),
+        ]
+        .iter()
+        .map(|w| w.to_vec())
+        .collect();
+        let mut t = CountTable::new();
+        for (i, w) in words.iter().enumerate() {
+            for _ in 0..=i {
+                t.begin_record();
+                t.add(w, 1);
+            }
+        }
+        let mut want: Vec<_> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u64 + 1, i as u64 + 1))
+            .collect();
+        want.sort();
+        assert_eq!(sorted(&t), want);
+    }
+
+    #[test]
     fn doc_serial_wrap_keeps_df_exact() {
         let mut t = CountTable::new();
         t.doc = DocId::MAX - 1;
@@ -245,5 +428,49 @@ mod tests {
             t.add(b"w", 1);
         }
         assert_eq!(sorted(&t), vec![(b"w".to_vec(), 4, 4)]);
+    }
+}
+
+#[cfg(test)]
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        #[test]
+        fn tables_and_merges_match_a_map(
+            docs in proptest::collection::vec(
+                proptest::collection::vec((0usize..2, "[a-cé]{0,3}|[a-z]{15,18}"), 0..40),
+                0..30,
+            )
+        ) {
+            let mut tables = [CountTable::new(), CountTable::new()];
+            let mut model: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+            for doc in &docs {
+                for t in &mut tables {
+                    t.begin_record();
+                }
+                let mut seen = std::collections::HashSet::new();
+                for (which, word) in doc {
+                    if word.is_empty() {
+                        continue;
+                    }
+                    tables[*which].add(word.as_bytes(), 1);
+                    let e = model.entry(word.as_bytes().to_vec()).or_default();
+                    e.0 += 1;
+                    if seen.insert((*which, word.clone())) {
+                        e.1 += 1;
+                    }
+                }
+            }
+            let [mut a, b] = tables;
+            a.absorb(&b);
+            let mut got: Vec<_> = a.iter().map(|(w, tf, df)| (w.to_vec(), (tf, df))).collect();
+            got.sort();
+            let mut want: Vec<_> = model.into_iter().collect();
+            want.sort();
+            prop_assert_eq!(got, want);
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use classes::{ClassTable, ASCII_UPPER, ASCII_WORD, RUN, SEP, SINGLE};
+use classes::{ClassTable, ASCII_UPPER, ASCII_WORD, CLASS, LOWERS, RUN, SEP, SINGLE};
 
 /// Which definition of a word to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -117,9 +117,14 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
                 upper |= bits;
                 i += 1;
             }
-            if i < n && text[i] >= 0x80 && class_at(table, text, i).0 == RUN {
-                i = run_end(table, text, i);
-                emit(lowercase(&text[start..i], scratch));
+            if i < n && text[i] >= 0x80 && class_at(table, text, i).0 & CLASS == RUN {
+                let (end, lowers) = run_end(table, text, i);
+                i = end;
+                if upper & ASCII_UPPER == 0 && lowers == 0 {
+                    emit(&text[start..i]);
+                } else {
+                    emit(lowercase(&text[start..i], scratch));
+                }
             } else if upper & ASCII_UPPER == 0 {
                 emit(&text[start..i]);
             } else {
@@ -128,53 +133,70 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
                 emit(scratch);
             }
         } else {
-            let (class, len) = class_at(table, text, i);
-            match class {
+            let (bits, len) = class_at(table, text, i);
+            match bits & CLASS {
                 SEP => i += len,
                 SINGLE => {
-                    emit(lowercase(&text[i..i + len], scratch));
+                    if bits & LOWERS == 0 {
+                        emit(&text[i..i + len]);
+                    } else {
+                        emit(lowercase(&text[i..i + len], scratch));
+                    }
                     i += len;
                 }
                 _ => {
                     let start = i;
-                    i = run_end(table, text, i + len);
-                    emit(lowercase(&text[start..i], scratch));
+                    let (end, lowers) = run_end(table, text, i + len);
+                    i = end;
+                    if (bits | lowers) & LOWERS == 0 {
+                        emit(&text[start..i]);
+                    } else {
+                        emit(lowercase(&text[start..i], scratch));
+                    }
                 }
             }
         }
     }
 }
 
-/// Class and length of the (non-ASCII) character at `text[i]`; invalid bytes are separators.
+/// Class bits (with `LOWERS`) and length of the (non-ASCII) character at `text[i]`;
+/// invalid bytes are separators.
 #[inline(always)]
 fn class_at(table: &ClassTable, text: &[u8], i: usize) -> (u8, usize) {
     let (cp, len) = utf8::decode(text, i);
     if cp == utf8::INVALID {
         (SEP, 1)
     } else {
-        (table.class(cp), len)
+        (table.lookup(cp), len)
     }
 }
 
-/// The end of the run of `RUN` characters that continues at `i`.
+/// The end of the run of `RUN` characters that continues at `i`, and `LOWERS` if any of
+/// them (ASCII capitals included) changes when lowercased.
 #[inline]
-fn run_end(table: &ClassTable, text: &[u8], mut i: usize) -> usize {
+fn run_end(table: &ClassTable, text: &[u8], mut i: usize) -> (usize, u8) {
+    let mut lowers = 0;
     while i < text.len() {
         let b = text[i];
         if b < 0x80 {
-            if table.ascii[b as usize] & ASCII_WORD == 0 {
+            let bits = table.ascii[b as usize];
+            if bits & ASCII_WORD == 0 {
                 break;
+            }
+            if bits & ASCII_UPPER != 0 {
+                lowers = LOWERS;
             }
             i += 1;
         } else {
-            let (class, len) = class_at(table, text, i);
-            if class != RUN {
+            let (bits, len) = class_at(table, text, i);
+            if bits & CLASS != RUN {
                 break;
             }
+            lowers |= bits & LOWERS;
             i += len;
         }
     }
-    i
+    (i, lowers)
 }
 
 /// Lowercases a word made of valid UTF-8 into `scratch` and returns it.

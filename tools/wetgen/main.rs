@@ -46,9 +46,13 @@ struct Args {
     /// With --gzip: compress the whole file as one gzip stream instead.
     #[arg(long, requires = "gzip")]
     single_stream: bool,
-    /// Scale of the vocabulary: words are drawn from ranks 1..=VOCAB (Zipf, s = 1).
-    #[arg(long, default_value_t = 20_000_000)]
-    vocab: u64,
+    /// Ranks 1..=HEAD follow Zipf's law with s = 1 (the common words of each language).
+    #[arg(long, default_value_t = 10_000)]
+    head: u64,
+    /// Beyond HEAD, ranks follow a power law with this exponent (steeper than 1, as in web
+    /// text, so the vocabulary grows like Heaps' law with beta = 1 / exponent).
+    #[arg(long, default_value_t = 1.6)]
+    tail_exponent: f64,
     /// Output file.
     out: PathBuf,
 }
@@ -130,11 +134,12 @@ fn generate(args: &Args) -> io::Result<()> {
     written += record.len() as u64;
     let mut body = String::new();
     let mut serial = 0u64;
+    let ranks = Ranks::new(args.head, args.tail_exponent);
     while written < args.size {
         let lang = pick_lang(&mut rng);
         body.clear();
         let target = body_len(&mut rng);
-        write_body(&mut rng, lang, args.vocab, target, &mut body);
+        write_body(&mut rng, lang, &ranks, target, &mut body);
         let headers = conversion_headers(&mut rng, lang, serial, body.as_bytes());
         frame(&mut record, &headers, body.as_bytes());
         sink.record(&record)?;
@@ -277,7 +282,7 @@ fn body_len(rng: &mut Rng) -> usize {
     (800.0 * (1.0 + 40.0 * u * u * u)) as usize
 }
 
-fn write_body(rng: &mut Rng, lang: &Lang, vocab: u64, target: usize, out: &mut String) {
+fn write_body(rng: &mut Rng, lang: &Lang, ranks: &Ranks, target: usize, out: &mut String) {
     while out.len() < target {
         let words = 4 + (rng.next() % 18) as usize;
         for i in 0..words {
@@ -289,7 +294,7 @@ fn write_body(rng: &mut Rng, lang: &Lang, vocab: u64, target: usize, out: &mut S
             if rare {
                 lang::rare_token(rng, out);
             } else {
-                lang.word(zipf_rank(rng, vocab), out);
+                lang.word(ranks.sample(rng), out);
             }
             if i == 0 && rng.next() % 3 != 0 {
                 lang::capitalize_first(out, start);
@@ -306,7 +311,35 @@ fn write_body(rng: &mut Rng, lang: &Lang, vocab: u64, target: usize, out: &mut S
     out.push('\n');
 }
 
-/// A rank with P(r) ∝ 1/r on 1..=vocab: the inverse of the continuous CDF ln(r)/ln(vocab).
-fn zipf_rank(rng: &mut Rng, vocab: u64) -> u64 {
-    ((vocab as f64).powf(rng.unit()) as u64).clamp(1, vocab)
+/// Word ranks from a double power law: density ∝ 1/r on 1..=head, ∝ r^-s beyond, joined
+/// continuously at `head` (the shape measured on large text collections).
+struct Ranks {
+    head: f64,
+    exponent: f64,
+    /// Probability that a rank falls in the head.
+    p_head: f64,
+}
+
+impl Ranks {
+    fn new(head: u64, exponent: f64) -> Ranks {
+        let head = head.max(2) as f64;
+        let exponent = exponent.max(1.01);
+        // Equal densities at `head`: p/(head ln head) = (1-p)(s-1)/head.
+        let k = (exponent - 1.0) * head.ln();
+        Ranks {
+            head,
+            exponent,
+            p_head: k / (1.0 + k),
+        }
+    }
+
+    fn sample(&self, rng: &mut Rng) -> u64 {
+        let u = rng.unit();
+        let rank = if rng.unit() < self.p_head {
+            self.head.powf(u)
+        } else {
+            self.head * (1.0 - u).powf(-1.0 / (self.exponent - 1.0))
+        };
+        rank.clamp(1.0, 1e15) as u64
+    }
 }
