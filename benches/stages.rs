@@ -1,1 +1,136 @@
-fn main() {}
+//! Criterion benchmarks, one group per stage of the data path, each in bytes per second:
+//! gzip member decoding, WARC record parsing, tokenizing (each tokenizer), and counting
+//! (tokenize + per-thread table). The corpus is made by `wetgen` at start-up (8 MB).
+//!
+//! Run with `cargo bench`; `cargo bench -- tokenize` runs one group.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use wetmr::count::CountTable;
+use wetmr::input::gzip::{Fill, MemberReader};
+use wetmr::tokenize::{Tokenizer, TokenizerKind};
+use wetmr::warc::{self, After, Next};
+
+struct Corpus {
+    plain: Vec<u8>,
+    gzip: Vec<u8>,
+}
+
+fn corpus() -> Corpus {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let make = |name: &str, gzip: bool| {
+        let out = dir.path().join(name);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetgen"));
+        cmd.args(["--size", "8MB", "--seed", "3"]);
+        if gzip {
+            cmd.arg("--gzip");
+        }
+        assert!(cmd.arg(&out).status().expect("wetgen runs").success());
+        std::fs::read(Path::new(&out)).expect("corpus")
+    };
+    Corpus {
+        plain: make("c.warc.wet", false),
+        gzip: make("c.warc.wet.gz", true),
+    }
+}
+
+/// The bodies of the conversion records of `data`.
+fn bodies(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Ok(Next::Record(r)) = warc::next_record(&data[pos..], After::End) {
+        if r.conversion {
+            out.push(r.body);
+        }
+        pos += r.len;
+    }
+    out
+}
+
+fn stages(c: &mut Criterion) {
+    let corpus = corpus();
+    let bodies = bodies(&corpus.plain);
+    let body_bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+
+    let mut group = c.benchmark_group("gzip");
+    group.throughput(Throughput::Bytes(corpus.plain.len() as u64));
+    group.bench_function("decode_members", |b| {
+        let mut window = Vec::with_capacity(1 << 20);
+        b.iter(|| {
+            let mut reader = MemberReader::new(&corpus.gzip, 0);
+            loop {
+                window.clear();
+                match reader.fill(&mut window).expect("valid gzip") {
+                    Fill::Eof => break,
+                    Fill::Data | Fill::MemberEnd => black_box(window.len()),
+                };
+            }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("warc");
+    group.throughput(Throughput::Bytes(corpus.plain.len() as u64));
+    group.bench_function("parse_records", |b| {
+        b.iter(|| {
+            let data = black_box(&corpus.plain[..]);
+            let (mut pos, mut n) = (0, 0);
+            while let Ok(Next::Record(r)) = warc::next_record(&data[pos..], After::End) {
+                pos += r.len;
+                n += r.body.len();
+            }
+            n
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("tokenize");
+    group.throughput(Throughput::Bytes(body_bytes));
+    for kind in [
+        TokenizerKind::Word,
+        TokenizerKind::CcPyspark,
+        TokenizerKind::Uax29,
+    ] {
+        let tokenizer = Tokenizer::new(kind);
+        group.bench_function(kind.name(), |b| {
+            let mut scratch = Vec::new();
+            b.iter(|| {
+                let mut n = 0usize;
+                for body in &bodies {
+                    tokenizer.for_each_word(body, &mut scratch, |w| n += w.len());
+                }
+                n
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("count");
+    group.throughput(Throughput::Bytes(body_bytes));
+    group.sample_size(10);
+    let tokenizer = Tokenizer::new(TokenizerKind::Word);
+    group.bench_function("word_table", |b| {
+        let mut scratch = Vec::new();
+        b.iter(|| {
+            let mut table = CountTable::new();
+            for body in &bodies {
+                table.begin_record();
+                tokenizer.for_each_word(body, &mut scratch, |w| table.add(w, 1));
+            }
+            table.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(3));
+    targets = stages
+}
+criterion_main!(benches);

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `wetmr count` against peers measured in the same run.
+#
+# Generates (once) a corpus with wetgen: one 200 MB file and four 50 MB files, plain and
+# gzipped, plus a 400 MB gzipped file with ~2M distinct words for the memory figures. Then
+# prints, for each case, the median wall time of wetmr and of its peer (`LC_ALL=C wc -w`,
+# `gzip -dc`, `libdeflate-gunzip -c` when installed) and their ratio, peak RSS, and the
+# time of a tiny job. The machine is shared and noisy: read the ratios, not the seconds.
+#
+# Usage: tools/bench.sh [--dir DIR] [--runs N] [--quick]
+#   --dir DIR   where the corpus lives (default: bench-corpus/, reused between runs)
+#   --runs N    runs per measurement, the median is reported (default: 3)
+#   --quick     a 10x smaller corpus, for a smoke test of this script
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$root/bench-corpus
+runs=3
+scale=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dir) dir=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --quick) scale=10; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 1 ;;
+  esac
+done
+
+cd "$root"
+cargo build --release --quiet --bin wetmr --bin wetgen
+wetmr=$root/target/release/wetmr
+wetgen=$root/target/release/wetgen
+if [ "$scale" != 1 ]; then dir=$dir/quick; fi
+mkdir -p "$dir"
+
+mb() { echo $(( $1 / scale ))MB; }
+gen() { # name size seed [--gzip]
+  if [ ! -s "$dir/$1" ]; then
+    "$wetgen" --size "$2" --seed "$3" "${@:4}" "$dir/$1.tmp"
+    mv -f "$dir/$1.tmp" "$dir/$1"
+  fi
+}
+echo "corpus in $dir (generated once)"
+gen big.warc.wet "$(mb 200)" 1
+gen big.warc.wet.gz "$(mb 200)" 1 --gzip
+for i in 1 2 3 4; do
+  gen "part$i.warc.wet" "$(mb 50)" $((i + 1))
+  gen "part$i.warc.wet.gz" "$(mb 50)" $((i + 1)) --gzip
+done
+gen huge.warc.wet.gz "$(mb 400)" 9 --gzip
+
+# Warm the page cache so every contender reads from memory.
+cat "$dir"/*.warc.wet* > /dev/null
+
+# median_time CMD...: median wall seconds of $runs runs.
+median_time() {
+  local times=()
+  for _ in $(seq "$runs"); do
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" > /dev/null
+    t1=$(date +%s.%N)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+size_mb() { du -cb "$@" | tail -1 | awk '{printf "%.1f", $1/1e6}'; }
+
+printf '\n%-34s %8s %8s   %-22s %8s %8s\n' "case" "wetmr s" "MB/s" "peer" "peer s" "ratio"
+row() { # label wetmr_seconds input_mb peer_label peer_seconds
+  local rate ratio
+  rate=$(echo "$3 / $2" | bc -l)
+  ratio=$(echo "$2 / $5" | bc -l)
+  printf '%-34s %8.3f %8.1f   %-22s %8.3f %7.2fx\n' "$1" "$2" "$rate" "$4" "$5" "$ratio"
+}
+count() { "$wetmr" count --quiet --output /dev/null "$@"; }
+wc_w() { LC_ALL=C wc -w "$@"; }
+gunzip_all() { for f in "$@"; do gzip -dc "$f"; done; }
+libdeflate_all() { for f in "$@"; do libdeflate-gunzip -c "$f"; done; }
+have_libdeflate=$(command -v libdeflate-gunzip >/dev/null && echo 1 || echo 0)
+
+big=$dir/big.warc.wet
+parts=("$dir"/part{1,2,3,4}.warc.wet)
+gzparts=("$dir"/part{1,2,3,4}.warc.wet.gz)
+
+t_wc=$(median_time wc_w "$big")
+row "plain $(mb 200), --threads 1" "$(median_time count --threads 1 "$big")" "$(size_mb "$big")" "LC_ALL=C wc -w" "$t_wc"
+row "plain $(mb 200), --threads 2" "$(median_time count --threads 2 "$big")" "$(size_mb "$big")" "LC_ALL=C wc -w" "$t_wc"
+t_wc4=$(median_time wc_w "${parts[@]}")
+row "plain 4x$(mb 50), --threads 2" "$(median_time count --threads 2 "${parts[@]}")" "$(size_mb "${parts[@]}")" "LC_ALL=C wc -w" "$t_wc4"
+
+t_big_gz=$(median_time count --threads 2 "$big.gz")
+row "gz $(mb 200), --threads 2" "$t_big_gz" "$(size_mb "$big")" "gzip -dc" "$(median_time gunzip_all "$big.gz")"
+if [ "$have_libdeflate" = 1 ]; then
+  row "gz $(mb 200), --threads 2" "$t_big_gz" "$(size_mb "$big")" "libdeflate-gunzip -c" "$(median_time libdeflate_all "$big.gz")"
+fi
+t_parts_gz=$(median_time count --threads 2 "${gzparts[@]}")
+row "gz 4x$(mb 50), --threads 2" "$t_parts_gz" "$(size_mb "${parts[@]}")" "gzip -dc" "$(median_time gunzip_all "${gzparts[@]}")"
+if [ "$have_libdeflate" = 1 ]; then
+  row "gz 4x$(mb 50), --threads 2" "$t_parts_gz" "$(size_mb "${parts[@]}")" "libdeflate-gunzip -c" "$(median_time libdeflate_all "${gzparts[@]}")"
+fi
+echo "(MB/s counts decompressed WARC bytes; ratio = wetmr time / peer time, lower is better)"
+
+# Memory: peak RSS (from wetmr's own stats) on the 400 MB file, once and four times.
+stats=$(mktemp)
+rss() {
+  "$wetmr" count --quiet --threads 2 --output /dev/null --stats "$stats" "$@"
+  sed -n 's/.*"\(peak_rss_bytes\|distinct_words\)": \([0-9]*\).*/\1 \2/p' "$stats"
+}
+huge=$dir/huge.warc.wet.gz
+read -r _ distinct < <(rss "$huge" | grep distinct)
+one=$(rss "$huge" | awk '/peak_rss/ {print $2}')
+four=$(rss "$huge" "$huge" "$huge" "$huge" | awk '/peak_rss/ {print $2}')
+rm -f "$stats"
+echo
+printf 'peak RSS, %s gz (%s distinct words): %.0f MiB; same file x4: %.0f MiB (%+.1f%%)\n' \
+  "$(mb 400)" "$distinct" "$(echo "$one / 1048576" | bc -l)" "$(echo "$four / 1048576" | bc -l)" \
+  "$(echo "($four - $one) * 100 / $one" | bc -l)"
+
+# Start-up: a tiny job, end to end.
+tiny=$(runs=11 median_time count "$root/data/sample.warc.wet.gz")
+printf 'tiny input (data/sample.warc.wet.gz, %s MB): %.1f ms\n' "$(size_mb "$root/data/sample.warc.wet.gz")" \
+  "$(echo "$tiny * 1000" | bc -l)"
