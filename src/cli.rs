@@ -91,6 +91,11 @@ pub struct CountArgs {
     /// Target chunk size for splitting one file between threads (testing aid).
     #[arg(long, hide = true, value_name = "BYTES", env = "WETMR_SPLIT_BYTES")]
     pub split_bytes: Option<NonZeroUsize>,
+
+    /// Words a thread's table may hold before it is spilled into the shared table.
+    #[arg(long, hide = true, value_name = "WORDS", env = "WETMR_SPILL_AT",
+          default_value_t = crate::count::SPILL_AT)]
+    pub spill_at: usize,
 }
 
 /// A `wetmr count` job, resolved.
@@ -106,6 +111,7 @@ pub struct CountConfig {
     pub quiet: bool,
     pub threads: usize,
     pub split_bytes: Option<usize>,
+    pub spill_at: usize,
 }
 
 impl CountArgs {
@@ -132,6 +138,7 @@ impl CountArgs {
                 NonZeroUsize::get,
             ),
             split_bytes: self.split_bytes.map(NonZeroUsize::get),
+            spill_at: self.spill_at,
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
         tokenizer: config.tokenizer,
         policy: config.policy,
         split_bytes: config.split_bytes,
+        spill_at: config.spill_at,
     };
     let outcome = pool.install(|| engine::run(&job, &paths))?;
     let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));

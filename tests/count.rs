@@ -52,10 +52,18 @@ fn generated_corpora_match_the_slow_count() {
         let want = expected("word", &files, 1, None);
         assert!(want.lines().count() > 1000);
         for threads in ["1", "2", "5"] {
-            for split in [None, Some("30000")] {
+            for (split, spill) in [
+                (None, None),
+                (Some("30000"), None),
+                (Some("30000"), Some("300")),
+            ] {
                 let mut extra = vec!["--threads", threads];
                 if let Some(split) = split {
                     extra.extend(["--split-bytes", split]);
+                }
+                if let Some(spill) = spill {
+                    // Tiny thread tables: spilled into the shared table after most records.
+                    extra.extend(["--spill-at", spill]);
                 }
                 assert_eq!(count(&files, &extra), want, "{files:?} {extra:?}");
             }

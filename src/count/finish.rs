@@ -1,13 +1,13 @@
-//! From per-thread tables to the final, ordered word list.
+//! From the run's shared table to the final, ordered word list.
 //!
-//! Tables are merged into the largest one, then the words are ranked: tf descending, then
-//! word bytes ascending. Words are unique, so the order is total and the output reproducible.
+//! Words are ranked by tf descending, then word bytes ascending. Words are unique, so the
+//! order is total and the output reproducible.
 
 use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
-use super::CountTable;
+use super::{CountTable, SharedTable};
 
 /// One line of the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,36 +17,36 @@ pub struct WordCount<'a> {
     pub df: u64,
 }
 
-/// The merged table of a run.
+/// The counted words of a run, each stored once.
 pub struct Counted {
-    table: CountTable,
+    shards: Vec<CountTable>,
 }
 
-/// Merges the tables of a run into one.
-pub fn finish(mut tables: Vec<CountTable>) -> Counted {
-    tables.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    let mut tables = tables.into_iter();
-    let mut table = tables.next().unwrap_or_default();
-    for other in tables {
-        table.absorb(&other);
+/// Takes the counts out of a run's shared table (every thread table spilled into it).
+pub fn finish(shared: SharedTable) -> Counted {
+    Counted {
+        shards: shared.into_shards(),
     }
-    Counted { table }
 }
 
 impl Counted {
     /// Number of distinct words (tf > 0).
     pub fn distinct(&self) -> u64 {
-        self.table.iter().filter(|&(_, tf, _)| tf != 0).count() as u64
+        self.words().filter(|w| w.tf != 0).count() as u64
     }
 
     /// The words with tf ≥ `min_count`, in output order, at most `top` of them.
     pub fn ranked(&self, min_count: u64, top: Option<usize>) -> Vec<WordCount<'_>> {
         let min_count = min_count.max(1);
         let mut words: Vec<WordCount<'_>> = self
-            .table
-            .iter()
-            .filter(|&(_, tf, _)| tf >= min_count)
-            .map(|(word, tf, df)| WordCount { word, tf, df })
+            .shards
+            .par_iter()
+            .flat_map_iter(|shard| {
+                shard
+                    .iter()
+                    .filter(move |&(_, tf, _)| tf >= min_count)
+                    .map(|(word, tf, df)| WordCount { word, tf, df })
+            })
             .collect();
         match top {
             Some(k) if k < words.len() => {
@@ -59,6 +59,12 @@ impl Counted {
             _ => words.par_sort_unstable_by(output_order),
         }
         words
+    }
+
+    fn words(&self) -> impl Iterator<Item = WordCount<'_>> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter().map(|(word, tf, df)| WordCount { word, tf, df }))
     }
 }
 
@@ -82,7 +88,10 @@ mod tests {
 
     #[test]
     fn order_top_and_min_count() {
-        let counted = finish(vec![table(&["b", "a", "c", "c"]), table(&["b", "d"])]);
+        let shared = SharedTable::new();
+        shared.spill(&mut table(&["b", "a", "c", "c"]));
+        shared.spill(&mut table(&["b", "d"]));
+        let counted = finish(shared);
         let all: Vec<_> = counted
             .ranked(0, None)
             .iter()

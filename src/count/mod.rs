@@ -1,11 +1,14 @@
 //! Counting: word → (tf, df) tables, and turning them into the sorted result.
 //!
-//! [`CountTable`] is the per-thread table the map side fills (keys live in a bump arena, no
-//! allocation per token); [`finish`] merges tables and sorts the words into the final order:
-//! tf descending, then word bytes ascending.
+//! [`CountTable`] is the per-thread table the map side fills (short keys inline, long keys in
+//! a bump arena, no allocation per token); threads spill their tables into a
+//! [`SharedTable`], which holds each word once; [`finish`] ranks the words into the final
+//! order: tf descending, then word bytes ascending.
 
 mod finish;
+mod shared;
 mod table;
 
 pub use finish::{finish, Counted, WordCount};
+pub use shared::{SharedTable, SPILL_AT};
 pub use table::CountTable;

@@ -167,14 +167,7 @@ impl CountTable {
     pub fn new() -> CountTable {
         CountTable {
             entries: HashTable::new(),
-            // Fixed seeds: this hash never leaves the process, and fixed seeds make runs
-            // (and profiles) reproducible.
-            hasher: ahash::RandomState::with_seeds(
-                0x243f_6a88_85a3_08d3,
-                0x1319_8a2e_0370_7344,
-                0xa409_3822_299f_31d0,
-                0x082e_fa98_ec4e_6c89,
-            ),
+            hasher: fixed_hasher(),
             arena: Bump::new(),
             doc: 0,
         }
@@ -281,6 +274,17 @@ impl CountTable {
         }
     }
 
+    /// The hash of `word` under every table's (fixed) hasher.
+    pub fn hash_word(word: &[u8]) -> u64 {
+        Self::hash(&fixed_hasher(), &KeyRepr::probe(word), word)
+    }
+
+    /// Forgets every word, keeping the allocated space for reuse.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.arena.reset();
+    }
+
     /// Number of entries (including any whose counts were withdrawn to zero).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -299,6 +303,17 @@ impl CountTable {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, u64)> + '_ {
         self.entries.iter().map(|e| (e.key(), e.tf, e.df))
     }
+}
+
+/// The tables' hasher. Fixed seeds: this hash never leaves the process, and fixed seeds make
+/// runs (and profiles) reproducible.
+fn fixed_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    )
 }
 
 /// The stored form of a new key: long keys are copied into the arena, after their length.

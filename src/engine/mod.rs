@@ -5,7 +5,8 @@
 //!    thread counts into its own [`CountTable`].
 //! 3. Follow each file's chain of real chunks ([`chain`]); withdraw the counts of chunks that
 //!    started at a false split point by scanning them again with a delta of −1.
-//! 4. Merge the per-thread tables.
+//! 4. Spill the per-thread tables into the run's shared table (threads also spill on the
+//!    way, whenever their table outgrows its budget), where each word is stored once.
 //!
 //! The result is exactly that of one sequential scan of the files in order, whatever the
 //! number of threads. The map side of the distributed engine reuses this module.
@@ -21,7 +22,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::count::{finish, CountTable, Counted};
+use crate::count::{finish, CountTable, Counted, SharedTable};
 use crate::error::{Damage, Error, Offset, Result};
 use crate::input::{FileBytes, Format};
 use crate::tokenize::{Tokenizer, TokenizerKind};
@@ -36,6 +37,8 @@ pub struct Job {
     pub policy: Policy,
     /// Chunk size override (see `plan::split_points`); `None` for the built-in sizes.
     pub split_bytes: Option<usize>,
+    /// Words a thread's table may hold before it is spilled (see `count::SharedTable`).
+    pub spill_at: usize,
 }
 
 /// The outcome for one input file.
@@ -113,6 +116,7 @@ pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
         .flat_map(|(f, (_, points))| (0..points.len()).map(move |c| (f, c)))
         .collect();
 
+    let shared = SharedTable::new();
     let states: Vec<Mutex<ThreadState>> = (0..rayon::current_num_threads())
         .map(|_| Mutex::default())
         .collect();
@@ -129,6 +133,8 @@ pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
         let mut sink = Sink {
             tokenizer,
             table,
+            shared: &shared,
+            spill_at: job.spill_at,
             scratch,
             delta,
         };
@@ -212,13 +218,13 @@ pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
         .with_max_len(1)
         .for_each(|unit| drop(scan_unit(unit, 1u64.wrapping_neg())));
 
-    let tables = states
-        .into_iter()
-        .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()).table)
-        .collect();
+    states.into_par_iter().for_each(|state| {
+        let mut state = state.into_inner().unwrap_or_else(|e| e.into_inner());
+        shared.spill(&mut state.table);
+    });
     Ok(Outcome {
         files: results,
-        counted: finish(tables),
+        counted: finish(shared),
     })
 }
 

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::report::{Counters, Skipped};
-use crate::count::CountTable;
+use crate::count::{CountTable, SharedTable};
 use crate::error::{Damage, Offset};
 use crate::input::gzip::{self, Fill, MemberReader};
 use crate::input::FileBytes;
@@ -39,10 +39,14 @@ const FILL_MIN: usize = 256 * 1024;
 /// A plain chunk hands back its pages to the kernel every this many bytes.
 const RELEASE_EVERY: usize = 64 << 20;
 
-/// Where records go: tokenized and counted into one thread's table.
+/// Where records go: tokenized and counted into one thread's table, which is spilled into
+/// the run's shared table when it grows past its budget.
 pub struct Sink<'a> {
     pub tokenizer: Tokenizer,
     pub table: &'a mut CountTable,
+    pub shared: &'a SharedTable,
+    /// Spill `table` once it holds more words than this.
+    pub spill_at: usize,
     pub scratch: &'a mut Vec<u8>,
     /// `1` to count, `1u64.wrapping_neg()` to withdraw a chunk counted by mistake.
     pub delta: u64,
@@ -66,6 +70,9 @@ impl Sink<'_> {
                 table.add(word, delta);
             });
         counters.tokens += tokens;
+        if table.len() > self.spill_at {
+            self.shared.spill(table);
+        }
     }
 }
 
