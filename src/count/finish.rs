@@ -38,33 +38,63 @@ impl Counted {
     /// The words with tf ≥ `min_count`, in output order, at most `top` of them.
     pub fn ranked(&self, min_count: u64, top: Option<usize>) -> Vec<WordCount<'_>> {
         let min_count = min_count.max(1);
-        let mut words: Vec<WordCount<'_>> = self
+        let mut words: Vec<SortKey<'_>> = self
             .shards
             .par_iter()
             .flat_map_iter(|shard| {
                 shard
                     .iter()
                     .filter(move |&(_, tf, _)| tf >= min_count)
-                    .map(|(word, tf, df)| WordCount { word, tf, df })
+                    .map(|(word, tf, df)| SortKey::new(WordCount { word, tf, df }))
             })
             .collect();
         match top {
             Some(k) if k < words.len() => {
                 if k > 0 {
-                    words.select_nth_unstable_by(k - 1, output_order);
+                    words.select_nth_unstable_by(k - 1, SortKey::cmp);
                 }
                 words.truncate(k);
-                words.sort_unstable_by(output_order);
+                words.sort_unstable_by(SortKey::cmp);
             }
-            _ => words.par_sort_unstable_by(output_order),
+            _ => words.par_sort_unstable_by(SortKey::cmp),
         }
-        words
+        words.into_iter().map(|k| k.word).collect()
     }
 
     fn words(&self) -> impl Iterator<Item = WordCount<'_>> {
         self.shards
             .iter()
             .flat_map(|s| s.iter().map(|(word, tf, df)| WordCount { word, tf, df }))
+    }
+}
+
+/// A word with its first 8 bytes as a big-endian integer (zero-padded), so that most
+/// comparisons between words with equal tf (most words have tf 1 or 2) settle without
+/// comparing byte strings.
+struct SortKey<'a> {
+    prefix: u64,
+    word: WordCount<'a>,
+}
+
+impl<'a> SortKey<'a> {
+    fn new(word: WordCount<'a>) -> SortKey<'a> {
+        let mut bytes = [0u8; 8];
+        let n = word.word.len().min(8);
+        bytes[..n].copy_from_slice(&word.word[..n]);
+        SortKey {
+            prefix: u64::from_be_bytes(bytes),
+            word,
+        }
+    }
+
+    /// The output order: the same as [`output_order`] (byte order agrees with the prefix
+    /// order, and equal prefixes fall back to the bytes).
+    fn cmp(a: &SortKey<'_>, b: &SortKey<'_>) -> Ordering {
+        b.word
+            .tf
+            .cmp(&a.word.tf)
+            .then(a.prefix.cmp(&b.prefix))
+            .then_with(|| a.word.word.cmp(b.word.word))
     }
 }
 
@@ -84,6 +114,45 @@ mod tests {
             t.add(w.as_bytes(), 1);
         }
         t
+    }
+
+    #[test]
+    fn prefix_order_is_byte_order() {
+        let words: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"a\0",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"b",
+            b"\xff",
+        ];
+        for a in words {
+            for b in words {
+                let key = |w| {
+                    SortKey::new(WordCount {
+                        word: w,
+                        tf: 1,
+                        df: 1,
+                    })
+                };
+                let want = output_order(
+                    &WordCount {
+                        word: a,
+                        tf: 1,
+                        df: 1,
+                    },
+                    &WordCount {
+                        word: b,
+                        tf: 1,
+                        df: 1,
+                    },
+                );
+                assert_eq!(SortKey::cmp(&key(a), &key(b)), want, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

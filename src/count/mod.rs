@@ -9,6 +9,6 @@ mod finish;
 mod shared;
 mod table;
 
-pub use finish::{finish, Counted, WordCount};
+pub use finish::{finish, output_order, Counted, WordCount};
 pub use shared::{SharedTable, SPILL_AT};
 pub use table::CountTable;
