@@ -162,6 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn gzipped_lists_are_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.wet"), b"").unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"a.wet\n").unwrap();
+        let list = dir.path().join("wet.paths.gz");
+        fs::write(&list, enc.finish().unwrap()).unwrap();
+        let spec = InputSpec {
+            list: Some(list),
+            base: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert_eq!(
+            expand_inputs(&spec).unwrap(),
+            vec![dir.path().join("a.wet")]
+        );
+    }
+
+    #[test]
     fn relative_list_entries_get_the_base() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("crawl")).unwrap();
