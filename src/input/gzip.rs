@@ -10,9 +10,10 @@
 //!
 //! Inflation is zlib-rs (pure Rust, through flate2's low-level API). A whole-member fast
 //! path with libdeflate was measured faster (gz 200 MB on 2 threads: 1.8 s -> 1.5 s) but is
-//! not used: building `libdeflate-sys` runs cc-rs's compiler probe (`cc -?`), whose output
-//! twice ended up cached by cargo as the result of its own `rustc -` target probe, breaking
-//! every later cargo command in that target directory.
+//! not used: wetmr keeps C builds out of its dependency tree, because cc-rs's compiler probe
+//! (`cc -?`) was seen (with libdeflate-sys, and with criterion 0.8's `alloca`) to leave its
+//! output in cargo's cached `rustc -` target probe, breaking every later cargo command in
+//! that target directory.
 
 use flate2::{Decompress, FlushDecompress, Status};
 
