@@ -7,13 +7,7 @@
 //! compressed offset where every member starts and ends. Those offsets are what lets the
 //! engine split one `.gz` file between threads (see `engine::plan`), and what error messages
 //! quote.
-//!
-//! Inflation is zlib-rs (pure Rust, through flate2's low-level API). A whole-member fast
-//! path with libdeflate was measured faster (gz 200 MB on 2 threads: 1.8 s -> 1.5 s) but is
-//! not used: wetmr keeps C builds out of its dependency tree, because cc-rs's compiler probe
-//! (`cc -?`) was seen (with libdeflate-sys, and with criterion 0.8's `alloca`) to leave its
-//! output in cargo's cached `rustc -` target probe, breaking every later cargo command in
-//! that target directory.
+
 
 use flate2::{Decompress, FlushDecompress, Status};
 
