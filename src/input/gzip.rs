@@ -7,9 +7,19 @@
 //! compressed offset where every member starts and ends. Those offsets are what lets the
 //! engine split one `.gz` file between threads (see `engine::plan`), and what error messages
 //! quote.
+//!
+//! A member is decoded in one call by libdeflate ([`super::inflate`]) when its output fits
+//! in the buffer (growing the buffer up to [`WHOLE_MEMBER_MAX`]); larger members, and
+//! members libdeflate rejects, go through a streaming inflater (zlib-rs), which also tells a
+//! truncated member from a corrupt one for error messages.
 
 
 use flate2::{Decompress, FlushDecompress, Status};
+
+use super::inflate::{Inflated, Inflater};
+
+/// Largest decoded member the whole-member fast path will make room for.
+pub const WHOLE_MEMBER_MAX: usize = 4 << 20;
 
 /// The gzip magic number and the deflate method byte.
 const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
@@ -69,6 +79,8 @@ pub struct MemberReader<'a> {
     /// Compressed offset of the next byte to read.
     pos: usize,
     inflate: Decompress,
+    /// The whole-member decoder (`None` if libdeflate could not allocate one).
+    whole: Option<Inflater>,
     /// The member being decoded, or `None` between members.
     member: Option<MemberState>,
 }
@@ -86,6 +98,7 @@ impl<'a> MemberReader<'a> {
             data,
             pos: start,
             inflate: Decompress::new(false),
+            whole: Inflater::new(),
             member: None,
         }
     }
@@ -126,6 +139,10 @@ impl<'a> MemberReader<'a> {
                 member: self.pos as u64,
                 kind,
             })?;
+            if let Some(end) = self.whole_member(header_len, out)? {
+                self.pos = end;
+                return Ok(Fill::MemberEnd);
+            }
             self.member = Some(MemberState {
                 start: self.pos,
                 crc: crc32fast::Hasher::new(),
@@ -175,6 +192,52 @@ impl<'a> MemberReader<'a> {
                 } else {
                     Err(err(GzErrorKind::Corrupt("inflate made no progress".into())))
                 }
+            }
+        }
+    }
+}
+
+impl MemberReader<'_> {
+    /// The fast path: decodes the member at `self.pos` (whose header is `header_len` bytes)
+    /// in one call, growing `out` as needed up to [`WHOLE_MEMBER_MAX`]. Returns the member's
+    /// end, or `None` to take the streaming path (member too large, or data libdeflate
+    /// rejects, which the streaming path will diagnose).
+    fn whole_member(
+        &mut self,
+        header_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, GzError> {
+        let Some(whole) = self.whole.as_mut() else {
+            return Ok(None);
+        };
+        let start = self.pos;
+        let body = &self.data[start + header_len..];
+        let before = out.len();
+        loop {
+            match whole.inflate(body, out) {
+                Inflated::Done { consumed } => {
+                    let trailer_at = start + header_len + consumed;
+                    let Some(trailer) = self.data.get(trailer_at..trailer_at + 8) else {
+                        out.truncate(before);
+                        return Ok(None);
+                    };
+                    let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+                    let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+                    let decoded = &out[before..];
+                    if crc != crc32fast::hash(decoded) || isize != decoded.len() as u32 {
+                        out.truncate(before);
+                        return Err(GzError {
+                            member: start as u64,
+                            kind: GzErrorKind::Checksum,
+                        });
+                    }
+                    return Ok(Some(trailer_at + 8));
+                }
+                Inflated::NoRoom if out.capacity() - before < WHOLE_MEMBER_MAX => {
+                    let spare = out.capacity() - before;
+                    out.reserve((spare * 2).max(256 * 1024));
+                }
+                Inflated::NoRoom | Inflated::Bad => return Ok(None),
             }
         }
     }

@@ -2,11 +2,13 @@
 //!
 //! [`list`] turns paths, directories and list files (`fichiersWET.txt`, Common Crawl's
 //! `wet.paths[.gz]`) into an ordered list of files; [`bytes`] maps each one into memory;
-//! [`gzip`] steps through the gzip members of a `.gz` file. Whether a file is compressed is
+//! [`gzip`] steps through the gzip members of a `.gz` file, decoding whole members with
+//! libdeflate ([`inflate`]) when they fit in memory. Whether a file is compressed is
 //! decided by its first bytes, not its name.
 
 pub mod bytes;
 pub mod gzip;
+pub mod inflate;
 pub mod list;
 
 pub use bytes::FileBytes;
