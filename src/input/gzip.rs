@@ -13,7 +13,6 @@
 //! members libdeflate rejects, go through a streaming inflater (zlib-rs), which also tells a
 //! truncated member from a corrupt one for error messages.
 
-
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::inflate::{Inflated, Inflater};
