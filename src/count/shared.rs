@@ -18,6 +18,7 @@ use super::CountTable;
 pub const SPILL_AT: usize = 200_000;
 
 const SHARDS: usize = 64;
+const _: () = assert!(SHARDS <= 256, "shard numbers are stored as u8");
 
 /// The word → (tf, df) table shared by all threads of a run.
 pub struct SharedTable {
@@ -37,17 +38,28 @@ impl SharedTable {
         }
     }
 
-    /// Adds every count of `table` into the shards and empties `table`.
+    /// Adds every count of `table` into the shards and empties `table`. Words are grouped
+    /// by shard first, so each shard is locked once per spill.
     pub fn spill(&self, table: &mut CountTable) {
-        for (word, tf, df) in table.iter() {
-            // Bits 32.. of the hash: independent of the bits the shard's own table uses
-            // (its low bits pick the bucket, its top 7 bits are the tag).
-            let shard = (CountTable::hash_word(word) >> 32) as usize % SHARDS;
-            let mut shard = self.shards[shard]
+        let mut by_shard: Vec<(u8, &[u8], u64, u64)> = table
+            .iter()
+            .map(|(word, tf, df)| {
+                // Bits 32.. of the hash: independent of the bits the shard's own table uses
+                // (its low bits pick the bucket, its top 7 bits are the tag).
+                let shard = (CountTable::hash_word(word) >> 32) as usize % SHARDS;
+                (shard as u8, word, tf, df)
+            })
+            .collect();
+        by_shard.sort_unstable_by_key(|e| e.0);
+        for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
+            let mut shard = self.shards[group[0].0 as usize]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            shard.add_counts(word, tf, df);
+            for &(_, word, tf, df) in group {
+                shard.add_counts(word, tf, df);
+            }
         }
+        drop(by_shard);
         table.clear();
     }
 
