@@ -79,6 +79,15 @@ pub struct CountArgs {
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
 
+    /// Print a progress line on stderr every SECS seconds (0: never).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        env = "WETMR_PROGRESS"
+    )]
+    pub progress: f64,
+
     /// Worker threads [default: all cores].
     #[arg(long, value_name = "N", env = "WETMR_THREADS")]
     pub threads: Option<NonZeroUsize>,
@@ -109,6 +118,8 @@ pub struct CountConfig {
     pub min_count: u64,
     pub stats: Option<PathBuf>,
     pub quiet: bool,
+    /// Interval of progress lines, if any.
+    pub progress: Option<std::time::Duration>,
     pub threads: usize,
     pub split_bytes: Option<usize>,
     pub spill_at: usize,
@@ -133,6 +144,9 @@ impl CountArgs {
             min_count: self.min_count,
             stats: self.stats,
             quiet: self.quiet,
+            progress: (self.progress > 0.0)
+                .then(|| std::time::Duration::try_from_secs_f64(self.progress).ok())
+                .flatten(),
             threads: self.threads.map_or_else(
                 || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
                 NonZeroUsize::get,

@@ -1,7 +1,8 @@
 //! `wetmr count`: the whole local job, from a resolved config to written outputs.
 
 use std::io::{self, Write};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::cli::CountConfig;
 use crate::engine::{self, Job, Policy};
@@ -34,7 +35,22 @@ pub fn count(config: &CountConfig) -> Result<()> {
         split_bytes: config.split_bytes,
         spill_at: config.spill_at,
     };
-    let outcome = pool.install(|| engine::run(&job, &paths))?;
+    let progress = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        if let Some(every) = config.progress.filter(|_| !config.quiet) {
+            let total: u64 = paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            let (progress, finished) = (&progress, &finished);
+            scope.spawn(move || report_progress(every, total, started, progress, finished));
+        }
+        let outcome = pool.install(|| engine::run(&job, &paths, &progress));
+        finished.store(true, Ordering::Relaxed);
+        outcome
+    })?;
     let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
 
     match &config.output {
@@ -79,4 +95,34 @@ pub fn count(config: &CountConfig) -> Result<()> {
         eprintln!("{}", stats.summary());
     }
     Ok(())
+}
+
+/// Prints a plain progress line on stderr every `every` until `finished` (cron has no
+/// terminal to draw a bar on).
+fn report_progress(
+    every: Duration,
+    total: u64,
+    started: Instant,
+    done: &AtomicU64,
+    finished: &AtomicBool,
+) {
+    let tick = Duration::from_millis(100).min(every);
+    let mut next = every;
+    while !finished.load(Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        let elapsed = started.elapsed();
+        if elapsed < next || finished.load(Ordering::Relaxed) {
+            continue;
+        }
+        next += every;
+        let done = done.load(Ordering::Relaxed);
+        eprintln!(
+            "wetmr: progress: {:.1}/{:.1} MB read ({:.0}%), {:.0} s, {:.1} MB/s",
+            done as f64 / 1e6,
+            total as f64 / 1e6,
+            100.0 * done as f64 / total.max(1) as f64,
+            elapsed.as_secs_f64(),
+            done as f64 / 1e6 / elapsed.as_secs_f64()
+        );
+    }
 }

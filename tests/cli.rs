@@ -154,6 +154,36 @@ fn output_file_and_stats() {
 }
 
 #[test]
+fn progress_lines_are_printed_unless_quiet() {
+    let args = [
+        "count",
+        SAMPLE,
+        SAMPLE,
+        SAMPLE,
+        SAMPLE,
+        "--threads",
+        "1",
+        "-o",
+        "/dev/null",
+    ];
+    let mut with = args.to_vec();
+    with.extend(["--progress", "0.001"]);
+    let out = wetmr(&with, &[]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    // A 1 ms interval on a run of tens of milliseconds prints at least one line.
+    let line = err
+        .lines()
+        .find(|l| l.contains("progress:"))
+        .expect("a progress line");
+    assert!(line.contains("MB read") && line.contains('%'), "{line}");
+    let quiet = wetmr(&[with.as_slice(), &["--quiet"]].concat(), &[]);
+    assert!(quiet.stderr.is_empty(), "{}", stderr(&quiet));
+    let off = wetmr(&[args.as_slice(), &["--progress", "0"]].concat(), &[]);
+    assert!(!stderr(&off).contains("progress:"));
+}
+
+#[test]
 fn unwritable_output_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("no/such/dir/counts.tsv");

@@ -17,7 +17,7 @@ pub mod report;
 pub mod scan;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -72,8 +72,9 @@ struct ThreadState {
 }
 
 /// Counts `paths` on the current rayon pool. Under `Policy::Strict` the first damaged or
-/// unreadable file (in input order) fails the run.
-pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
+/// unreadable file (in input order) fails the run. `progress` is advanced by the input bytes
+/// of each chunk scanned (it reaches the total size of the files).
+pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome> {
     let tokenizer = Tokenizer::new(job.tokenizer);
     let mut files = Vec::with_capacity(paths.len());
     let mut results = Vec::with_capacity(paths.len());
@@ -157,7 +158,14 @@ pub fn run(job: &Job, paths: &[PathBuf]) -> Result<Outcome> {
     let mut outcomes: Vec<ChunkOutcome> = units
         .par_iter()
         .with_max_len(1)
-        .map(|unit| scan_unit(unit, 1))
+        .map(|unit| {
+            let outcome = scan_unit(unit, 1);
+            let (f, c) = *unit;
+            let points = &plans[f].1;
+            let end = points.get(c + 1).copied().unwrap_or(files[f].1.len());
+            progress.fetch_add((end - points[c]) as u64, Ordering::Relaxed);
+            outcome
+        })
         .collect();
 
     // Follow each file's chain; collect the chunks to withdraw.
