@@ -38,17 +38,20 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let progress = AtomicU64::new(0);
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
-        if let Some(every) = config.progress.filter(|_| !config.quiet) {
+        let reporter = config.progress.filter(|_| !config.quiet).map(|every| {
             let total: u64 = paths
                 .iter()
                 .filter_map(|p| std::fs::metadata(p).ok())
                 .map(|m| m.len())
                 .sum();
             let (progress, finished) = (&progress, &finished);
-            scope.spawn(move || report_progress(every, total, started, progress, finished));
-        }
+            scope.spawn(move || report_progress(every, total, started, progress, finished))
+        });
         let outcome = pool.install(|| engine::run(&job, &paths, &progress));
         finished.store(true, Ordering::Relaxed);
+        if let Some(reporter) = reporter {
+            reporter.thread().unpark();
+        }
         outcome
     })?;
     let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
@@ -98,7 +101,8 @@ pub fn count(config: &CountConfig) -> Result<()> {
 }
 
 /// Prints a plain progress line on stderr every `every` until `finished` (cron has no
-/// terminal to draw a bar on).
+/// terminal to draw a bar on). The thread parks between lines; it is unparked when the run
+/// ends, so it never delays the exit.
 fn report_progress(
     every: Duration,
     total: u64,
@@ -106,12 +110,12 @@ fn report_progress(
     done: &AtomicU64,
     finished: &AtomicBool,
 ) {
-    let tick = Duration::from_millis(100).min(every);
     let mut next = every;
     while !finished.load(Ordering::Relaxed) {
-        std::thread::sleep(tick);
         let elapsed = started.elapsed();
-        if elapsed < next || finished.load(Ordering::Relaxed) {
+        if elapsed < next {
+            // Wakes early when unparked (or spuriously): the loop checks again.
+            std::thread::park_timeout(next - elapsed);
             continue;
         }
         next += every;
