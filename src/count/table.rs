@@ -169,7 +169,8 @@ impl CountTable {
             entries: HashTable::new(),
             hasher: fixed_hasher(),
             arena: Bump::new(),
-            doc: 0,
+            // Words added before the first `begin_record` belong to record 1.
+            doc: 1,
         }
     }
 
@@ -205,6 +206,8 @@ impl CountTable {
     /// `1u64.wrapping_neg()` to withdraw one.
     #[inline]
     pub fn add(&mut self, word: &[u8], delta: u64) {
+        // The hottest function of a run: written out rather than through `entry_mut`, whose
+        // zero-then-update insert measured ~10% slower end to end.
         let doc = self.doc;
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
@@ -238,6 +241,15 @@ impl CountTable {
 
     /// Adds whole counts for `word` (merging tables).
     pub fn add_counts(&mut self, word: &[u8], tf: u64, df: u64) {
+        let e = self.entry_mut(word);
+        e.tf = e.tf.wrapping_add(tf);
+        e.df = e.df.wrapping_add(df);
+    }
+
+    /// The entry of `word`, inserted with zero counts if absent. A new entry's stamp (0) is
+    /// no live record's serial number (those start at 1), so its first `add` bumps df.
+    #[inline(always)]
+    fn entry_mut(&mut self, word: &[u8]) -> &mut Entry {
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
         let slot = self.entries.entry(
@@ -246,11 +258,7 @@ impl CountTable {
             |e| Self::entry_hash(&self.hasher, e),
         );
         match slot {
-            Slot::Occupied(mut slot) => {
-                let e = slot.get_mut();
-                e.tf = e.tf.wrapping_add(tf);
-                e.df = e.df.wrapping_add(df);
-            }
+            Slot::Occupied(slot) => slot.into_mut(),
             Slot::Vacant(slot) => {
                 let key = store_key(&self.arena, probe, word);
                 slot.insert(Entry {
@@ -258,9 +266,10 @@ impl CountTable {
                     hi: key.hi,
                     len: key.len,
                     last_doc: 0,
-                    tf,
-                    df,
-                });
+                    tf: 0,
+                    df: 0,
+                })
+                .into_mut()
             }
         }
     }
