@@ -2,9 +2,9 @@
 //!
 //! Keys of up to 16 bytes (most words) are stored inside the hash table's entries, so a
 //! lookup that hits touches one cache line; longer keys are copied once, when first seen,
-//! into a bump arena owned by the table. Nothing is allocated per token. df counts each record once:
-//! every entry remembers the last record (a per-table serial number) that touched it, so no
-//! per-record set is needed.
+//! into a bump arena owned by the table. Nothing is allocated per token. df counts each
+//! record once: every entry remembers the last record (a per-table serial number) that
+//! touched it, so no per-record set is needed.
 //!
 //! Counts are wrapping `u64`s and every update carries a `delta` of `+1` or `-1`: the engine
 //! can withdraw exactly what a mis-speculated chunk added (see `engine`), and merged tables
@@ -19,7 +19,7 @@ pub type DocId = u32;
 /// Keys up to this many bytes live inside the entry (most words do).
 const INLINE: usize = 16;
 
-// Four entries fit in three cache lines; keep it so.
+// Eight entries fit exactly in five cache lines; keep it so.
 const _: () = assert!(std::mem::size_of::<Entry>() == 40);
 
 // Inline keys are read back as bytes in memory order (see `Entry::inline_bytes`).
@@ -102,8 +102,8 @@ impl Entry {
         }
         let block = self.lo as usize as *const u8;
         // SAFETY: a long key's `lo` points to an arena block holding the key's length as 8
-        // little-endian bytes, then the key itself (see `store_key`). The arena is never
-        // reset and lives as long as the table (entries drop with it).
+        // little-endian bytes, then the key itself (see `store_key`). The arena lives as
+        // long as the table and is reset only by `clear`, which drops every entry first.
         unsafe {
             let len = u64::from_le_bytes(*(block as *const [u8; 8])) as usize;
             std::slice::from_raw_parts(block.add(8), len)
@@ -122,8 +122,8 @@ impl Entry {
     /// A short key's bytes (zero-padded to 16).
     #[inline(always)]
     fn inline_bytes(&self) -> &[u8; INLINE] {
-        // SAFETY: `Entry` is `repr(C)` and starts with `lo` then `hi`: 16 initialized bytes. The bytes are the key's only on little-endian
-        // targets, which `padded` asserts at compile time.
+        // SAFETY: `Entry` is `repr(C)` and starts with `lo` then `hi`: 16 initialized bytes,
+        // the key's bytes in order on a little-endian target (enforced at compile time above).
         unsafe { &*(self as *const Entry as *const [u8; INLINE]) }
     }
 
@@ -149,8 +149,8 @@ pub struct CountTable {
     doc: DocId,
 }
 
-// SAFETY: the key pointers of long keys point into `arena`, which the table owns and moves with it;
-// nothing else aliases them. Sending the whole table to another thread is sound.
+// SAFETY: the key pointers of long keys point into `arena`, which the table owns and moves
+// with it; nothing else aliases them. Sending the whole table to another thread is sound.
 unsafe impl Send for CountTable {}
 // SAFETY: every method that allocates in the arena or writes an entry takes `&mut self`;
 // through `&CountTable` the arena and the keys are only read, so sharing is sound even
@@ -288,7 +288,8 @@ impl CountTable {
         Self::hash(&fixed_hasher(), &KeyRepr::probe(word), word)
     }
 
-    /// Forgets every word, keeping the allocated space for reuse.
+    /// Forgets every word, keeping the allocated space for reuse. Entries go before the
+    /// arena they point into.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.arena.reset();
