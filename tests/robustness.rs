@@ -135,3 +135,40 @@ fn mutated_files_never_panic_and_modes_agree() {
         "the mutations damage files: {failed_strict}"
     );
 }
+
+/// A few-MB `.gz` that decodes to one 300 MB "record": a clean failure (strict) or a
+/// reported skip, with memory bounded by the record cap instead of the claimed length.
+#[test]
+fn decompression_bomb_is_damage_not_an_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.warc.wet.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 999999999999\r\n\r\n")
+        .unwrap();
+    let block = vec![b'a'; 1 << 20];
+    for _ in 0..300 {
+        enc.write_all(&block).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    assert!(
+        bomb.len() * 50 < 300 << 20,
+        "a bomb: {} compressed bytes",
+        bomb.len()
+    );
+    std::fs::write(&path, bomb).unwrap();
+    let job = |policy| Job {
+        tokenizer: TokenizerKind::Word,
+        policy,
+        split_bytes: None,
+        spill_at: wetmr::count::SPILL_AT,
+    };
+    let paths = [path];
+    match counts(&job(Policy::Strict), &paths, 2) {
+        Err(Error::Damaged { damage, .. }) => {
+            assert!(damage.what.contains("larger than"), "{damage}")
+        }
+        other => panic!("expected a damage error, got {:?}", other.map(|c| c.len())),
+    }
+    let skipped = counts(&job(Policy::Skip), &paths, 2).unwrap();
+    assert!(skipped.is_empty());
+}

@@ -59,7 +59,10 @@ fn gzip_candidate(data: &[u8], mut from: usize, limit: usize, out: &mut Vec<u8>)
         if at >= limit {
             return None;
         }
-        if gzip::decode_member(data, at, out).is_ok() && out.starts_with(b"WARC/") {
+        // A split point must look like a record of Common Crawl's layout: one member, of a
+        // size the whole-member path decodes (a larger one is no candidate, and no bomb).
+        let decoded = gzip::decode_member(data, at, out, gzip::WHOLE_MEMBER_MAX);
+        if matches!(decoded, Ok(Some(_))) && out.starts_with(b"WARC/") {
             return Some(at);
         }
         from = at + 1;

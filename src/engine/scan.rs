@@ -36,6 +36,10 @@ pub enum Policy {
 
 /// Smallest free space offered to the gzip decoder per fill.
 const FILL_MIN: usize = 256 * 1024;
+/// Largest record a gzip chunk will hold in memory. Common Crawl's WET records are a few
+/// MB at most; a larger one is treated as damage, so that a small compressed file cannot
+/// make the window grow without bound.
+pub const MAX_RECORD: usize = 256 << 20;
 /// A plain chunk hands back its pages to the kernel every this many bytes.
 const RELEASE_EVERY: usize = 64 << 20;
 
@@ -268,7 +272,27 @@ pub fn scan_gzip(
                     sink.record(&record, &mut out.counters);
                     parse += record.len;
                 }
-                Ok(Next::Incomplete { .. }) if !eof => break,
+                Ok(Next::Incomplete { .. }) if !eof && window.len() - parse <= MAX_RECORD => break,
+                Ok(Next::Incomplete { .. }) if !eof => {
+                    let dec = base + parse as u64;
+                    let damage = Damage {
+                        at: Offset::Gzip {
+                            member: member_at(&members, dec),
+                            decompressed: Some(dec),
+                        },
+                        what: format!("WARC record larger than {} MiB", MAX_RECORD >> 20),
+                    };
+                    if ctx.policy == Policy::Strict {
+                        out.failure = Some(damage);
+                        break 'chunk;
+                    }
+                    out.skipped.push(Skipped {
+                        at: damage.at,
+                        what: damage.what,
+                        bytes: 0,
+                    });
+                    resync = Some(parse + 1);
+                }
                 Ok(Next::Incomplete { .. } | Next::End) => break 'chunk,
                 Err(e) => {
                     let dec = base + (parse + e.at) as u64;

@@ -299,16 +299,27 @@ pub fn next_header_candidate(data: &[u8], from: usize) -> Option<usize> {
 
 /// Decodes the single member starting at `start` into `out` (cleared first), verifying it.
 /// Returns the compressed offset just past the member.
-pub fn decode_member(data: &[u8], start: usize, out: &mut Vec<u8>) -> Result<usize, GzError> {
+/// Returns `Ok(None)` if the member decodes to more than `limit` bytes (nothing beyond the
+/// limit is kept: a compressed bomb cannot exhaust memory here).
+pub fn decode_member(
+    data: &[u8],
+    start: usize,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<Option<usize>, GzError> {
     out.clear();
     let mut reader = MemberReader::new(data, start);
     loop {
+        if out.len() > limit {
+            return Ok(None);
+        }
         if out.capacity() - out.len() < 64 * 1024 {
             out.reserve(256 * 1024);
         }
         match reader.fill(out)? {
             Fill::Data => {}
-            Fill::MemberEnd => return Ok(reader.pos()),
+            Fill::MemberEnd if out.len() > limit => return Ok(None),
+            Fill::MemberEnd => return Ok(Some(reader.pos())),
             Fill::Eof => {
                 return Err(GzError {
                     member: start as u64,
@@ -410,7 +421,11 @@ mod tests {
         let data = enc.finish().unwrap();
         assert_eq!(decode_all(&data, 64).unwrap().0, b"payload");
         let mut out = Vec::new();
-        assert_eq!(decode_member(&data, 0, &mut out).unwrap(), data.len());
+        assert_eq!(
+            decode_member(&data, 0, &mut out, 100).unwrap(),
+            Some(data.len())
+        );
+        assert_eq!(decode_member(&data, 0, &mut out, 3).unwrap(), None);
     }
 
     #[test]
