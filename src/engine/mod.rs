@@ -16,7 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod scan;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -76,30 +76,7 @@ struct ThreadState {
 /// of each chunk scanned (it reaches the total size of the files).
 pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome> {
     let tokenizer = Tokenizer::new(job.tokenizer);
-    let mut files = Vec::with_capacity(paths.len());
-    let mut results = Vec::with_capacity(paths.len());
-    for path in paths {
-        match FileBytes::open(path) {
-            Ok(bytes) => files.push((results.len(), bytes)),
-            Err(e) if job.policy == Policy::Skip => {
-                let Error::Open { source, .. } = &e else {
-                    return Err(e);
-                };
-                results.push(unreadable(path, source));
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        results.push(FileResult {
-            path: path.clone(),
-            format: None,
-            bytes_in: 0,
-            chunks: 0,
-            false_splits: 0,
-            counters: Counters::default(),
-            skipped: Vec::new(),
-        });
-    }
+    let (files, mut results) = open_inputs(paths, job.policy)?;
 
     let plans: Vec<(Format, Vec<usize>)> = files
         .par_iter()
@@ -155,7 +132,7 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
         }
         outcome
     };
-    let mut outcomes: Vec<ChunkOutcome> = units
+    let outcomes: Vec<ChunkOutcome> = units
         .par_iter()
         .with_max_len(1)
         .map(|unit| {
@@ -173,47 +150,17 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
     let mut first_failure: Option<(usize, Damage)> = None;
     let mut unit_start = 0;
     for (f, (format, points)) in plans.iter().enumerate() {
-        let chunk_outcomes = &mut outcomes[unit_start..unit_start + points.len()];
-        let chain = chain::follow(chunk_outcomes);
-        let mut tally = chain::tally(chunk_outcomes, &chain);
-        let result = &mut results[files[f].0];
-        if tally.counters.records == 0 && tally.failure.is_none() && tally.skipped.is_empty() {
-            let damage = Damage {
-                at: match format {
-                    Format::Plain => Offset::Plain { offset: 0 },
-                    Format::Gzip => Offset::Gzip {
-                        member: 0,
-                        decompressed: Some(0),
-                    },
-                },
-                what: "no WARC records in file".into(),
-            };
-            match job.policy {
-                Policy::Strict => tally.failure = Some(damage),
-                Policy::Skip => tally.skipped.push(Skipped {
-                    at: damage.at,
-                    what: damage.what,
-                    bytes: 0,
-                }),
-            }
-        }
-        if let Some(damage) = tally.failure.take() {
-            if first_failure.is_none() {
-                first_failure = Some((files[f].0, damage));
-            }
-        }
-        false_units.extend(
-            (0..points.len())
-                .filter(|c| !chain.contains(c))
-                .map(|c| (f, c)),
-        );
-        result.format = Some(*format);
-        result.bytes_in = files[f].1.len() as u64;
-        result.chunks = points.len();
-        result.false_splits = points.len() - chain.len();
-        result.counters = tally.counters;
-        result.skipped = tally.skipped;
+        let chunk_outcomes = &outcomes[unit_start..unit_start + points.len()];
         unit_start += points.len();
+        let (index, bytes) = &files[f];
+        let result = &mut results[*index];
+        result.format = Some(*format);
+        result.bytes_in = bytes.len() as u64;
+        let (failure, false_chunks) = settle(result, chunk_outcomes, job.policy);
+        if first_failure.is_none() {
+            first_failure = failure.map(|damage| (*index, damage));
+        }
+        false_units.extend(false_chunks.into_iter().map(|c| (f, c)));
     }
     if let Some((index, damage)) = first_failure {
         return Err(Error::Damaged {
@@ -236,18 +183,76 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
     })
 }
 
-fn unreadable(path: &std::path::Path, source: &std::io::Error) -> FileResult {
-    FileResult {
-        path: path.to_path_buf(),
-        format: None,
-        bytes_in: 0,
-        chunks: 0,
-        false_splits: 0,
-        counters: Counters::default(),
-        skipped: vec![Skipped {
-            at: Offset::Plain { offset: 0 },
-            what: format!("cannot read: {source}"),
-            bytes: 0,
-        }],
+impl FileResult {
+    fn new(path: &Path) -> FileResult {
+        FileResult {
+            path: path.to_path_buf(),
+            format: None,
+            bytes_in: 0,
+            chunks: 0,
+            false_splits: 0,
+            counters: Counters::default(),
+            skipped: Vec::new(),
+        }
     }
+}
+
+/// An opened input: its index in the results list, and its bytes.
+type Opened = (usize, FileBytes);
+
+/// Maps every input; the results list has one entry per path, in order, and `files` pairs
+/// each opened file with its index there. Under `Policy::Skip` an unreadable file is
+/// reported in its result and left out of `files`.
+fn open_inputs(paths: &[PathBuf], policy: Policy) -> Result<(Vec<Opened>, Vec<FileResult>)> {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut results = Vec::with_capacity(paths.len());
+    for path in paths {
+        let mut result = FileResult::new(path);
+        match FileBytes::open(path) {
+            Ok(bytes) => files.push((results.len(), bytes)),
+            Err(Error::Open { source, .. }) if policy == Policy::Skip => {
+                result.skipped.push(Skipped {
+                    at: Offset::Plain { offset: 0 },
+                    what: format!("cannot read: {source}"),
+                    bytes: 0,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        results.push(result);
+    }
+    Ok((files, results))
+}
+
+/// Settles one file from the outcomes of its chunks: follows the chain of real chunks,
+/// fills `result` with their sum, and returns the file's first damage under
+/// `Policy::Strict` (a file without a single record is damaged too) and the indices of the
+/// chunks that started at a false split point.
+fn settle(
+    result: &mut FileResult,
+    outcomes: &[ChunkOutcome],
+    policy: Policy,
+) -> (Option<Damage>, Vec<usize>) {
+    let chain = chain::follow(outcomes);
+    let mut tally = chain::tally(outcomes, &chain);
+    if tally.counters.records == 0 && tally.failure.is_none() && tally.skipped.is_empty() {
+        let at = match result.format {
+            Some(Format::Gzip) => Offset::Gzip {
+                member: 0,
+                decompressed: Some(0),
+            },
+            _ => Offset::Plain { offset: 0 },
+        };
+        let what = "no WARC records in file".to_string();
+        match policy {
+            Policy::Strict => tally.failure = Some(Damage { at, what }),
+            Policy::Skip => tally.skipped.push(Skipped { at, what, bytes: 0 }),
+        }
+    }
+    result.chunks = outcomes.len();
+    result.false_splits = outcomes.len() - chain.len();
+    result.counters = tally.counters;
+    result.skipped = tally.skipped;
+    let false_chunks = (0..outcomes.len()).filter(|c| !chain.contains(c)).collect();
+    (tally.failure, false_chunks)
 }
