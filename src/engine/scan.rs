@@ -267,55 +267,41 @@ pub fn scan_gzip(
                 resync = None;
             }
             let after = if eof { After::End } else { After::More };
-            match warc::next_record(&window[parse..], after) {
+            // Damage in the decoded data: (offset in the window, what, where to resync).
+            let (at, what, resume) = match warc::next_record(&window[parse..], after) {
                 Ok(Next::Record(record)) => {
                     sink.record(&record, &mut out.counters);
                     parse += record.len;
+                    continue;
                 }
                 Ok(Next::Incomplete { .. }) if !eof && window.len() - parse <= MAX_RECORD => break,
-                Ok(Next::Incomplete { .. }) if !eof => {
-                    let dec = base + parse as u64;
-                    let damage = Damage {
-                        at: Offset::Gzip {
-                            member: member_at(&members, dec),
-                            decompressed: Some(dec),
-                        },
-                        what: format!("WARC record larger than {} MiB", MAX_RECORD >> 20),
-                    };
-                    if ctx.policy == Policy::Strict {
-                        out.failure = Some(damage);
-                        break 'chunk;
-                    }
-                    out.skipped.push(Skipped {
-                        at: damage.at,
-                        what: damage.what,
-                        bytes: 0,
-                    });
-                    resync = Some(parse + 1);
-                }
+                Ok(Next::Incomplete { .. }) if !eof => (
+                    parse,
+                    format!("WARC record larger than {} MiB", MAX_RECORD >> 20),
+                    parse + 1,
+                ),
                 Ok(Next::Incomplete { .. } | Next::End) => break 'chunk,
-                Err(e) => {
-                    let dec = base + (parse + e.at) as u64;
-                    let damage = Damage {
-                        at: Offset::Gzip {
-                            member: member_at(&members, dec),
-                            decompressed: Some(dec),
-                        },
-                        what: e.kind.to_string(),
-                    };
-                    if ctx.policy == Policy::Strict {
-                        out.failure = Some(damage);
-                        break 'chunk;
-                    }
-                    out.skipped.push(Skipped {
-                        at: damage.at,
-                        what: damage.what,
-                        bytes: 0,
-                    });
-                    parse += e.at;
-                    resync = Some(parse - e.at + e.resume_from);
-                }
+                Err(e) => (parse + e.at, e.kind.to_string(), parse + e.resume_from),
+            };
+            let dec = base + at as u64;
+            let at_offset = Offset::Gzip {
+                member: member_at(&members, dec),
+                decompressed: Some(dec),
+            };
+            if ctx.policy == Policy::Strict {
+                out.failure = Some(Damage {
+                    at: at_offset,
+                    what,
+                });
+                break 'chunk;
             }
+            out.skipped.push(Skipped {
+                at: at_offset,
+                what,
+                bytes: 0,
+            });
+            parse = at;
+            resync = Some(resume);
         }
         // At a split point between members, the chunk ends if what is pending is whole
         // records: the split point's member is known to start with "WARC/".
