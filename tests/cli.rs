@@ -54,6 +54,8 @@ fn bad_inputs_exit_2_with_the_file_named() {
             vec!["count", SAMPLE, missing.to_str().unwrap()],
             "missing.warc.wet.gz",
         ),
+        // A device never ends: refused at once instead of read forever.
+        (vec!["count", "/dev/zero"], "a device"),
     ];
     for (args, needle) in cases {
         let out = wetmr(&args, &[]);

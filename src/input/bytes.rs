@@ -2,10 +2,13 @@
 //!
 //! Plain WET records are zero-copy slices of this map; `.gz` files are decoded from it member
 //! by member. When mapping fails (an empty file, a pipe, a file system without mmap) the file
-//! is read into memory instead.
+//! is read into memory instead. Devices (`/dev/zero`, a terminal) are refused: they may never
+//! end, and reading one would hang the run or exhaust memory.
 
 use std::fs::File;
+use std::io;
 use std::ops::Deref;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
@@ -27,6 +30,13 @@ impl FileBytes {
         };
         let mut file = File::open(path).map_err(open_err)?;
         let meta = file.metadata().map_err(open_err)?;
+        let kind = meta.file_type();
+        if kind.is_char_device() || kind.is_block_device() {
+            return Err(open_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a device, not a WET file or a pipe",
+            )));
+        }
         if meta.is_file() && meta.len() > 0 {
             // SAFETY: the map is read-only and private to this process. If another process
             // truncates the file while it is mapped, reading the lost pages raises SIGBUS;

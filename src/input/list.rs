@@ -83,19 +83,31 @@ fn read_list(path: &Path) -> Result<Vec<PathBuf>> {
         source,
     })?;
     let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::List {
-                path: path.to_path_buf(),
-                line: 0,
-                what: format!("cannot decompress list: {e}"),
-            })?;
-        out
+        gunzip_list(&raw, LIST_MAX).map_err(|what| Error::List {
+            path: path.to_path_buf(),
+            line: 0,
+            what,
+        })?
     } else {
         raw
     };
     parse_list(path, &text)
+}
+
+/// Largest decompressed list accepted (Common Crawl's wet.paths lists are about 10 MB).
+const LIST_MAX: u64 = 1 << 30;
+
+/// Decompresses a gzipped list, refusing more than `limit` bytes of text.
+fn gunzip_list(raw: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot decompress list: {e}"))?;
+    if out.len() as u64 > limit {
+        return Err(format!("list decompresses to more than {limit} bytes"));
+    }
+    Ok(out)
 }
 
 /// Parses the text of a list file: one path per line, `#` comments, blank lines ignored.
@@ -179,6 +191,18 @@ mod tests {
             expand_inputs(&spec).unwrap(),
             vec![dir.path().join("a.wet")]
         );
+    }
+
+    #[test]
+    fn gzipped_lists_are_bounded() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[b'x'; 1000]).unwrap();
+        let raw = enc.finish().unwrap();
+        assert_eq!(gunzip_list(&raw, 1000).unwrap().len(), 1000);
+        assert!(gunzip_list(&raw, 999)
+            .unwrap_err()
+            .contains("more than 999"));
     }
 
     #[test]
