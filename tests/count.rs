@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{reference, stdout, wetgen, wetmr};
@@ -108,12 +107,6 @@ fn record(kind: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn gzip_member(data: &[u8], level: flate2::Compression) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
 /// Records whose bodies quote whole WARC records, and (stored, uncompressed) gzip members of
 /// WARC records: exactly what the split planner takes for record starts.
 fn decoy_records() -> Vec<Vec<u8>> {
@@ -123,7 +116,7 @@ fn decoy_records() -> Vec<Vec<u8>> {
         let mut body = format!("Page {i} explains the WARC format:\n").into_bytes();
         body.extend_from_slice(&quoted);
         // A gzip member inside the body: with stored blocks it appears verbatim in the file.
-        body.extend_from_slice(&gzip_member(&quoted, flate2::Compression::none()));
+        body.extend_from_slice(&common::gzip(&quoted, flate2::Compression::none()));
         body.extend_from_slice(format!("\nthe end of page {i}, plain words here\n").as_bytes());
         body.extend_from_slice(&quoted);
         records.push(record("conversion", &body));
@@ -144,7 +137,7 @@ fn false_split_points_change_nothing() {
     let plain = write_file(dir.path(), "decoy.warc.wet", &records.concat());
     let stored: Vec<u8> = records
         .iter()
-        .flat_map(|r| gzip_member(r, flate2::Compression::none()))
+        .flat_map(|r| common::gzip(r, flate2::Compression::none()))
         .collect();
     let gz = write_file(dir.path(), "decoy.warc.wet.gz", &stored);
     for file in [plain, gz] {

@@ -89,11 +89,7 @@ fn mutated_files_never_panic_and_modes_agree() {
         &["--gzip"],
     ))
     .unwrap();
-    let stream = {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&plain).unwrap();
-        enc.finish().unwrap()
-    };
+    let stream = common::gzip(&plain, flate2::Compression::fast());
     let mut rng = Rng(42);
     let path = dir.path().join("m.wet");
     let job = |policy, split| Job {

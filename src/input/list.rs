@@ -131,6 +131,54 @@ pub fn parse_list(path: &Path, text: &[u8]) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Creates `file` (and its folders) in a temporary base, lists it in `list_name` with
+    /// `encode` applied, and expands the list with that base.
+    fn expand_listed(file: &str, list_name: &str, encode: fn(&[u8]) -> Vec<u8>) -> Vec<PathBuf> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"").unwrap();
+        let list = dir.path().join(list_name);
+        fs::write(&list, encode(format!("# inputs\n{file}\n").as_bytes())).unwrap();
+        let spec = InputSpec {
+            list: Some(list),
+            base: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let got = expand_inputs(&spec).unwrap();
+        got.iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .collect()
+    }
+
+    #[test]
+    fn relative_list_entries_get_the_base() {
+        let got = expand_listed("crawl/x.warc.wet.gz", "wet.paths", <[u8]>::to_vec);
+        assert_eq!(got, [PathBuf::from("crawl/x.warc.wet.gz")]);
+    }
+
+    #[test]
+    fn gzipped_lists_are_read() {
+        let got = expand_listed("a.wet", "wet.paths.gz", gzip);
+        assert_eq!(got, [PathBuf::from("a.wet")]);
+    }
+
+    #[test]
+    fn gzipped_lists_are_bounded() {
+        let raw = gzip(&[b'x'; 1000]);
+        assert_eq!(gunzip_list(&raw, 1000).unwrap().len(), 1000);
+        assert!(gunzip_list(&raw, 999)
+            .unwrap_err()
+            .contains("more than 999"));
+    }
 
     #[test]
     fn list_skips_comments_and_blanks() {
@@ -171,55 +219,5 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(expand_inputs(&spec), Err(Error::EmptyDir { .. })));
-    }
-
-    #[test]
-    fn gzipped_lists_are_read() {
-        use std::io::Write;
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.wet"), b"").unwrap();
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(b"a.wet\n").unwrap();
-        let list = dir.path().join("wet.paths.gz");
-        fs::write(&list, enc.finish().unwrap()).unwrap();
-        let spec = InputSpec {
-            list: Some(list),
-            base: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        };
-        assert_eq!(
-            expand_inputs(&spec).unwrap(),
-            vec![dir.path().join("a.wet")]
-        );
-    }
-
-    #[test]
-    fn gzipped_lists_are_bounded() {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&[b'x'; 1000]).unwrap();
-        let raw = enc.finish().unwrap();
-        assert_eq!(gunzip_list(&raw, 1000).unwrap().len(), 1000);
-        assert!(gunzip_list(&raw, 999)
-            .unwrap_err()
-            .contains("more than 999"));
-    }
-
-    #[test]
-    fn relative_list_entries_get_the_base() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("crawl")).unwrap();
-        fs::write(dir.path().join("crawl/x.warc.wet.gz"), b"").unwrap();
-        let list = dir.path().join("wet.paths");
-        fs::write(&list, "crawl/x.warc.wet.gz\n").unwrap();
-        let spec = InputSpec {
-            list: Some(list),
-            base: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        };
-        assert_eq!(
-            expand_inputs(&spec).unwrap(),
-            vec![dir.path().join("crawl/x.warc.wet.gz")]
-        );
     }
 }

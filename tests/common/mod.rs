@@ -50,6 +50,14 @@ pub fn shared_data() -> Option<PathBuf> {
     }
 }
 
+/// `data` as one gzip member.
+pub fn gzip(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("output is UTF-8")
 }
