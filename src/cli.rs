@@ -3,7 +3,7 @@
 //! Every option can also be set through a `WETMR_*` environment variable (for cron); a flag
 //! given on the command line wins over the environment.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -38,6 +38,103 @@ pub enum Command {
     /// Count the words of WET files on this machine.
     #[command(after_help = AFTER_HELP)]
     Count(CountArgs),
+    /// Serve jobs as a worker of a cluster (a long-running daemon).
+    #[command(after_help = WORKER_HELP)]
+    Worker(WorkerArgs),
+    /// Run a job on the workers listed in a machines file (the coordinator).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Start N workers on this machine, run the job through them, stop them.
+    #[command(after_help = CLUSTER_HELP)]
+    Cluster(ClusterArgs),
+}
+
+const WORKER_HELP: &str = "\
+Prints the address it listens on (one line on stdout), logs on stderr, and stops cleanly
+on SIGTERM or SIGINT. Input paths named by a job are read on this machine.
+
+Examples:
+  wetmr worker --listen 127.0.0.1:7070
+  wetmr worker --listen 0.0.0.0:7070 --threads 16";
+
+const RUN_HELP: &str = "\
+The output, options and exit codes are those of `wetmr count`; exit code 4 means the
+cluster failed the job (no worker reachable, a worker lost, a protocol error).
+
+Examples:
+  wetmr run --machines machines.txt --inputs fichiersWET.txt -o counts.tsv
+  wetmr run --machines machines.txt crawl/ --top 100 --stats stats.json";
+
+const CLUSTER_HELP: &str = "\
+Examples:
+  wetmr cluster --workers 3 data/sample.warc.wet.gz --top 20
+  wetmr cluster --workers 2 --threads 1 crawl/ -o counts.tsv";
+
+/// Options of `wetmr worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7070",
+        env = "WETMR_LISTEN"
+    )]
+    pub listen: String,
+
+    /// Threads for counting [default: all cores].
+    #[arg(long, value_name = "N", env = "WETMR_THREADS")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Map tasks (files) counted at once.
+    #[arg(long, value_name = "N", default_value_t = NonZeroU32::MIN, env = "WETMR_SLOTS")]
+    pub slots: NonZeroU32,
+
+    /// Log nothing but errors.
+    #[arg(short, long, env = "WETMR_QUIET")]
+    pub quiet: bool,
+}
+
+impl WorkerArgs {
+    pub fn resolve(self) -> crate::dist::worker_cmd::WorkerConfig {
+        crate::dist::worker_cmd::WorkerConfig {
+            listen: self.listen,
+            threads: threads_or_cores(self.threads),
+            slots: self.slots.get(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// Options of `wetmr run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workers: one host:port per line (# comments; a bare host means port 7070).
+    #[arg(long, value_name = "FILE", env = "WETMR_MACHINES")]
+    pub machines: PathBuf,
+
+    /// Number of partitions R [default: 4 per worker].
+    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS")]
+    pub partitions: Option<NonZeroU32>,
+
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// Options of `wetmr cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Worker processes to start.
+    #[arg(long, value_name = "N", default_value = "2", env = "WETMR_WORKERS")]
+    pub workers: NonZeroUsize,
+
+    /// Number of partitions R [default: 4 per worker].
+    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS")]
+    pub partitions: Option<NonZeroU32>,
+
+    /// (With `cluster`, --threads is per worker.)
+    #[command(flatten)]
+    pub count: CountArgs,
 }
 
 /// Options of `wetmr count`.
@@ -147,12 +244,17 @@ impl CountArgs {
             progress: (self.progress > 0.0)
                 .then(|| std::time::Duration::try_from_secs_f64(self.progress).ok())
                 .flatten(),
-            threads: self.threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-                NonZeroUsize::get,
-            ),
+            threads: threads_or_cores(self.threads),
             split_bytes: self.split_bytes.map(NonZeroUsize::get),
             spill_at: self.spill_at,
         }
     }
+}
+
+/// The thread count asked for, or the number of cores.
+fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
+    threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        NonZeroUsize::get,
+    )
 }

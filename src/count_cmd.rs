@@ -1,29 +1,23 @@
 //! `wetmr count`: the whole local job, from a resolved config to written outputs.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cli::CountConfig;
-use crate::engine::{self, Job, Policy};
+use crate::count::WordCount;
+use crate::engine::{self, FileResult, Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::expand_inputs;
 use crate::output::atomic::write_atomically;
-use crate::output::stats::RunStats;
+use crate::output::stats::{ClusterStats, RunStats};
 use crate::output::tsv::write_tsv;
 
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
-    if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
-        return Err(Error::Usage(
-            "no inputs: give WET files or directories, or --inputs LIST".into(),
-        ));
-    }
-    let paths = expand_inputs(&config.inputs)?;
-    if paths.is_empty() {
-        return Err(Error::NoInputs);
-    }
+    let paths = input_paths(config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .thread_name(|i| format!("wetmr-count-{i}"))
@@ -55,13 +49,52 @@ pub fn count(config: &CountConfig) -> Result<()> {
         outcome
     })?;
     let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
+    deliver(
+        config,
+        Delivery {
+            words: &words,
+            files: &outcome.files,
+            distinct: outcome.counted.distinct(),
+            threads: config.threads,
+            cluster: None,
+        },
+        started,
+    )
+}
 
+/// The inputs of a job, expanded (directories listed, list files read); never empty.
+pub fn input_paths(config: &CountConfig) -> Result<Vec<PathBuf>> {
+    if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
+        return Err(Error::Usage(
+            "no inputs: give WET files or directories, or --inputs LIST".into(),
+        ));
+    }
+    let paths = expand_inputs(&config.inputs)?;
+    if paths.is_empty() {
+        return Err(Error::NoInputs);
+    }
+    Ok(paths)
+}
+
+/// A finished job's results, local or distributed, ready to be written.
+pub struct Delivery<'a> {
+    /// The output lines, in output order (`--min-count` and `--top` applied).
+    pub words: &'a [WordCount<'a>],
+    pub files: &'a [FileResult],
+    pub distinct: u64,
+    pub threads: usize,
+    pub cluster: Option<ClusterStats>,
+}
+
+/// Writes a job's outputs: the TSV (atomically, or to stdout), the stats document, the
+/// skipped-damage lines and the summary.
+pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Result<()> {
     match &config.output {
-        Some(path) => write_atomically("writing output", path, |w| write_tsv(w, &words))?,
+        Some(path) => write_atomically("writing output", path, |w| write_tsv(w, d.words))?,
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            match write_tsv(&mut out, &words).and_then(|()| out.flush()) {
+            match write_tsv(&mut out, d.words).and_then(|()| out.flush()) {
                 // A closed pipe (`| head`) is the reader's choice, not a failure.
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(Error::Stdout(e)),
                 _ => {}
@@ -69,15 +102,16 @@ pub fn count(config: &CountConfig) -> Result<()> {
         }
     }
 
-    let stats = RunStats::new(
+    let mut stats = RunStats::new(
         config.tokenizer.name(),
-        config.threads,
+        d.threads,
         config.policy == Policy::Skip,
-        &outcome.files,
-        outcome.counted.distinct(),
-        words.len() as u64,
+        d.files,
+        d.distinct,
+        d.words.len() as u64,
         started.elapsed(),
     );
+    stats.cluster = d.cluster;
     if let Some(path) = &config.stats {
         write_atomically("writing stats", path, |w| {
             serde_json::to_writer_pretty(&mut *w, &stats)?;
@@ -85,7 +119,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
         })?;
     }
     if !config.quiet {
-        for file in &outcome.files {
+        for file in d.files {
             for skipped in &file.skipped {
                 eprintln!(
                     "wetmr: skipped: {}: {} ({} bytes)",

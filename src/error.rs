@@ -17,10 +17,22 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// An output could not be written (disk full, permissions); older outputs are intact.
     pub const IO: u8 = 3;
+    /// The cluster failed the job: no worker reachable, a worker lost, a protocol error.
+    pub const CLUSTER: u8 = 4;
 }
 
 /// Where in an input file something was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Offset {
     /// A byte offset in an uncompressed file.
@@ -97,6 +109,13 @@ pub enum Error {
     },
     #[error("writing to standard output: {0}")]
     Stdout(std::io::Error),
+    /// An input failed on a worker; the message names the file.
+    #[error("{0}")]
+    RemoteInput(String),
+    #[error("{0}")]
+    Cluster(String),
+    #[error("network: {0}")]
+    Net(std::io::Error),
 }
 
 impl Error {
@@ -108,8 +127,10 @@ impl Error {
             | Error::EmptyDir { .. }
             | Error::List { .. }
             | Error::NoInputs
-            | Error::Damaged { .. } => exit::BAD_INPUT,
+            | Error::Damaged { .. }
+            | Error::RemoteInput(_) => exit::BAD_INPUT,
             Error::Output { .. } | Error::Stdout(_) => exit::IO,
+            Error::Cluster(_) | Error::Net(_) => exit::CLUSTER,
         }
     }
 }

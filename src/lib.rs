@@ -10,6 +10,10 @@
 //!        ─ output ─► TSV, stats JSON, summary
 //! ```
 //!
+//! Distributed, the same map side runs on each worker; [`partition`] assigns words to
+//! reducers, [`net`] carries [`protocol`] messages over TCP, and [`dist`] holds the
+//! `worker`, `run` and `cluster` commands.
+//!
 //! [`engine`] drives the map side on every core: it splits each file at candidate record
 //! boundaries, scans the chunks in parallel, and proves the splits afterwards, so the result
 //! is exactly that of a sequential scan.
@@ -17,9 +21,13 @@
 pub mod cli;
 pub mod count;
 pub mod count_cmd;
+pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod input;
+pub mod net;
 pub mod output;
+pub mod partition;
+pub mod protocol;
 pub mod tokenize;
 pub mod warc;

@@ -21,6 +21,18 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Count(args) => wetmr::count_cmd::count(&args.resolve()),
+        Command::Worker(args) => wetmr::dist::worker_cmd::serve(&args.resolve()),
+        Command::Run(args) => {
+            let partitions = args.partitions.map(|r| r.get());
+            wetmr::dist::machines::read_machines(&args.machines).and_then(|workers| {
+                wetmr::dist::run_cmd::run(&args.count.resolve(), &workers, partitions)
+            })
+        }
+        Command::Cluster(args) => wetmr::dist::cluster_cmd::cluster(
+            &args.count.resolve(),
+            args.workers.get(),
+            args.partitions.map(|r| r.get()),
+        ),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

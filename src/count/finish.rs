@@ -30,6 +30,16 @@ pub fn finish(shared: SharedTable) -> Counted {
 }
 
 impl Counted {
+    /// Counts already merged into tables holding disjoint words (a reducer's partition).
+    pub fn from_tables(shards: Vec<CountTable>) -> Counted {
+        Counted { shards }
+    }
+
+    /// The tables, each holding distinct words (no word is in two of them).
+    pub fn shards(&self) -> &[CountTable] {
+        &self.shards
+    }
+
     /// Number of distinct words (tf > 0).
     pub fn distinct(&self) -> u64 {
         self.words().filter(|w| w.tf != 0).count() as u64
@@ -61,7 +71,8 @@ impl Counted {
         words.into_iter().map(|k| k.word).collect()
     }
 
-    fn words(&self) -> impl Iterator<Item = WordCount<'_>> {
+    /// Every stored word, in no particular order (words withdrawn to tf 0 included).
+    pub fn words(&self) -> impl Iterator<Item = WordCount<'_>> {
         self.shards
             .iter()
             .flat_map(|s| s.iter().map(|(word, tf, df)| WordCount { word, tf, df }))

@@ -5,7 +5,18 @@ use serde::Serialize;
 use crate::error::{Damage, Offset};
 
 /// Counters for a stretch of input. Chunks add up to files, files to the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Counters {
     /// WARC records of any type.
     pub records: u64,
@@ -30,7 +41,9 @@ impl std::ops::AddAssign for Counters {
 }
 
 /// A damaged stretch that `--skip-bad-input` passed over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Skipped {
     pub at: Offset,
     pub what: String,

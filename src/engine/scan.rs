@@ -26,7 +26,7 @@ use crate::tokenize::Tokenizer;
 use crate::warc::{self, After, Next};
 
 /// What to do with damaged input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Policy {
     /// Stop at the first damage (the run fails).
     Strict,

@@ -15,7 +15,17 @@ pub use bytes::FileBytes;
 pub use list::{expand_inputs, InputSpec};
 
 /// How the bytes of an input file are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Uncompressed WARC: records are slices of the memory map.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::engine::{Counters, FileResult, Skipped};
 use crate::input::Format;
+use crate::protocol::coordinator::WorkerReport;
 
 /// The `--stats` document.
 #[derive(Debug, Serialize)]
@@ -29,6 +30,17 @@ pub struct RunStats {
     /// Peak resident set size of the process.
     pub peak_rss_bytes: u64,
     pub per_file: Vec<FileStats>,
+    /// Distributed runs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStats>,
+}
+
+/// The distributed engine's figures.
+#[derive(Debug, Serialize)]
+pub struct ClusterStats {
+    pub partitions: u32,
+    pub partition_hash: &'static str,
+    pub workers: Vec<WorkerReport>,
 }
 
 /// One file's figures in the `--stats` document.
@@ -88,6 +100,7 @@ impl RunStats {
                     skipped: f.skipped.clone(),
                 })
                 .collect(),
+            cluster: None,
         }
     }
 

@@ -25,7 +25,19 @@ use unicode_segmentation::UnicodeSegmentation;
 use classes::{ClassTable, ASCII_UPPER, ASCII_WORD, CLASS, LOWERS, RUN, SEP, SINGLE};
 
 /// Which definition of a word to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenizerKind {
     #[default]

@@ -1,0 +1,73 @@
+//! `wetmr cluster`: a whole cluster on this machine, for one job. Starts N `wetmr worker`
+//! processes on loopback (port 0; each prints the address it got), runs the job through
+//! them with the real coordinator, and stops them (SIGTERM, then wait), whatever the
+//! outcome. The one-command way to run the distributed path.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use crate::cli::CountConfig;
+use crate::error::{Error, Result};
+
+/// Runs the job on `workers` fresh local worker processes, `threads` threads each.
+pub fn cluster(config: &CountConfig, workers: usize, partitions: Option<u32>) -> Result<()> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Cluster(format!("cannot find the wetmr executable: {e}")))?;
+    let mut fleet = Fleet(Vec::with_capacity(workers));
+    for _ in 0..workers {
+        let mut command = Command::new(&exe);
+        // SAFETY: prctl only sets a flag of the child process; nothing else runs between
+        // fork and exec. The workers then die with this process even if it is SIGKILLed.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
+            .args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(["--threads", &config.threads.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::Cluster(format!("cannot start a worker: {e}")))?;
+        fleet.0.push(child);
+    }
+    let mut addrs: Vec<SocketAddr> = Vec::with_capacity(workers);
+    for child in &mut fleet.0 {
+        let stdout = child.stdout.take();
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let addr = line.trim().parse().map_err(|_| {
+            Error::Cluster(format!(
+                "worker {} did not report its address (said {:?})",
+                child.id(),
+                line.trim()
+            ))
+        })?;
+        addrs.push(addr);
+    }
+    crate::dist::run_cmd::run(config, &addrs, partitions)
+}
+
+/// The worker processes; stopped when dropped.
+struct Fleet(Vec<Child>);
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            // SAFETY: kill(2) on the pid of a child we have not yet waited for.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}

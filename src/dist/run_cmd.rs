@@ -1,0 +1,333 @@
+//! `wetmr run`: the coordinator. A thin driver around the [`Coordinator`] state machine:
+//! connect to every worker of the machines file, carry frames between the sockets and the
+//! machine, then k-way merge the ranked partitions into the output and write it exactly as
+//! `wetmr count` does.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cli::CountConfig;
+use crate::count::{output_order, WordCount};
+use crate::count_cmd::{deliver, input_paths, Delivery};
+use crate::engine::{Counters, FileResult};
+use crate::error::{Error, Result};
+use crate::net::conns::{ConnId, Net, NetEvent};
+use crate::net::frame::Payload;
+use crate::output::stats::ClusterStats;
+use crate::partition::{Entries, PARTITION_HASH};
+use crate::protocol::coordinator::{
+    Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput,
+};
+use crate::protocol::messages::{bulk_words, Kind};
+
+/// How long workers have to accept the connection and answer the greeting.
+pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a job on the workers at `workers` and writes its outputs.
+pub fn run(config: &CountConfig, workers: &[SocketAddr], partitions: Option<u32>) -> Result<()> {
+    let started = Instant::now();
+    let paths = input_paths(config)?;
+    let job = JobConfig {
+        job: job_id(),
+        tokenizer: config.tokenizer,
+        policy: config.policy,
+        split_bytes: config.split_bytes,
+        spill_at: config.spill_at,
+        min_count: config.min_count,
+        top: config.top,
+        partitions,
+    };
+    let output = coordinate(job, workers, paths.clone(), config)?;
+    let words = merge_ranked(&output.ranked, config.top)?;
+    let files: Vec<FileResult> = paths
+        .iter()
+        .zip(&output.files)
+        .map(|(path, outcome)| file_result(path, outcome))
+        .collect();
+    let threads = output
+        .workers
+        .iter()
+        .filter(|w| w.took_part)
+        .map(|w| w.threads as usize)
+        .sum();
+    deliver(
+        config,
+        Delivery {
+            words: &words,
+            files: &files,
+            distinct: output.distinct,
+            threads,
+            cluster: Some(ClusterStats {
+                partitions: output.partitions,
+                partition_hash: PARTITION_HASH,
+                workers: output.workers.clone(),
+            }),
+        },
+        started,
+    )
+}
+
+/// Drives the coordinator over the sockets until the job is over.
+fn coordinate(
+    job: JobConfig,
+    workers: &[SocketAddr],
+    paths: Vec<PathBuf>,
+    config: &CountConfig,
+) -> Result<JobOutput> {
+    let started = Instant::now();
+    let mut net = Net::new(None).map_err(Error::Net)?;
+    let addresses = workers.iter().map(|a| a.to_string()).collect();
+    let mut coordinator = Coordinator::new(job, addresses, paths);
+    let mut conns: Vec<Option<ConnId>> = vec![None; workers.len()];
+    let mut worker_of: HashMap<ConnId, usize> = HashMap::new();
+    let mut events = Vec::new();
+    for (w, addr) in workers.iter().enumerate() {
+        match net.connect(*addr) {
+            Ok(id) => {
+                conns[w] = Some(id);
+                worker_of.insert(id, w);
+            }
+            Err(e) => coordinator.lost(w, &e.to_string()),
+        }
+    }
+    let log = |line: &str| {
+        if !config.quiet {
+            eprintln!("wetmr: {line}");
+        }
+    };
+    let mut next_progress = config.progress.map(|every| started + every);
+    loop {
+        while let Some(action) = coordinator.poll_action() {
+            match action {
+                Action::Send(w, frame) => {
+                    if let Some(id) = conns[w] {
+                        net.send(id, frame, &mut events);
+                    }
+                }
+                Action::Close(w) => {
+                    if let Some(id) = conns[w].take() {
+                        net.close(id, &mut events);
+                    }
+                }
+                Action::Log(line) => log(&line),
+                Action::Finished(outcome) => {
+                    flush(&mut net, &conns);
+                    return (*outcome).map_err(|e| match e {
+                        JobError::Input(m) => Error::RemoteInput(m),
+                        other => Error::Cluster(other.to_string()),
+                    });
+                }
+            }
+        }
+        if events.is_empty() {
+            let now = Instant::now();
+            let mut wake = coordinator.greeting().then_some(started + GREETING_TIMEOUT);
+            if let Some(at) = next_progress.filter(|_| !config.quiet) {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+            let timeout = wake.map(|at| at.saturating_duration_since(now));
+            net.poll(timeout, &mut events).map_err(Error::Net)?;
+        }
+        for event in std::mem::take(&mut events) {
+            match event {
+                NetEvent::Connected(id) => {
+                    if let Some(&w) = worker_of.get(&id) {
+                        coordinator.connected(w);
+                    }
+                }
+                NetEvent::Frame(id, frame) => {
+                    if let Some(&w) = worker_of.get(&id) {
+                        coordinator.frame(w, frame);
+                    }
+                }
+                NetEvent::Closed(id, reason) => {
+                    if let Some(w) = worker_of.remove(&id) {
+                        conns[w] = None;
+                        coordinator.lost(w, &reason);
+                    }
+                }
+                NetEvent::Accepted(..) | NetEvent::Woken | NetEvent::Extra => {}
+            }
+        }
+        let now = Instant::now();
+        if coordinator.greeting() && now >= started + GREETING_TIMEOUT {
+            coordinator.greeting_deadline_passed(GREETING_TIMEOUT);
+        }
+        if let (Some(at), Some(every)) = (next_progress, config.progress) {
+            if now >= at && !config.quiet {
+                let (done, total) = coordinator.progress();
+                eprintln!(
+                    "wetmr: progress: {done}/{total} files done, {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+                next_progress = Some(at + every);
+            }
+        }
+    }
+}
+
+/// Gives the last frames (JobEnd) a moment to leave before the connections drop.
+fn flush(net: &mut Net, conns: &[Option<ConnId>]) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut events = Vec::new();
+    while conns.iter().flatten().any(|&id| net.queued(id) > 0) && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if net.poll(Some(left), &mut events).is_err() {
+            break;
+        }
+        events.clear();
+    }
+}
+
+/// A job id: unique enough to tell jobs apart in workers' logs and messages.
+fn job_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
+
+fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
+    let mut result = FileResult {
+        path: path.to_path_buf(),
+        format: None,
+        bytes_in: 0,
+        chunks: 0,
+        false_splits: 0,
+        counters: Counters::default(),
+        skipped: Vec::new(),
+    };
+    match outcome {
+        FileOutcome::Counted(s) => {
+            result.format = s.format;
+            result.bytes_in = s.bytes_in;
+            result.chunks = s.chunks as usize;
+            result.false_splits = s.false_splits as usize;
+            result.counters = s.counters;
+            result.skipped = s.skipped.clone();
+        }
+        FileOutcome::Unreadable(skipped) => result.skipped.push(skipped.clone()),
+    }
+    result
+}
+
+/// Merges the ranked partitions (each in output order, words disjoint between them) into
+/// the output order, keeping the first `top`.
+pub fn merge_ranked(ranked: &[Vec<Payload>], top: Option<usize>) -> Result<Vec<WordCount<'_>>> {
+    let mut streams: Vec<Stream<'_>> = Vec::with_capacity(ranked.len());
+    for pieces in ranked {
+        let mut blocks = Vec::with_capacity(pieces.len());
+        for payload in pieces {
+            let view =
+                bulk_words(Kind::Ranked, payload).map_err(|e| Error::Cluster(e.to_string()))?;
+            blocks.push(view.entries());
+        }
+        streams.push(Stream {
+            blocks: blocks.into_iter(),
+            current: None,
+        });
+    }
+    let mut heap = BinaryHeap::with_capacity(streams.len());
+    for (i, s) in streams.iter_mut().enumerate() {
+        if let Some(w) = s.next() {
+            heap.push(Head(w, i));
+        }
+    }
+    let limit = top.unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(Head(word, i)) = heap.pop() else {
+            break;
+        };
+        out.push(word);
+        if let Some(w) = streams[i].next() {
+            heap.push(Head(w, i));
+        }
+    }
+    Ok(out)
+}
+
+/// One partition's words, piece after piece.
+struct Stream<'a> {
+    blocks: std::vec::IntoIter<Entries<'a>>,
+    current: Option<Entries<'a>>,
+}
+
+impl<'a> Stream<'a> {
+    fn next(&mut self) -> Option<WordCount<'a>> {
+        loop {
+            if let Some(w) = self.current.as_mut().and_then(Iterator::next) {
+                return Some(w);
+            }
+            self.current = Some(self.blocks.next()?);
+        }
+    }
+}
+
+/// A stream's next word; the heap's greatest is the first in output order.
+struct Head<'a>(WordCount<'a>, usize);
+
+impl PartialEq for Head<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Head<'_> {}
+impl PartialOrd for Head<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        output_order(&other.0, &self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::WordBlock;
+    use crate::protocol::messages::{encode, Ranked};
+
+    fn piece(words: &[(&str, u64)], last: bool) -> Payload {
+        let mut block = WordBlock::default();
+        for (w, tf) in words {
+            block.push(w.as_bytes(), *tf, 1);
+        }
+        let frame = encode(&Ranked {
+            job: 1,
+            partition: 0,
+            last,
+            distinct: 0,
+            words: block,
+        })
+        .unwrap();
+        let mut payload = Payload::new();
+        payload.extend_from_slice(&frame[crate::net::frame::HEADER..]);
+        payload
+    }
+
+    #[test]
+    fn k_way_merge_keeps_output_order_and_top() {
+        let ranked = vec![
+            vec![
+                piece(&[("a", 9), ("c", 5)], false),
+                piece(&[("e", 1)], true),
+            ],
+            vec![],
+            vec![piece(&[("b", 9), ("d", 5), ("f", 1)], true)],
+        ];
+        let all: Vec<_> = merge_ranked(&ranked, None)
+            .unwrap()
+            .iter()
+            .map(|w| (std::str::from_utf8(w.word).unwrap().to_string(), w.tf))
+            .collect();
+        let want = [("a", 9), ("b", 9), ("c", 5), ("d", 5), ("e", 1), ("f", 1)];
+        assert_eq!(all, want.map(|(w, t)| (w.to_string(), t)));
+        assert_eq!(merge_ranked(&ranked, Some(3)).unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,155 @@
+//! A worker's CPU work, run on its rayon pool and never on the event loop: map a file,
+//! merge a received partition into the owned partition's table, rank the owned partitions.
+//! Each function is what a protocol action asks for (see [`crate::protocol::worker`]); the
+//! driver runs it and hands the result back as a completion.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
+
+use rayon::prelude::*;
+
+use crate::count::{CountTable, Counted};
+use crate::engine::{self, Job};
+use crate::error::Error;
+use crate::net::frame::MAX_FRAME;
+use crate::partition::{self, WordBlock};
+use crate::protocol::messages::{
+    bulk_words, encode, Failure, FileSummary, JobSpec, Kind, Partition, Ranked,
+};
+use crate::protocol::worker::{MapOutput, MergeOrder};
+
+/// Entries per Ranked piece are cut at about this many bytes.
+const RANKED_PIECE: usize = 1 << 20;
+
+/// Counts one file with the local engine and encodes one Partition frame per partition.
+pub fn map_file(
+    spec: &JobSpec,
+    task: u32,
+    attempt: u32,
+    path: &Path,
+) -> Result<MapOutput, (Failure, String)> {
+    let job = Job {
+        tokenizer: spec.tokenizer,
+        policy: spec.policy,
+        split_bytes: spec.split_bytes.map(|b| b as usize),
+        spill_at: spec.spill_at as usize,
+    };
+    let outcome = engine::run(&job, &[path.to_path_buf()], &AtomicU64::new(0)).map_err(|e| {
+        let failure = match e {
+            Error::Open { .. } => Failure::Unreadable,
+            Error::Damaged { .. } => Failure::Damaged,
+            _ => Failure::Fatal,
+        };
+        (failure, e.to_string())
+    })?;
+    let Some(file) = outcome.files.into_iter().next() else {
+        return Err((Failure::Fatal, "the engine returned no file".into()));
+    };
+    if file.format.is_none() {
+        // Under the skip policy the engine reports an unreadable file as skipped; here
+        // another worker may be able to read it.
+        let why = file
+            .skipped
+            .first()
+            .map_or(String::new(), |s| s.what.clone());
+        return Err((Failure::Unreadable, format!("{}: {why}", path.display())));
+    }
+    let blocks = partition::split(&outcome.counted, spec.partitions);
+    let frames = blocks
+        .into_par_iter()
+        .enumerate()
+        .map(|(p, words)| {
+            encode(&Partition {
+                job: spec.job,
+                task,
+                attempt,
+                partition: p as u32,
+                words,
+            })
+            .map_err(|e| {
+                let what = format!("{}: partition {p} cannot be sent: {e}", path.display());
+                (Failure::Fatal, what)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let file = FileSummary {
+        format: file.format,
+        bytes_in: file.bytes_in,
+        chunks: file.chunks as u64,
+        false_splits: file.false_splits as u64,
+        counters: file.counters,
+        skipped: file.skipped,
+    };
+    Ok(MapOutput { file, frames })
+}
+
+/// A reducer's tables, one per partition of the job (only the owned ones fill up).
+pub type Tables = Vec<Mutex<CountTable>>;
+
+/// Adds a received partition into its table. The block is checked whole first, so a
+/// malformed one changes nothing.
+pub fn merge(tables: &Tables, order: &MergeOrder) -> Result<(), String> {
+    let view = bulk_words(Kind::Partition, &order.payload).map_err(|e| e.to_string())?;
+    let Some(table) = tables.get(order.head.partition as usize) else {
+        return Err(format!("no table for partition {}", order.head.partition));
+    };
+    let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
+    for w in view.entries() {
+        table.add_counts(w.word, w.tf, w.df);
+    }
+    Ok(())
+}
+
+/// Ranks each owned partition (tf ≥ `min_count`, at most `top` words) and encodes it as
+/// Ranked pieces, partitions in order. The tables are emptied.
+pub fn rank(
+    tables: &Tables,
+    job: u64,
+    owned: &[u32],
+    min_count: u64,
+    top: Option<u64>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let per_partition: Vec<Result<Vec<Vec<u8>>, String>> = owned
+        .par_iter()
+        .map(|&p| {
+            let table = tables
+                .get(p as usize)
+                .map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)))
+                .unwrap_or_default();
+            let counted = Counted::from_tables(vec![table]);
+            let top = top.map(|k| usize::try_from(k).unwrap_or(usize::MAX));
+            let words = counted.ranked(min_count, top);
+            let mut pieces = Vec::new();
+            let mut block = WordBlock::default();
+            for w in &words {
+                if block.bytes() >= RANKED_PIECE.min(MAX_FRAME / 2) {
+                    pieces.push(std::mem::take(&mut block));
+                }
+                block.push(w.word, w.tf, w.df);
+            }
+            pieces.push(block);
+            let last = pieces.len() - 1;
+            let distinct = counted.distinct();
+            pieces
+                .into_iter()
+                .enumerate()
+                .map(|(i, words)| {
+                    encode(&Ranked {
+                        job,
+                        partition: p,
+                        last: i == last,
+                        distinct: if i == last { distinct } else { 0 },
+                        words,
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .collect()
+        })
+        .collect();
+    let mut frames = Vec::new();
+    for r in per_partition {
+        frames.extend(r?);
+    }
+    Ok(frames)
+}

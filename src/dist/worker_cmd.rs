@@ -1,0 +1,238 @@
+//! `wetmr worker`: the worker daemon. A thin driver: the mio loop ([`Net`]) feeds the
+//! protocol state machine ([`Worker`]) and carries out its actions; CPU work runs on the
+//! rayon pool and comes back through a channel and the poll's waker.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mio::Interest;
+
+use super::tasks::{self, Tables};
+use crate::error::{Error, Result};
+use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
+use crate::protocol::worker::{micros, Action, Completion, Dest, Worker};
+
+/// A resolved `wetmr worker` command line.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub listen: String,
+    pub threads: usize,
+    /// Map tasks run at once.
+    pub slots: u32,
+    pub quiet: bool,
+}
+
+/// Serves jobs until SIGTERM or SIGINT. Prints the bound address on stdout (one line) once
+/// it listens, so that scripts (and `wetmr cluster`) can use port 0.
+pub fn serve(config: &WorkerConfig) -> Result<()> {
+    let addr = resolve(&config.listen)
+        .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
+    let listener = mio::net::TcpListener::bind(addr)
+        .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("wetmr-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+    let net = Net::new(Some(listener)).map_err(Error::Net)?;
+
+    // SIGTERM and SIGINT write to a socket pair that the loop polls.
+    let (sig_read, sig_write) = std::os::unix::net::UnixStream::pair().map_err(Error::Net)?;
+    sig_read.set_nonblocking(true).map_err(Error::Net)?;
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let write = sig_write.try_clone().map_err(Error::Net)?;
+        signal_hook::low_level::pipe::register(signal, write).map_err(Error::Net)?;
+    }
+    let mut sig_read = mio::net::UnixStream::from_std(sig_read);
+    net.registry()
+        .register(&mut sig_read, EXTRA, Interest::READABLE)
+        .map_err(Error::Net)?;
+
+    let local = net.local_addr().unwrap_or(addr);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{local}").and_then(|()| out.flush());
+    }
+    let log = |line: &str| {
+        if !config.quiet {
+            eprintln!("wetmr worker {local}: {line}");
+        }
+    };
+    log(&format!(
+        "listening, {} threads, {} slots",
+        config.threads, config.slots
+    ));
+
+    let (done_tx, done_rx) = mpsc::channel::<Completion>();
+    let mut worker = Worker::new(config.threads as u32, config.slots);
+    let mut driver = Driver {
+        net,
+        pool,
+        done_tx,
+        tables: Arc::new(Vec::new()),
+        peers: HashMap::new(),
+        events: Vec::new(),
+    };
+    loop {
+        if driver.events.is_empty() {
+            driver
+                .net
+                .poll(None, &mut driver.events)
+                .map_err(Error::Net)?;
+        }
+        for event in std::mem::take(&mut driver.events) {
+            match event {
+                NetEvent::Accepted(..) | NetEvent::Connected(_) => {}
+                NetEvent::Frame(id, frame) => worker.frame(id, frame, Instant::now()),
+                NetEvent::Closed(id, reason) => {
+                    if let Some(peer) = driver.forget_peer(id) {
+                        if worker.job_id().is_some() {
+                            worker.peer_unreachable(peer, &reason);
+                        }
+                    }
+                    worker.closed(id);
+                }
+                NetEvent::Woken => {
+                    while let Ok(done) = done_rx.try_recv() {
+                        worker.complete(done, Instant::now());
+                    }
+                }
+                NetEvent::Extra => {
+                    let mut buf = [0u8; 64];
+                    while matches!(sig_read.read(&mut buf), Ok(n) if n > 0) {}
+                    log("signal received: shutting down");
+                    driver.net.close_listener();
+                    driver.net.close_all(&mut Vec::new());
+                    return Ok(());
+                }
+            }
+        }
+        while let Some(action) = worker.poll_action() {
+            match action {
+                Action::Log(line) => log(&line),
+                Action::Prepare { partitions, .. } => {
+                    driver.tables = Arc::new((0..partitions).map(|_| Mutex::default()).collect());
+                    driver.close_peers();
+                }
+                Action::Release => {
+                    driver.tables = Arc::new(Vec::new());
+                    driver.close_peers();
+                }
+                other => driver.carry_out(other, &mut worker),
+            }
+        }
+    }
+}
+
+/// The worker loop's state besides the protocol machine.
+struct Driver {
+    net: Net,
+    pool: rayon::ThreadPool,
+    done_tx: mpsc::Sender<Completion>,
+    tables: Arc<Tables>,
+    /// Connections to the job's other workers, by their index.
+    peers: HashMap<u32, ConnId>,
+    events: Vec<NetEvent>,
+}
+
+impl Driver {
+    fn carry_out(&mut self, action: Action, worker: &mut Worker) {
+        match action {
+            Action::Send(Dest::Conn(id), frame) => self.net.send(id, frame, &mut self.events),
+            Action::Send(Dest::Peer(peer), frame) => match self.peer_conn(peer, worker) {
+                Ok(id) => self.net.send(id, frame, &mut self.events),
+                Err(reason) => worker.peer_unreachable(peer, &reason),
+            },
+            Action::Close(id) => self.net.close(id, &mut self.events),
+            Action::Map(order) => {
+                let (tx, waker) = (self.done_tx.clone(), self.net.waker());
+                self.pool.spawn(move || {
+                    let started = Instant::now();
+                    let result =
+                        tasks::map_file(&order.job, order.task, order.attempt, &order.path);
+                    let _ = tx.send(Completion::Mapped {
+                        job: order.job.job,
+                        task: order.task,
+                        attempt: order.attempt,
+                        micros: micros(started.elapsed()),
+                        result,
+                    });
+                    let _ = waker.wake();
+                });
+            }
+            Action::Merge(order) => {
+                let job = worker.job_id().unwrap_or_default();
+                let (tx, waker, tables) =
+                    (self.done_tx.clone(), self.net.waker(), self.tables.clone());
+                self.pool.spawn(move || {
+                    let result = tasks::merge(&tables, &order);
+                    let _ = tx.send(Completion::Merged {
+                        job,
+                        from: order.from,
+                        head: order.head,
+                        result,
+                    });
+                    let _ = waker.wake();
+                });
+            }
+            Action::Rank {
+                job,
+                owned,
+                min_count,
+                top,
+            } => {
+                let (tx, waker, tables) =
+                    (self.done_tx.clone(), self.net.waker(), self.tables.clone());
+                self.pool.spawn(move || {
+                    let frames = tasks::rank(&tables, job, &owned, min_count, top);
+                    let _ = tx.send(Completion::Ranked { job, frames });
+                    let _ = waker.wake();
+                });
+            }
+            Action::Log(_) | Action::Prepare { .. } | Action::Release => {}
+        }
+    }
+
+    /// The connection to the job's worker `peer`, opened (with a peer Hello) on first use.
+    fn peer_conn(&mut self, peer: u32, worker: &Worker) -> std::result::Result<ConnId, String> {
+        if let Some(&id) = self.peers.get(&peer) {
+            return Ok(id);
+        }
+        let spec = worker.spec().ok_or("no job")?;
+        let addr_text = spec.workers.get(peer as usize).ok_or("no such worker")?;
+        let addr = resolve(addr_text)?;
+        let id = self.net.connect(addr).map_err(|e| e.to_string())?;
+        if let Some(hello) = worker.peer_hello() {
+            self.net.send(id, hello, &mut self.events);
+        }
+        self.peers.insert(peer, id);
+        Ok(id)
+    }
+
+    fn forget_peer(&mut self, id: ConnId) -> Option<u32> {
+        let peer = self.peers.iter().find(|(_, &c)| c == id).map(|(&p, _)| p)?;
+        self.peers.remove(&peer);
+        Some(peer)
+    }
+
+    fn close_peers(&mut self) {
+        for (_, id) in std::mem::take(&mut self.peers) {
+            self.net.close(id, &mut self.events);
+        }
+    }
+}
+
+/// Resolves `host:port` (the first address wins).
+pub fn resolve(text: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    text.to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "the name resolves to no address".to_string())
+}

@@ -1,0 +1,162 @@
+//! Frames: how messages are cut out of a TCP byte stream. No I/O here.
+//!
+//! A frame is a 12-byte header — magic `b"WTMR"`, protocol version (u16), message kind
+//! (u16), payload length (u32), all little-endian — then the payload, an rkyv archive of the
+//! message of that kind. The length is checked against [`MAX_FRAME`] before any allocation,
+//! and the payload is read into an aligned buffer of exactly that length, ready for
+//! validation with `rkyv::access`.
+
+use rkyv::util::AlignedVec;
+
+/// The first bytes of every frame.
+pub const MAGIC: [u8; 4] = *b"WTMR";
+/// The protocol spoken by this build. Peers speaking another version are refused at Hello.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Header size in bytes.
+pub const HEADER: usize = 12;
+/// The largest payload accepted (and sent): a length beyond it is refused before
+/// allocating.
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// A payload buffer aligned for rkyv's archived types.
+pub type Payload = AlignedVec<16>;
+
+/// A frame read from a peer: its header fields and its payload, not yet validated.
+#[derive(Debug)]
+pub struct Frame {
+    pub version: u16,
+    pub kind: u16,
+    pub payload: Payload,
+}
+
+/// Why a byte stream is not a stream of frames. The connection cannot go on after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("not a wetmr peer (bad magic {0:02x?})")]
+    BadMagic([u8; 4]),
+    #[error("frame of {0} bytes is over the limit of {MAX_FRAME} bytes")]
+    TooLong(u64),
+}
+
+/// Writes the header for a payload of `len` bytes.
+pub fn header(kind: u16, len: usize) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    h[6..8].copy_from_slice(&kind.to_le_bytes());
+    h[8..].copy_from_slice(&(len as u32).to_le_bytes());
+    h
+}
+
+/// Cuts frames out of the bytes received on one connection, in any pieces.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    head: [u8; HEADER],
+    head_len: usize,
+    /// The frame being filled once its header is complete.
+    body: Option<(u16, u16, usize, Payload)>,
+}
+
+impl Decoder {
+    /// Consumes `bytes`, pushing every completed frame to `out`.
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Frame>) -> Result<(), FrameError> {
+        while !bytes.is_empty() {
+            match &mut self.body {
+                None => {
+                    let take = (HEADER - self.head_len).min(bytes.len());
+                    self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
+                    self.head_len += take;
+                    bytes = &bytes[take..];
+                    if self.head_len == HEADER {
+                        self.start_body(out)?;
+                    }
+                }
+                Some((_, _, len, payload)) => {
+                    let take = (*len - payload.len()).min(bytes.len());
+                    payload.extend_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    if payload.len() == *len {
+                        self.finish(out);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_body(&mut self, out: &mut Vec<Frame>) -> Result<(), FrameError> {
+        let h = self.head;
+        let magic: [u8; 4] = h[..4].try_into().unwrap_or_default();
+        if magic != MAGIC {
+            return Err(FrameError::BadMagic(magic));
+        }
+        let version = u16::from_le_bytes([h[4], h[5]]);
+        let kind = u16::from_le_bytes([h[6], h[7]]);
+        let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        if len > MAX_FRAME {
+            return Err(FrameError::TooLong(len as u64));
+        }
+        self.head_len = 0;
+        self.body = Some((version, kind, len, Payload::with_capacity(len.min(1 << 20))));
+        if len == 0 {
+            self.finish(out);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<Frame>) {
+        if let Some((version, kind, _, payload)) = self.body.take() {
+            out.push(Frame {
+                version,
+                kind,
+                payload,
+            });
+        }
+    }
+
+    /// True when no partial frame is pending (a clean place for the stream to end).
+    pub fn is_idle(&self) -> bool {
+        self.head_len == 0 && self.body.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = header(kind, payload.len()).to_vec();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn frames_survive_any_cut() {
+        let mut stream = frame(3, b"hello");
+        stream.extend(frame(9, b""));
+        stream.extend(frame(4, &[7; 1000]));
+        for piece in [1, 2, 5, 11, 12, 13, 100, stream.len()] {
+            let mut d = Decoder::default();
+            let mut out = Vec::new();
+            for chunk in stream.chunks(piece) {
+                d.feed(chunk, &mut out).unwrap();
+            }
+            assert!(d.is_idle());
+            let got: Vec<_> = out.iter().map(|f| (f.kind, f.payload.len())).collect();
+            assert_eq!(got, [(3, 5), (9, 0), (4, 1000)], "pieces of {piece}");
+            assert_eq!(&out[0].payload[..], b"hello");
+            assert!(out.iter().all(|f| f.version == PROTOCOL_VERSION));
+        }
+    }
+
+    #[test]
+    fn bad_magic_and_huge_lengths_are_refused_before_allocating() {
+        let mut d = Decoder::default();
+        let err = d.feed(b"GET / HTTP/1.1\r\n", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, FrameError::BadMagic(_)));
+        let mut h = header(1, 0);
+        h[8..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = Decoder::default().feed(&h, &mut Vec::new()).unwrap_err();
+        assert_eq!(err, FrameError::TooLong(u64::from(u32::MAX)));
+    }
+}

@@ -1,0 +1,644 @@
+//! The coordinator's protocol logic, as a state machine with no sockets, threads or clock.
+//!
+//! Phases: greet every worker of the machines list (those that cannot be reached are left
+//! out, with a warning), send the job description (R partitions, owner of partition `p` is
+//! worker `p mod W`, the partition function named), hand out map tasks dynamically — a
+//! worker gets its next file when it has a free slot, so faster machines do more — then,
+//! once every task is done (its partitions acknowledged by their reducers), ask every
+//! worker to reduce, and collect the ranked partitions. The driver merges them into the
+//! output (see [`crate::dist::merge`]).
+//!
+//! Failures (issue of the next stage, recovery): an input no worker can read, or a damaged
+//! input under the strict policy, fails the job with the first such file in input order,
+//! as `wetmr count` does. A worker lost after the job started fails the job.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use super::messages::{
+    self as msg, decode, encode, encode_job_ref, Failure, FileSummary, JobSpec, Kind, Message,
+    PartitionHash, Role, Task, WorkerFigures,
+};
+use super::worker::{kind_name, path_to_bytes};
+use crate::engine::{Policy, Skipped};
+use crate::error::Offset;
+use crate::net::frame::{Frame, Payload};
+use crate::tokenize::TokenizerKind;
+
+/// What to count, and how to cut the job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub job: u64,
+    pub tokenizer: TokenizerKind,
+    pub policy: Policy,
+    pub split_bytes: Option<usize>,
+    pub spill_at: usize,
+    pub min_count: u64,
+    pub top: Option<usize>,
+    /// R; `None`: [`PARTITIONS_PER_WORKER`] per worker.
+    pub partitions: Option<u32>,
+}
+
+/// Default number of partitions per worker: several, so that reduce work spreads over a
+/// worker's threads and the k-way merge stays small.
+pub const PARTITIONS_PER_WORKER: u32 = 4;
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send a frame to worker `w` (index in the machines list).
+    Send(usize, Vec<u8>),
+    /// Close the connection to worker `w` (after what is queued).
+    Close(usize),
+    Log(String),
+    /// The job is over, one way or the other. Nothing follows.
+    Finished(Box<Result<JobOutput, JobError>>),
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// An input failed the job (the message names the file).
+    #[error("{0}")]
+    Input(String),
+    #[error("no worker could be reached: {0}")]
+    NoWorkers(String),
+    #[error("worker {addr}: {reason}")]
+    Worker { addr: String, reason: String },
+}
+
+/// A finished job's results.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// One entry per input, in input order.
+    pub files: Vec<FileOutcome>,
+    /// Per partition, its Ranked payloads in order (each checked on receipt).
+    pub ranked: Vec<Vec<Payload>>,
+    pub distinct: u64,
+    pub partitions: u32,
+    pub workers: Vec<WorkerReport>,
+}
+
+/// A file's figures, or why it was skipped (no worker could read it, skip policy).
+#[derive(Debug, Clone)]
+pub enum FileOutcome {
+    Counted(FileSummary),
+    Unreadable(Skipped),
+}
+
+/// One worker's share of the job, for the stats document.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WorkerReport {
+    pub address: String,
+    /// False when it could not be reached (or turned the job away) and was left out.
+    pub took_part: bool,
+    pub threads: u32,
+    pub slots: u32,
+    pub partitions_owned: u32,
+    pub tasks: u64,
+    pub bytes_in: u64,
+    pub records: u64,
+    pub shuffle_bytes_sent: u64,
+    pub shuffle_bytes_received: u64,
+    pub duplicates_ignored: u64,
+    /// Sums over its tasks (map and shuffle overlap between tasks).
+    pub map_seconds: f64,
+    pub shuffle_seconds: f64,
+    pub reduce_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Link {
+    Connecting,
+    Greeted,
+    Ready,
+    Gone(String),
+}
+
+#[derive(Debug)]
+struct WorkerEntry {
+    link: Link,
+    running: u32,
+    report: WorkerReport,
+    /// Its index in the job's worker list, once the job is sent.
+    index: Option<u32>,
+}
+
+#[derive(Debug)]
+enum TaskState {
+    Pending,
+    Running { worker: usize, attempt: u32 },
+    Done(FileOutcome),
+    Failed,
+}
+
+#[derive(Debug)]
+struct TaskEntry {
+    path: PathBuf,
+    state: TaskState,
+    attempts: u32,
+    /// Workers that could not read the file.
+    unreadable_on: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Preparing { waiting: usize },
+    Mapping,
+    Reducing { waiting: usize },
+    Over,
+}
+
+/// The coordinator state machine (see the module docs).
+#[derive(Debug)]
+pub struct Coordinator {
+    config: JobConfig,
+    workers: Vec<WorkerEntry>,
+    tasks: Vec<TaskEntry>,
+    phase: Phase,
+    partitions: u32,
+    /// Job worker index → machines-list index.
+    live: Vec<usize>,
+    ranked: Vec<(Vec<Payload>, bool)>,
+    distinct: u64,
+    /// The first failing task in input order, with its message.
+    failure: Option<(usize, String)>,
+    actions: VecDeque<Action>,
+}
+
+impl Coordinator {
+    /// A job over `paths` (expanded, non-empty) on the workers at `addresses`.
+    pub fn new(config: JobConfig, addresses: Vec<String>, paths: Vec<PathBuf>) -> Coordinator {
+        let workers = addresses
+            .into_iter()
+            .map(|address| WorkerEntry {
+                link: Link::Connecting,
+                running: 0,
+                report: WorkerReport {
+                    address,
+                    ..WorkerReport::default()
+                },
+                index: None,
+            })
+            .collect();
+        let tasks = paths
+            .into_iter()
+            .map(|path| TaskEntry {
+                path,
+                state: TaskState::Pending,
+                attempts: 0,
+                unreadable_on: Vec::new(),
+            })
+            .collect();
+        Coordinator {
+            config,
+            workers,
+            tasks,
+            phase: Phase::Connecting,
+            partitions: 0,
+            live: Vec::new(),
+            ranked: Vec::new(),
+            distinct: 0,
+            failure: None,
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Tasks finished, of all tasks.
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.state, TaskState::Done(_)))
+            .count();
+        (done, self.tasks.len())
+    }
+
+    /// The connection to worker `w` is up: greet it.
+    pub fn connected(&mut self, w: usize) {
+        let hello = msg::Hello {
+            role: Role::Coordinator,
+            job: self.config.job,
+            worker: 0,
+        };
+        if let Ok(frame) = encode(&hello) {
+            self.workers[w].link = Link::Greeted;
+            self.actions.push_back(Action::Send(w, frame));
+        }
+    }
+
+    /// Worker `w` could not be reached, or its connection closed.
+    pub fn lost(&mut self, w: usize, reason: &str) {
+        let entry = &mut self.workers[w];
+        if matches!(entry.link, Link::Gone(_)) || self.phase == Phase::Over {
+            return;
+        }
+        entry.link = Link::Gone(reason.to_string());
+        let addr = entry.report.address.clone();
+        if self.phase == Phase::Connecting {
+            self.log(format!(
+                "worker {addr}: {reason}; the job goes on without it"
+            ));
+            self.check_greetings();
+        } else if entry.index.is_some() {
+            self.finish(Err(JobError::Worker {
+                addr,
+                reason: format!("lost during the job: {reason}"),
+            }));
+        }
+    }
+
+    /// The time allowed for greetings is over: workers that have not answered are left out.
+    pub fn greeting_deadline_passed(&mut self, waited: std::time::Duration) {
+        if self.phase != Phase::Connecting {
+            return;
+        }
+        let late: Vec<usize> = (0..self.workers.len())
+            .filter(|&w| matches!(self.workers[w].link, Link::Connecting | Link::Greeted))
+            .collect();
+        for w in late {
+            self.actions.push_back(Action::Close(w));
+            self.lost(
+                w,
+                &format!("no answer within {:.0} s", waited.as_secs_f64()),
+            );
+        }
+    }
+
+    /// True until the job description has gone out.
+    pub fn greeting(&self) -> bool {
+        self.phase == Phase::Connecting
+    }
+
+    /// A frame arrived from worker `w`.
+    pub fn frame(&mut self, w: usize, frame: Frame) {
+        if self.phase == Phase::Over {
+            return;
+        }
+        match decode(frame) {
+            Ok(m) => self.message(w, m),
+            Err(e) => self.protocol_error(w, e.to_string()),
+        }
+    }
+
+    fn message(&mut self, w: usize, m: Message) {
+        match (m, self.phase) {
+            (Message::Welcome(welcome), Phase::Connecting)
+                if self.workers[w].link == Link::Greeted =>
+            {
+                let entry = &mut self.workers[w];
+                entry.link = Link::Ready;
+                entry.report.threads = welcome.threads;
+                entry.report.slots = welcome.slots.max(1);
+                self.check_greetings();
+            }
+            (Message::Refused(r), Phase::Connecting) => {
+                let reason = format!("refused the job ({:?}): {}", r.reason, r.detail);
+                self.actions.push_back(Action::Close(w));
+                self.lost(w, &reason);
+            }
+            (Message::JobReady(j), Phase::Preparing { waiting }) if j.job == self.config.job => {
+                self.phase = Phase::Preparing {
+                    waiting: waiting - 1,
+                };
+                if waiting == 1 {
+                    self.phase = Phase::Mapping;
+                    self.dispatch();
+                }
+            }
+            (Message::TaskDone(done), Phase::Mapping) if self.is_running(&done, w) => {
+                let entry = &mut self.workers[w];
+                entry.running -= 1;
+                let r = &mut entry.report;
+                r.tasks += 1;
+                r.bytes_in += done.file.bytes_in;
+                r.records += done.file.counters.records;
+                r.shuffle_bytes_sent += done.shuffle_bytes;
+                r.map_seconds += done.map_micros as f64 / 1e6;
+                r.shuffle_seconds += done.shuffle_micros as f64 / 1e6;
+                self.tasks[done.task as usize].state =
+                    TaskState::Done(FileOutcome::Counted(done.file));
+                self.advance();
+            }
+            (Message::TaskFailed(f), Phase::Mapping)
+                if self.is_running_ids(f.job, f.task, f.attempt, w) =>
+            {
+                self.workers[w].running -= 1;
+                self.task_failed(w, f);
+                self.advance();
+            }
+            (Message::Ranked(bulk), Phase::Reducing { .. }) => self.ranked(w, bulk),
+            (Message::ReduceDone(done), Phase::Reducing { waiting })
+                if done.job == self.config.job =>
+            {
+                self.absorb_figures(w, &done.figures);
+                self.phase = Phase::Reducing {
+                    waiting: waiting - 1,
+                };
+                if waiting == 1 {
+                    self.reduced();
+                }
+            }
+            (other, _) => {
+                let what = format!("unexpected {} message", kind_name(&other));
+                self.protocol_error(w, what)
+            }
+        }
+    }
+
+    /// All workers answered (or are gone): send the job to those that took part.
+    fn check_greetings(&mut self) {
+        if self
+            .workers
+            .iter()
+            .any(|e| matches!(e.link, Link::Connecting | Link::Greeted))
+        {
+            return;
+        }
+        self.live = (0..self.workers.len())
+            .filter(|&w| self.workers[w].link == Link::Ready)
+            .collect();
+        if self.live.is_empty() {
+            let reasons: Vec<String> = self
+                .workers
+                .iter()
+                .map(|e| match &e.link {
+                    Link::Gone(r) => format!("{}: {r}", e.report.address),
+                    _ => e.report.address.clone(),
+                })
+                .collect();
+            return self.finish(Err(JobError::NoWorkers(reasons.join("; "))));
+        }
+        let n = self.live.len() as u32;
+        self.partitions = self
+            .config
+            .partitions
+            .unwrap_or(PARTITIONS_PER_WORKER * n)
+            .max(1);
+        self.ranked = (0..self.partitions).map(|_| (Vec::new(), false)).collect();
+        let addresses: Vec<String> = self
+            .live
+            .iter()
+            .map(|&w| self.workers[w].report.address.clone())
+            .collect();
+        for (i, &w) in self.live.clone().iter().enumerate() {
+            let spec = JobSpec {
+                job: self.config.job,
+                tokenizer: self.config.tokenizer,
+                policy: self.config.policy,
+                split_bytes: self.config.split_bytes.map(|b| b as u64),
+                spill_at: self.config.spill_at as u64,
+                hash: PartitionHash::Xxh3Seed0Mod,
+                partitions: self.partitions,
+                workers: addresses.clone(),
+                you: i as u32,
+            };
+            let entry = &mut self.workers[w];
+            entry.index = Some(i as u32);
+            entry.report.took_part = true;
+            entry.report.partitions_owned = (0..self.partitions)
+                .filter(|p| spec.owner(*p) == i as u32)
+                .count() as u32;
+            match encode(&spec) {
+                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
+            }
+        }
+        self.log(format!(
+            "job {:016x}: {} files on {} workers, R = {} partitions ({})",
+            self.config.job,
+            self.tasks.len(),
+            self.live.len(),
+            self.partitions,
+            crate::partition::PARTITION_HASH
+        ));
+        self.phase = Phase::Preparing {
+            waiting: self.live.len(),
+        };
+    }
+
+    fn is_running(&self, done: &msg::TaskDone, w: usize) -> bool {
+        self.is_running_ids(done.job, done.task, done.attempt, w)
+    }
+
+    fn is_running_ids(&self, job: u64, task: u32, attempt: u32, w: usize) -> bool {
+        job == self.config.job
+            && matches!(
+                self.tasks.get(task as usize).map(|t| &t.state),
+                Some(&TaskState::Running { worker, attempt: a }) if worker == w && a == attempt
+            )
+    }
+
+    fn task_failed(&mut self, w: usize, f: msg::TaskFailed) {
+        let task = f.task as usize;
+        let addr = self.workers[w].report.address.clone();
+        self.log(format!(
+            "task {task} failed on worker {addr} ({:?}): {}",
+            f.failure, f.message
+        ));
+        let entry = &mut self.tasks[task];
+        if f.failure == Failure::Unreadable {
+            entry.unreadable_on.push(w);
+            if self.live.iter().any(|l| !entry.unreadable_on.contains(l)) {
+                entry.state = TaskState::Pending;
+                return;
+            }
+            let message = format!("{} (on every worker; last on {addr})", f.message);
+            if self.config.policy == Policy::Skip {
+                entry.state = TaskState::Done(FileOutcome::Unreadable(Skipped {
+                    at: Offset::Plain { offset: 0 },
+                    what: message,
+                    bytes: 0,
+                }));
+                return;
+            }
+            entry.state = TaskState::Failed;
+            self.set_failure(task, message);
+        } else {
+            entry.state = TaskState::Failed;
+            self.set_failure(task, f.message);
+        }
+    }
+
+    fn set_failure(&mut self, task: usize, message: String) {
+        if !matches!(&self.failure, Some((t, _)) if *t <= task) {
+            self.failure = Some((task, message));
+        }
+    }
+
+    /// After a task changed state: hand out more, fail, or start the reduce.
+    fn advance(&mut self) {
+        let cutoff = self.failure.as_ref().map_or(self.tasks.len(), |f| f.0);
+        let open_before_cutoff = self.tasks[..cutoff]
+            .iter()
+            .any(|t| matches!(t.state, TaskState::Pending | TaskState::Running { .. }));
+        if let Some((_, message)) = &self.failure {
+            if !open_before_cutoff {
+                return self.finish(Err(JobError::Input(message.clone())));
+            }
+        } else if !open_before_cutoff {
+            return self.start_reduce();
+        }
+        self.dispatch();
+    }
+
+    /// Gives pending tasks, in input order, to workers with free slots (the one with the
+    /// most free slots first), skipping workers known not to read a file.
+    fn dispatch(&mut self) {
+        let cutoff = self.failure.as_ref().map_or(self.tasks.len(), |f| f.0);
+        for t in 0..cutoff {
+            if !matches!(self.tasks[t].state, TaskState::Pending) {
+                continue;
+            }
+            let best = self
+                .live
+                .iter()
+                .copied()
+                .filter(|w| !self.tasks[t].unreadable_on.contains(w))
+                .filter(|&w| self.workers[w].running < self.workers[w].report.slots)
+                .max_by_key(|&w| {
+                    let e = &self.workers[w];
+                    (e.report.slots - e.running, std::cmp::Reverse(w))
+                });
+            let Some(w) = best else { continue };
+            let entry = &mut self.tasks[t];
+            entry.attempts += 1;
+            let task = Task {
+                job: self.config.job,
+                task: t as u32,
+                attempt: entry.attempts,
+                path: path_to_bytes(&entry.path),
+            };
+            entry.state = TaskState::Running {
+                worker: w,
+                attempt: entry.attempts,
+            };
+            self.workers[w].running += 1;
+            match encode(&task) {
+                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
+            }
+        }
+    }
+
+    fn start_reduce(&mut self) {
+        let reduce = msg::Reduce {
+            job: self.config.job,
+            min_count: self.config.min_count,
+            top: self.config.top.map(|k| k as u64),
+        };
+        for &w in &self.live.clone() {
+            match encode(&reduce) {
+                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
+            }
+        }
+        self.phase = Phase::Reducing {
+            waiting: self.live.len(),
+        };
+    }
+
+    fn ranked(&mut self, w: usize, bulk: msg::Bulk<msg::RankedHead>) {
+        let head = bulk.head;
+        let owner = self.workers[w].index;
+        let valid = head.job == self.config.job
+            && head.partition < self.partitions
+            && owner == Some(head.partition % self.live.len() as u32)
+            && !self.ranked[head.partition as usize].1;
+        if !valid {
+            return self.protocol_error(w, format!("unexpected Ranked piece {head:?}"));
+        }
+        if let Err(e) = msg::bulk_words(Kind::Ranked, &bulk.payload) {
+            return self.protocol_error(w, e.to_string());
+        }
+        let slot = &mut self.ranked[head.partition as usize];
+        slot.0.push(bulk.payload);
+        if head.last {
+            slot.1 = true;
+            self.distinct += head.distinct;
+        }
+    }
+
+    fn absorb_figures(&mut self, w: usize, f: &WorkerFigures) {
+        let r = &mut self.workers[w].report;
+        r.shuffle_bytes_received = f.shuffle_bytes_received;
+        r.duplicates_ignored = f.duplicates_ignored;
+        r.reduce_seconds = f.reduce_micros as f64 / 1e6;
+    }
+
+    fn reduced(&mut self) {
+        if let Some(p) = self.ranked.iter().position(|r| !r.1) {
+            return self.finish(Err(JobError::Worker {
+                addr: self.workers[self.live[p % self.live.len()]]
+                    .report
+                    .address
+                    .clone(),
+                reason: format!("finished the reduce without sending partition {p}"),
+            }));
+        }
+        let files = self
+            .tasks
+            .iter_mut()
+            .map(
+                |t| match std::mem::replace(&mut t.state, TaskState::Pending) {
+                    TaskState::Done(outcome) => outcome,
+                    // Unreachable: the reduce starts only when every task is done.
+                    _ => FileOutcome::Unreadable(Skipped {
+                        at: Offset::Plain { offset: 0 },
+                        what: "not counted".into(),
+                        bytes: 0,
+                    }),
+                },
+            )
+            .collect();
+        let output = JobOutput {
+            files,
+            ranked: std::mem::take(&mut self.ranked)
+                .into_iter()
+                .map(|r| r.0)
+                .collect(),
+            distinct: self.distinct,
+            partitions: self.partitions,
+            workers: self.workers.iter().map(|e| e.report.clone()).collect(),
+        };
+        self.finish(Ok(output));
+    }
+
+    fn protocol_error(&mut self, w: usize, what: String) {
+        let addr = self.workers[w].report.address.clone();
+        self.actions.push_back(Action::Close(w));
+        if self.phase == Phase::Connecting {
+            return self.lost(w, &format!("protocol error: {what}"));
+        }
+        self.finish(Err(JobError::Worker {
+            addr,
+            reason: format!("protocol error: {what}"),
+        }));
+    }
+
+    /// Ends the job: tells the workers to drop it, then reports the outcome.
+    fn finish(&mut self, outcome: Result<JobOutput, JobError>) {
+        if self.phase == Phase::Over {
+            return;
+        }
+        self.phase = Phase::Over;
+        for &w in &self.live {
+            if self.workers[w].link == Link::Ready {
+                self.actions.push_back(Action::Send(
+                    w,
+                    encode_job_ref(Kind::JobEnd, self.config.job),
+                ));
+            }
+        }
+        self.actions.push_back(Action::Finished(Box::new(outcome)));
+    }
+
+    fn log(&mut self, line: String) {
+        self.actions.push_back(Action::Log(line));
+    }
+}

@@ -1,0 +1,526 @@
+//! The messages of the wire protocol, and their encoding into frames.
+//!
+//! Each message is its own rkyv type; the frame header's `kind` says which (see
+//! [`crate::net::frame`]). Control messages are validated and deserialized whole with
+//! `rkyv::from_bytes`. The two bulk messages, [`Partition`] and [`Ranked`], are validated
+//! with `rkyv::access` and kept as their received payload: their word lists are read in
+//! place by the code that merges them, after [`WordBlock::check`].
+//!
+//! The conversation, for one job:
+//!
+//! ```text
+//! coordinator → worker   Hello, Job, Task…, Reduce, JobEnd
+//! worker → coordinator   Welcome, JobReady, TaskDone | TaskFailed…, Ranked…, ReduceDone
+//! worker → worker        Hello (as a peer), Partition…    (replies: PartitionAck…)
+//! either way             Refused, then the connection is closed
+//! ```
+
+use rkyv::api::high::HighSerializer;
+use rkyv::rancor;
+use rkyv::ser::allocator::ArenaHandle;
+use rkyv::util::AlignedVec;
+
+use crate::engine::{Counters, Policy, Skipped};
+use crate::input::Format;
+use crate::net::frame::{self, Frame, Payload, MAX_FRAME, PROTOCOL_VERSION};
+use crate::partition::WordBlock;
+use crate::tokenize::TokenizerKind;
+
+/// Frame kinds, one per message type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Kind {
+    Hello = 1,
+    Welcome = 2,
+    Job = 3,
+    JobReady = 4,
+    Task = 5,
+    TaskDone = 6,
+    TaskFailed = 7,
+    Partition = 8,
+    PartitionAck = 9,
+    Reduce = 10,
+    Ranked = 11,
+    ReduceDone = 12,
+    JobEnd = 13,
+    Refused = 14,
+}
+
+impl Kind {
+    fn from_u16(v: u16) -> Option<Kind> {
+        use Kind::*;
+        [
+            Hello,
+            Welcome,
+            Job,
+            JobReady,
+            Task,
+            TaskDone,
+            TaskFailed,
+            Partition,
+            PartitionAck,
+            Reduce,
+            Ranked,
+            ReduceDone,
+            JobEnd,
+            Refused,
+        ]
+        .into_iter()
+        .find(|k| *k as u16 == v)
+    }
+}
+
+/// Who opens a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Role {
+    Coordinator,
+    /// Another worker of the job, pushing partitions.
+    Peer,
+}
+
+/// The first message on every connection, from the side that opened it.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Hello {
+    pub role: Role,
+    /// For a peer: the job and its own index in the job's worker list.
+    pub job: u64,
+    pub worker: u32,
+}
+
+/// A worker's answer to a coordinator's Hello.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Welcome {
+    pub threads: u32,
+    /// Map tasks it runs at once.
+    pub slots: u32,
+}
+
+/// The partition function of a job. There is one; naming it in the job keeps every
+/// process honest about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum PartitionHash {
+    /// [`crate::partition::PARTITION_HASH`].
+    Xxh3Seed0Mod,
+}
+
+/// The job description, sent to every worker of the job.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct JobSpec {
+    pub job: u64,
+    pub tokenizer: TokenizerKind,
+    pub policy: Policy,
+    pub split_bytes: Option<u64>,
+    pub spill_at: u64,
+    pub hash: PartitionHash,
+    /// R: partition `p` is owned by worker `p % workers.len()`.
+    pub partitions: u32,
+    /// Addresses of the job's workers, by index.
+    pub workers: Vec<String>,
+    /// The receiver's index in `workers`.
+    pub you: u32,
+}
+
+impl JobSpec {
+    /// The worker index that owns partition `p`.
+    pub fn owner(&self, p: u32) -> u32 {
+        p % self.workers.len().max(1) as u32
+    }
+}
+
+/// Names a job in messages that need nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct JobRef {
+    pub job: u64,
+}
+
+/// A map task: count one input file.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Task {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    /// The path as bytes (paths need not be UTF-8).
+    pub path: Vec<u8>,
+}
+
+/// A file's figures, as the local engine reports them.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct FileSummary {
+    pub format: Option<Format>,
+    pub bytes_in: u64,
+    pub chunks: u64,
+    pub false_splits: u64,
+    pub counters: Counters,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A map task finished and every reducer acknowledged its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct TaskDone {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    pub file: FileSummary,
+    /// Bytes of partition frames sent to other workers.
+    pub shuffle_bytes: u64,
+    pub map_micros: u64,
+    pub shuffle_micros: u64,
+}
+
+/// Why a task failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Failure {
+    /// This worker cannot read the file: another worker may.
+    Unreadable,
+    /// The file is damaged (under the strict policy): no worker will do better.
+    Damaged,
+    /// Anything else that no retry will change (e.g. a partition too large to send).
+    Fatal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct TaskFailed {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    pub failure: Failure,
+    /// The error as the local engine words it.
+    pub message: String,
+}
+
+/// One map task's words for one partition, pushed to the partition's owner.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Partition {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    pub partition: u32,
+    pub words: WordBlock,
+}
+
+/// A reducer has applied (or already had) a task's data for a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct PartitionAck {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    pub partition: u32,
+}
+
+/// All map tasks are done: rank the partitions and send them.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Reduce {
+    pub job: u64,
+    pub min_count: u64,
+    /// Each partition sends at most this many words (the global top K is among them).
+    pub top: Option<u64>,
+}
+
+/// A piece of a reduced partition, in output order; pieces come in order, the last one
+/// says so.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Ranked {
+    pub job: u64,
+    pub partition: u32,
+    pub last: bool,
+    /// On the last piece: the partition's distinct words (before `min_count` and `top`).
+    pub distinct: u64,
+    pub words: WordBlock,
+}
+
+/// A worker's figures for the job, sent after its last Ranked piece.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct WorkerFigures {
+    pub shuffle_bytes_received: u64,
+    pub duplicates_ignored: u64,
+    pub reduce_micros: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct ReduceDone {
+    pub job: u64,
+    pub figures: WorkerFigures,
+}
+
+/// Why a peer was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum RefuseReason {
+    /// The worker serves another coordinator's job.
+    Busy,
+    /// The message names a job the receiver does not have.
+    UnknownJob,
+    /// The message is not valid where it arrived.
+    Protocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Refused {
+    pub reason: RefuseReason,
+    pub detail: String,
+}
+
+/// A decoded message. The bulk kinds keep their validated payload (see the module docs).
+#[derive(Debug)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    Job(JobSpec),
+    JobReady(JobRef),
+    Task(Task),
+    TaskDone(TaskDone),
+    TaskFailed(TaskFailed),
+    Partition(Bulk<PartitionAck>),
+    PartitionAck(PartitionAck),
+    Reduce(Reduce),
+    Ranked(Bulk<RankedHead>),
+    ReduceDone(ReduceDone),
+    JobEnd(JobRef),
+    Refused(Refused),
+}
+
+/// A bulk message: its small fields read out, and the payload they came from.
+#[derive(Debug)]
+pub struct Bulk<H> {
+    pub head: H,
+    pub payload: Payload,
+}
+
+/// The small fields of a [`Ranked`] piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankedHead {
+    pub job: u64,
+    pub partition: u32,
+    pub last: bool,
+    pub distinct: u64,
+}
+
+/// Why a frame could not be turned into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("peer speaks wetmr protocol version {theirs}, this build speaks {PROTOCOL_VERSION}")]
+    Version { theirs: u16 },
+    #[error("unknown message kind {0}")]
+    UnknownKind(u16),
+    #[error("invalid {kind:?} message: {reason}")]
+    Invalid { kind: Kind, reason: String },
+    #[error("message of {0} bytes is over the frame limit")]
+    TooLarge(usize),
+}
+
+/// A message type that can be sent: its kind, and rkyv serialization.
+pub trait Wire:
+    for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+{
+    const KIND: Kind;
+}
+
+macro_rules! wire {
+    ($($t:ty => $k:ident),* $(,)?) => { $(impl Wire for $t { const KIND: Kind = Kind::$k; })* };
+}
+wire! {
+    Hello => Hello, Welcome => Welcome, JobSpec => Job, Task => Task, TaskDone => TaskDone,
+    TaskFailed => TaskFailed, Partition => Partition, PartitionAck => PartitionAck,
+    Reduce => Reduce, Ranked => Ranked, ReduceDone => ReduceDone, Refused => Refused,
+}
+
+/// Encodes a message as a complete frame (header and payload).
+pub fn encode<T: Wire>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
+    encode_kind(T::KIND, msg)
+}
+
+/// Encodes a [`JobRef`] as the given kind (JobReady or JobEnd).
+pub fn encode_job_ref(kind: Kind, job: u64) -> Vec<u8> {
+    // A JobRef is 8 bytes: it cannot fail to serialize or exceed the limit.
+    encode_kind(kind, &JobRef { job }).unwrap_or_default()
+}
+
+fn encode_kind<T>(kind: Kind, msg: &T) -> Result<Vec<u8>, ProtocolError>
+where
+    T: for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>,
+{
+    let payload = rkyv::to_bytes::<rancor::Error>(msg).map_err(|e| ProtocolError::Invalid {
+        kind,
+        reason: e.to_string(),
+    })?;
+    if payload.len() > MAX_FRAME {
+        return Err(ProtocolError::TooLarge(payload.len()));
+    }
+    let mut out = Vec::with_capacity(frame::HEADER + payload.len());
+    out.extend_from_slice(&frame::header(kind as u16, payload.len()));
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Validates a frame and decodes its message.
+pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
+    if frame.version != PROTOCOL_VERSION {
+        return Err(ProtocolError::Version {
+            theirs: frame.version,
+        });
+    }
+    let kind = Kind::from_u16(frame.kind).ok_or(ProtocolError::UnknownKind(frame.kind))?;
+    let invalid = |e: rancor::Error| ProtocolError::Invalid {
+        kind,
+        reason: e.to_string(),
+    };
+    macro_rules! owned {
+        ($t:ty) => {
+            rkyv::from_bytes::<$t, rancor::Error>(&frame.payload).map_err(invalid)?
+        };
+    }
+    Ok(match kind {
+        Kind::Hello => Message::Hello(owned!(Hello)),
+        Kind::Welcome => Message::Welcome(owned!(Welcome)),
+        Kind::Job => Message::Job(owned!(JobSpec)),
+        Kind::JobReady => Message::JobReady(owned!(JobRef)),
+        Kind::Task => Message::Task(owned!(Task)),
+        Kind::TaskDone => Message::TaskDone(owned!(TaskDone)),
+        Kind::TaskFailed => Message::TaskFailed(owned!(TaskFailed)),
+        Kind::PartitionAck => Message::PartitionAck(owned!(PartitionAck)),
+        Kind::Reduce => Message::Reduce(owned!(Reduce)),
+        Kind::ReduceDone => Message::ReduceDone(owned!(ReduceDone)),
+        Kind::JobEnd => Message::JobEnd(owned!(JobRef)),
+        Kind::Refused => Message::Refused(owned!(Refused)),
+        Kind::Partition => {
+            let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
+                .map_err(invalid)?;
+            let head = PartitionAck {
+                job: p.job.to_native(),
+                task: p.task.to_native(),
+                attempt: p.attempt.to_native(),
+                partition: p.partition.to_native(),
+            };
+            Message::Partition(Bulk {
+                head,
+                payload: frame.payload,
+            })
+        }
+        Kind::Ranked => {
+            let r =
+                rkyv::access::<ArchivedRanked, rancor::Error>(&frame.payload).map_err(invalid)?;
+            let head = RankedHead {
+                job: r.job.to_native(),
+                partition: r.partition.to_native(),
+                last: r.last,
+                distinct: r.distinct.to_native(),
+            };
+            Message::Ranked(Bulk {
+                head,
+                payload: frame.payload,
+            })
+        }
+    })
+}
+
+/// The word list of a received Partition or Ranked payload, checked whole
+/// ([`WordBlock::check`]) before it is returned.
+pub fn bulk_words(kind: Kind, payload: &Payload) -> Result<BlockView<'_>, ProtocolError> {
+    let invalid = |reason: String| ProtocolError::Invalid { kind, reason };
+    let block = match kind {
+        Kind::Partition => {
+            &rkyv::access::<ArchivedPartition, rancor::Error>(payload)
+                .map_err(|e| invalid(e.to_string()))?
+                .words
+        }
+        _ => {
+            &rkyv::access::<ArchivedRanked, rancor::Error>(payload)
+                .map_err(|e| invalid(e.to_string()))?
+                .words
+        }
+    };
+    let view = BlockView {
+        count: block.count.to_native(),
+        words: block.words.as_slice(),
+        meta: block.meta.as_slice(),
+    };
+    WordBlock::check(view.count, view.words, view.meta).map_err(|e| invalid(e.to_string()))?;
+    Ok(view)
+}
+
+/// A checked word list, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockView<'a> {
+    pub count: u32,
+    pub words: &'a [u8],
+    pub meta: &'a [u8],
+}
+
+impl<'a> BlockView<'a> {
+    pub fn entries(self) -> crate::partition::Entries<'a> {
+        WordBlock::entries(self.count, self.words, self.meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame::Decoder;
+
+    fn roundtrip(bytes: &[u8]) -> Result<Message, ProtocolError> {
+        let mut frames = Vec::new();
+        Decoder::default().feed(bytes, &mut frames).unwrap();
+        assert_eq!(frames.len(), 1);
+        decode(frames.pop().unwrap())
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let task = Task {
+            job: 7,
+            task: 3,
+            attempt: 1,
+            path: b"/data/x.warc.wet.gz".to_vec(),
+        };
+        match roundtrip(&encode(&task).unwrap()).unwrap() {
+            Message::Task(t) => assert_eq!(t, task),
+            m => panic!("{m:?}"),
+        }
+        let mut words = WordBlock::default();
+        words.push(b"abc", 5, 2);
+        let part = Partition {
+            job: 7,
+            task: 3,
+            attempt: 1,
+            partition: 9,
+            words,
+        };
+        match roundtrip(&encode(&part).unwrap()).unwrap() {
+            Message::Partition(bulk) => {
+                assert_eq!(bulk.head.partition, 9);
+                let view = bulk_words(Kind::Partition, &bulk.payload).unwrap();
+                let got: Vec<_> = view.entries().map(|w| (w.word, w.tf, w.df)).collect();
+                assert_eq!(got, [(&b"abc"[..], 5, 2)]);
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_payloads_and_versions_are_errors() {
+        // A Task header over a payload of junk.
+        let mut bytes = frame::header(Kind::Task as u16, 16).to_vec();
+        bytes.extend([0xff; 16]);
+        assert!(matches!(
+            roundtrip(&bytes),
+            Err(ProtocolError::Invalid { .. })
+        ));
+        let mut bytes = frame::header(99, 0).to_vec();
+        assert_eq!(
+            roundtrip(&bytes).unwrap_err(),
+            ProtocolError::UnknownKind(99)
+        );
+        let hello = Hello {
+            role: Role::Peer,
+            job: 1,
+            worker: 0,
+        };
+        bytes = encode(&hello).unwrap();
+        bytes[4] = 9;
+        assert_eq!(
+            roundtrip(&bytes).unwrap_err(),
+            ProtocolError::Version { theirs: 9 }
+        );
+    }
+}

@@ -1,0 +1,643 @@
+//! The worker's protocol logic, as a state machine with no sockets, threads or clock.
+//!
+//! A driver (the mio loop of `wetmr worker`, or the in-memory router of the tests) feeds it
+//! connection events, decoded frames and the completions of CPU work, each with the current
+//! time, and carries out the [`Action`]s it queues: frames to send, connections to close,
+//! and CPU work (map a file, merge a received partition, rank the owned partitions) to run
+//! off the event loop.
+//!
+//! Exactly once: a reducer keeps a ledger of the (partition, task) pairs it has applied.
+//! Data for a pair already applied (a repeated or duplicated task) is acknowledged and
+//! dropped; data for a pair being applied waits for that merge and is acknowledged with
+//! it. A task is reported done to the coordinator only when every partition it produced is
+//! acknowledged by its owner, so when all tasks are done all their data sits in the reducers.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::messages::{
+    self as msg, decode, encode, encode_job_ref, Bulk, Failure, FileSummary, JobSpec, Kind,
+    Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
+    WorkerFigures,
+};
+use crate::net::frame::{Frame, Payload, HEADER};
+
+/// A connection, as the driver names it.
+pub type ConnId = u64;
+
+/// Where a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// An open connection (to the coordinator, or back to a peer).
+    Conn(ConnId),
+    /// The job's worker of this index; the driver connects to it on first use and opens
+    /// the connection with [`Worker::peer_hello`].
+    Peer(u32),
+}
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Action {
+    Send(Dest, Vec<u8>),
+    /// Close a connection once what is queued for it has been sent.
+    Close(ConnId),
+    /// A job starts: make an empty table for each partition this worker owns (dropping
+    /// any earlier job's tables).
+    Prepare {
+        partitions: u32,
+        owned: Vec<u32>,
+    },
+    Map(MapOrder),
+    Merge(MergeOrder),
+    /// Rank the owned partitions' words (tf ≥ `min_count`, at most `top` each) and complete
+    /// with [`Completion::Ranked`].
+    Rank {
+        job: u64,
+        owned: Vec<u32>,
+        min_count: u64,
+        top: Option<u64>,
+    },
+    /// The job is over: drop its tables.
+    Release,
+    Log(String),
+}
+
+/// Count one file and split its words into the job's partitions.
+#[derive(Debug, Clone)]
+pub struct MapOrder {
+    pub job: Arc<JobSpec>,
+    pub task: u32,
+    pub attempt: u32,
+    pub path: PathBuf,
+}
+
+/// Add a received partition's words into the owned partition's table.
+#[derive(Debug)]
+pub struct MergeOrder {
+    /// The connection it came on (`None`: produced by this worker).
+    pub from: Option<ConnId>,
+    pub head: PartitionAck,
+    pub payload: Payload,
+}
+
+/// What a map task produced.
+#[derive(Debug)]
+pub struct MapOutput {
+    pub file: FileSummary,
+    /// One encoded Partition frame per partition, by partition number.
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// CPU work finished.
+#[derive(Debug)]
+pub enum Completion {
+    Mapped {
+        job: u64,
+        task: u32,
+        attempt: u32,
+        micros: u64,
+        result: Result<MapOutput, (Failure, String)>,
+    },
+    Merged {
+        job: u64,
+        from: Option<ConnId>,
+        head: PartitionAck,
+        result: Result<(), String>,
+    },
+    /// The encoded Ranked frames of every owned partition.
+    Ranked {
+        job: u64,
+        frames: Result<Vec<Vec<u8>>, String>,
+    },
+}
+
+/// A reducer's record of one (partition, task) pair.
+#[derive(Debug)]
+enum Ledger {
+    /// Being merged; these senders wait for the acknowledgement.
+    Applying(Vec<(Option<ConnId>, u32)>),
+    Applied,
+}
+
+/// A mapped task whose partitions are not all acknowledged yet.
+#[derive(Debug)]
+struct Shuffle {
+    attempt: u32,
+    waiting: Vec<bool>,
+    left: usize,
+    file: FileSummary,
+    bytes_sent: u64,
+    map_micros: u64,
+    started: Instant,
+}
+
+#[derive(Debug)]
+struct JobState {
+    spec: Arc<JobSpec>,
+    owned: Vec<u32>,
+    ledger: HashMap<(u32, u32), Ledger>,
+    shuffles: HashMap<u32, Shuffle>,
+    figures: WorkerFigures,
+    reduce_started: Option<Instant>,
+}
+
+/// The worker state machine (see the module docs).
+#[derive(Debug)]
+pub struct Worker {
+    threads: u32,
+    slots: u32,
+    roles: HashMap<ConnId, Role>,
+    coordinator: Option<ConnId>,
+    job: Option<JobState>,
+    actions: VecDeque<Action>,
+}
+
+impl Worker {
+    pub fn new(threads: u32, slots: u32) -> Worker {
+        Worker {
+            threads,
+            slots,
+            roles: HashMap::new(),
+            coordinator: None,
+            job: None,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The frame that opens a connection to another worker of the current job.
+    pub fn peer_hello(&self) -> Option<Vec<u8>> {
+        let job = self.job.as_ref()?;
+        encode(&msg::Hello {
+            role: Role::Peer,
+            job: job.spec.job,
+            worker: job.spec.you,
+        })
+        .ok()
+    }
+
+    /// The description of the job being served, if any.
+    pub fn spec(&self) -> Option<Arc<JobSpec>> {
+        self.job.as_ref().map(|j| j.spec.clone())
+    }
+
+    /// The job being served, if any.
+    pub fn job_id(&self) -> Option<u64> {
+        self.job.as_ref().map(|j| j.spec.job)
+    }
+
+    /// A connection closed (either side, any reason).
+    pub fn closed(&mut self, conn: ConnId) {
+        self.roles.remove(&conn);
+        if self.coordinator == Some(conn) {
+            self.coordinator = None;
+            if let Some(job) = self.job.take() {
+                self.log(format!(
+                    "job {:016x}: coordinator gone, job dropped",
+                    job.spec.job
+                ));
+                self.actions.push_back(Action::Release);
+            }
+        }
+    }
+
+    /// The connection to worker `peer` of the job failed: the tasks waiting on its
+    /// partitions cannot finish.
+    pub fn peer_unreachable(&mut self, peer: u32, reason: &str) {
+        let Some(job) = &mut self.job else { return };
+        let addr = job
+            .spec
+            .workers
+            .get(peer as usize)
+            .cloned()
+            .unwrap_or_default();
+        let spec = job.spec.clone();
+        let stuck: Vec<u32> = job
+            .shuffles
+            .iter()
+            .filter(|(_, s)| {
+                (0..spec.partitions).any(|p| s.waiting[p as usize] && spec.owner(p) == peer)
+            })
+            .map(|(&t, _)| t)
+            .collect();
+        let failed: Vec<(u32, u32)> = stuck
+            .into_iter()
+            .filter_map(|task| job.shuffles.remove(&task).map(|s| (task, s.attempt)))
+            .collect();
+        for (task, attempt) in failed {
+            let message = format!("cannot reach worker {peer} ({addr}): {reason}");
+            self.fail_task(spec.job, task, attempt, Failure::Fatal, message);
+        }
+    }
+
+    /// A frame arrived on `conn`.
+    pub fn frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
+        match decode(frame) {
+            Ok(m) => self.message(conn, m, now),
+            Err(e) => self.refuse(conn, RefuseReason::Protocol, e.to_string()),
+        }
+    }
+
+    fn message(&mut self, conn: ConnId, m: Message, now: Instant) {
+        let from_coordinator = self.coordinator == Some(conn);
+        match m {
+            Message::Hello(h) => self.hello(conn, h),
+            Message::Job(spec) if from_coordinator => self.start_job(conn, spec),
+            Message::Task(t) if from_coordinator => {
+                let Some(job) = self.current(t.job) else {
+                    return self.refuse(conn, RefuseReason::UnknownJob, "task".into());
+                };
+                let order = MapOrder {
+                    job: job.spec.clone(),
+                    task: t.task,
+                    attempt: t.attempt,
+                    path: path_from_bytes(t.path),
+                };
+                self.actions.push_back(Action::Map(order));
+            }
+            Message::Partition(bulk) => self.partition(conn, bulk, now),
+            Message::PartitionAck(ack) => self.acknowledged(ack, now),
+            Message::Reduce(r) if from_coordinator => {
+                let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
+                    return self.refuse(conn, RefuseReason::UnknownJob, "reduce".into());
+                };
+                job.reduce_started = Some(now);
+                let action = Action::Rank {
+                    job: r.job,
+                    owned: job.owned.clone(),
+                    min_count: r.min_count,
+                    top: r.top,
+                };
+                self.actions.push_back(action);
+            }
+            Message::JobEnd(j) if from_coordinator => {
+                if self.job_id() == Some(j.job) {
+                    self.job = None;
+                    self.actions.push_back(Action::Release);
+                    self.log(format!("job {:016x}: ended", j.job));
+                }
+            }
+            Message::Refused(r) => {
+                self.log(format!("refused by a peer ({:?}): {}", r.reason, r.detail));
+                self.actions.push_back(Action::Close(conn));
+            }
+            other => self.refuse(
+                conn,
+                RefuseReason::Protocol,
+                format!("unexpected message {:?}", kind_name(&other)),
+            ),
+        }
+    }
+
+    fn hello(&mut self, conn: ConnId, hello: msg::Hello) {
+        match hello.role {
+            Role::Coordinator => {
+                if let Some(other) = self.coordinator.filter(|&c| c != conn) {
+                    if self.job.is_some() {
+                        return self.refuse(
+                            conn,
+                            RefuseReason::Busy,
+                            format!("serving another coordinator's job (connection {other})"),
+                        );
+                    }
+                }
+                self.coordinator = Some(conn);
+                self.roles.insert(conn, Role::Coordinator);
+                let welcome = Welcome {
+                    threads: self.threads,
+                    slots: self.slots,
+                };
+                self.send_encoded(Dest::Conn(conn), encode(&welcome));
+            }
+            Role::Peer => {
+                self.roles.insert(conn, Role::Peer);
+            }
+        }
+    }
+
+    fn start_job(&mut self, conn: ConnId, spec: JobSpec) {
+        if spec.workers.is_empty()
+            || spec.you as usize >= spec.workers.len()
+            || spec.partitions == 0
+        {
+            return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
+        }
+        let owned: Vec<u32> = (0..spec.partitions)
+            .filter(|&p| spec.owner(p) == spec.you)
+            .collect();
+        self.log(format!(
+            "job {:016x}: worker {} of {}, {} of {} partitions, {} tokenizer",
+            spec.job,
+            spec.you,
+            spec.workers.len(),
+            owned.len(),
+            spec.partitions,
+            spec.tokenizer.name()
+        ));
+        self.actions.push_back(Action::Prepare {
+            partitions: spec.partitions,
+            owned: owned.clone(),
+        });
+        let job = spec.job;
+        self.job = Some(JobState {
+            spec: Arc::new(spec),
+            owned,
+            ledger: HashMap::new(),
+            shuffles: HashMap::new(),
+            figures: WorkerFigures::default(),
+            reduce_started: None,
+        });
+        self.actions.push_back(Action::Send(
+            Dest::Conn(conn),
+            encode_job_ref(Kind::JobReady, job),
+        ));
+    }
+
+    fn partition(&mut self, conn: ConnId, bulk: Bulk<PartitionAck>, now: Instant) {
+        let head = bulk.head;
+        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
+            return self.refuse(
+                conn,
+                RefuseReason::UnknownJob,
+                format!("partition for job {:016x}", head.job),
+            );
+        };
+        if head.partition >= job.spec.partitions || job.spec.owner(head.partition) != job.spec.you {
+            let detail = format!("partition {} is not owned here", head.partition);
+            return self.refuse(conn, RefuseReason::Protocol, detail);
+        }
+        job.figures.shuffle_bytes_received += (bulk.payload.len() + HEADER) as u64;
+        self.apply(Some(conn), head, bulk.payload, now);
+    }
+
+    /// Applies a partition's data exactly once (see the module docs).
+    fn apply(&mut self, from: Option<ConnId>, head: PartitionAck, payload: Payload, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        match job.ledger.get_mut(&(head.partition, head.task)) {
+            Some(Ledger::Applied) => {
+                job.figures.duplicates_ignored += 1;
+                self.ack(from, head, now);
+            }
+            Some(Ledger::Applying(waiters)) => {
+                job.figures.duplicates_ignored += 1;
+                waiters.push((from, head.attempt));
+            }
+            None => {
+                job.ledger.insert(
+                    (head.partition, head.task),
+                    Ledger::Applying(vec![(from, head.attempt)]),
+                );
+                self.actions.push_back(Action::Merge(MergeOrder {
+                    from,
+                    head,
+                    payload,
+                }));
+            }
+        }
+    }
+
+    fn ack(&mut self, to: Option<ConnId>, head: PartitionAck, now: Instant) {
+        match to {
+            Some(conn) => self.send_encoded(Dest::Conn(conn), encode(&head)),
+            None => self.acknowledged(head, now),
+        }
+    }
+
+    /// A reducer acknowledged one of this worker's partitions.
+    fn acknowledged(&mut self, ack: PartitionAck, now: Instant) {
+        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == ack.job) else {
+            return;
+        };
+        let Some(shuffle) = job.shuffles.get_mut(&ack.task) else {
+            return;
+        };
+        let slot = shuffle.waiting.get_mut(ack.partition as usize);
+        if shuffle.attempt != ack.attempt || slot.as_deref() != Some(&true) {
+            return;
+        }
+        if let Some(w) = slot {
+            *w = false;
+        }
+        shuffle.left -= 1;
+        if shuffle.left > 0 {
+            return;
+        }
+        let Some(s) = job.shuffles.remove(&ack.task) else {
+            return;
+        };
+        let done = TaskDone {
+            job: ack.job,
+            task: ack.task,
+            attempt: s.attempt,
+            file: s.file,
+            shuffle_bytes: s.bytes_sent,
+            map_micros: s.map_micros,
+            shuffle_micros: micros(now.saturating_duration_since(s.started)),
+        };
+        self.report(encode(&done));
+    }
+
+    /// CPU work finished.
+    pub fn complete(&mut self, done: Completion, now: Instant) {
+        match done {
+            Completion::Mapped {
+                job,
+                task,
+                attempt,
+                micros,
+                result,
+            } => {
+                if self.job_id() != Some(job) {
+                    return;
+                }
+                match result {
+                    Ok(out) => self.shuffle(task, attempt, micros, out, now),
+                    Err((failure, message)) => self.fail_task(job, task, attempt, failure, message),
+                }
+            }
+            Completion::Merged {
+                job,
+                from,
+                head,
+                result,
+            } => {
+                let Some(state) = self.job.as_mut().filter(|j| j.spec.job == job) else {
+                    return;
+                };
+                let key = (head.partition, head.task);
+                match result {
+                    Ok(()) => {
+                        let Some(Ledger::Applying(waiters)) =
+                            state.ledger.insert(key, Ledger::Applied)
+                        else {
+                            return;
+                        };
+                        for (to, attempt) in waiters {
+                            self.ack(to, PartitionAck { attempt, ..head }, now);
+                        }
+                    }
+                    Err(reason) => {
+                        state.ledger.remove(&key);
+                        match from {
+                            Some(conn) => self.refuse(conn, RefuseReason::Protocol, reason),
+                            None => {
+                                self.fail_task(job, head.task, head.attempt, Failure::Fatal, reason)
+                            }
+                        }
+                    }
+                }
+            }
+            Completion::Ranked { job, frames } => {
+                if self.job_id() != Some(job) {
+                    return;
+                }
+                let frames = match frames {
+                    Ok(frames) => frames,
+                    Err(reason) => {
+                        let detail = format!("cannot rank the partitions: {reason}");
+                        return match self.coordinator {
+                            Some(c) => self.refuse(c, RefuseReason::Protocol, detail),
+                            None => self.log(detail),
+                        };
+                    }
+                };
+                let Some(state) = self.job.as_mut() else {
+                    return;
+                };
+                let started = state.reduce_started.unwrap_or(now);
+                state.figures.reduce_micros = micros(now.saturating_duration_since(started));
+                let done = msg::ReduceDone {
+                    job,
+                    figures: state.figures.clone(),
+                };
+                for frame in frames {
+                    self.report(Ok(frame));
+                }
+                self.report(encode(&done));
+            }
+        }
+    }
+
+    /// Sends a mapped task's partitions to their owners (its own go straight to the merge).
+    fn shuffle(&mut self, task: u32, attempt: u32, map_micros: u64, out: MapOutput, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        let spec = job.spec.clone();
+        let mut bytes_sent = 0;
+        job.shuffles.insert(
+            task,
+            Shuffle {
+                attempt,
+                waiting: vec![true; spec.partitions as usize],
+                left: spec.partitions as usize,
+                file: out.file,
+                bytes_sent: 0,
+                map_micros,
+                started: now,
+            },
+        );
+        for (p, frame) in out.frames.into_iter().enumerate() {
+            let head = PartitionAck {
+                job: spec.job,
+                task,
+                attempt,
+                partition: p as u32,
+            };
+            let owner = spec.owner(p as u32);
+            if owner == spec.you {
+                let mut payload = Payload::with_capacity(frame.len().saturating_sub(HEADER));
+                payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
+                self.apply(None, head, payload, now);
+            } else {
+                bytes_sent += frame.len() as u64;
+                self.actions
+                    .push_back(Action::Send(Dest::Peer(owner), frame));
+            }
+        }
+        if let Some(s) = self.job.as_mut().and_then(|j| j.shuffles.get_mut(&task)) {
+            s.bytes_sent = bytes_sent;
+        }
+    }
+
+    fn fail_task(&mut self, job: u64, task: u32, attempt: u32, failure: Failure, message: String) {
+        let failed = TaskFailed {
+            job,
+            task,
+            attempt,
+            failure,
+            message,
+        };
+        self.report(encode(&failed));
+    }
+
+    fn report(&mut self, frame: Result<Vec<u8>, msg::ProtocolError>) {
+        match self.coordinator {
+            Some(c) => self.send_encoded(Dest::Conn(c), frame),
+            None => self.log("no coordinator to report to; message dropped".into()),
+        }
+    }
+
+    fn send_encoded(&mut self, dest: Dest, frame: Result<Vec<u8>, msg::ProtocolError>) {
+        match frame {
+            Ok(f) => self.actions.push_back(Action::Send(dest, f)),
+            Err(e) => self.log(format!("cannot encode a message: {e}")),
+        }
+    }
+
+    /// Tells a peer why it is turned away, and closes its connection.
+    fn refuse(&mut self, conn: ConnId, reason: RefuseReason, detail: String) {
+        self.log(format!("connection {conn}: refused ({reason:?}): {detail}"));
+        let refused = Refused { reason, detail };
+        self.send_encoded(Dest::Conn(conn), encode(&refused));
+        self.actions.push_back(Action::Close(conn));
+    }
+
+    fn current(&self, job: u64) -> Option<&JobState> {
+        self.job.as_ref().filter(|j| j.spec.job == job)
+    }
+
+    fn log(&mut self, line: String) {
+        self.actions.push_back(Action::Log(line));
+    }
+}
+
+/// The name of a message's kind, for logs.
+pub(crate) fn kind_name(m: &Message) -> &'static str {
+    match m {
+        Message::Hello(_) => "Hello",
+        Message::Welcome(_) => "Welcome",
+        Message::Job(_) => "Job",
+        Message::JobReady(_) => "JobReady",
+        Message::Task(_) => "Task",
+        Message::TaskDone(_) => "TaskDone",
+        Message::TaskFailed(_) => "TaskFailed",
+        Message::Partition(_) => "Partition",
+        Message::PartitionAck(_) => "PartitionAck",
+        Message::Reduce(_) => "Reduce",
+        Message::Ranked(_) => "Ranked",
+        Message::ReduceDone(_) => "ReduceDone",
+        Message::JobEnd(_) => "JobEnd",
+        Message::Refused(_) => "Refused",
+    }
+}
+
+pub(crate) fn micros(d: std::time::Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// Paths travel as bytes (Unix paths need not be UTF-8).
+pub fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// The bytes of a path, for a Task message.
+pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
