@@ -332,6 +332,15 @@ impl Coordinator {
                 self.task_failed(w, f);
                 self.advance();
             }
+            // A report on a task that is not running there with that attempt: a repeated
+            // or duplicated task. Its data was applied once at most; the report is stale.
+            (Message::TaskDone(msg::TaskDone { task, attempt, .. }), _)
+            | (Message::TaskFailed(msg::TaskFailed { task, attempt, .. }), _) => {
+                let addr = &self.workers[w].report.address;
+                self.log(format!(
+                    "worker {addr}: stale report on task {task} attempt {attempt}, ignored"
+                ));
+            }
             (Message::Ranked(bulk), Phase::Reducing { .. }) => self.ranked(w, bulk),
             (Message::ReduceDone(done), Phase::Reducing { waiting })
                 if done.job == self.config.job =>

@@ -1,0 +1,401 @@
+//! The coordinator and worker state machines, without sockets: an in-memory router carries
+//! their frames (in order on each connection, in a seeded random order across
+//! connections), runs their CPU work at seeded random moments, and may duplicate frames.
+//! Whatever the seed, the result must be byte for byte that of the local engine.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+mod common;
+
+use wetmr::dist::run_cmd::merge_ranked;
+use wetmr::dist::tasks::{self, Tables};
+use wetmr::engine::{self, Job, Policy};
+use wetmr::net::frame::Decoder;
+use wetmr::output::tsv::write_tsv;
+use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
+use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
+use wetmr::tokenize::TokenizerKind;
+
+/// SplitMix64: a small, fixed generator, so a seed replays exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Node {
+    Coordinator,
+    Worker(usize),
+}
+
+/// One direction of a connection: frames from `from` to `to`, in order.
+struct Pipe {
+    to: Node,
+    /// The connection's id at the receiving end (for the coordinator: the worker index).
+    conn_at_to: ConnId,
+    frames: VecDeque<Vec<u8>>,
+}
+
+/// CPU work waiting to run on a worker.
+enum Work {
+    Map(worker::MapOrder),
+    Merge(u64, worker::MergeOrder),
+    Rank {
+        job: u64,
+        owned: Vec<u32>,
+        min_count: u64,
+        top: Option<u64>,
+    },
+}
+
+struct Sim {
+    rng: Rng,
+    duplicate_percent: u64,
+    coordinator: Coordinator,
+    workers: Vec<Worker>,
+    tables: Vec<Arc<Tables>>,
+    pipes: Vec<Pipe>,
+    /// (node, conn id at node) → pipe index of the direction leaving node.
+    outgoing: HashMap<(Node, ConnId), usize>,
+    /// (worker, peer index) → conn id at the worker.
+    peers: HashMap<(usize, u32), ConnId>,
+    work: Vec<(usize, Work)>,
+    next_conn: ConnId,
+    duplicated: usize,
+}
+
+impl Sim {
+    fn new(seed: u64, workers: usize, slots: u32, config: JobConfig, files: Vec<PathBuf>) -> Sim {
+        let addresses = (0..workers).map(|w| format!("10.0.0.{w}:7070")).collect();
+        let mut sim = Sim {
+            rng: Rng(seed),
+            duplicate_percent: 0,
+            coordinator: Coordinator::new(config, addresses, files),
+            workers: (0..workers).map(|_| Worker::new(1, slots)).collect(),
+            tables: (0..workers).map(|_| Arc::new(Vec::new())).collect(),
+            pipes: Vec::new(),
+            outgoing: HashMap::new(),
+            peers: HashMap::new(),
+            work: Vec::new(),
+            next_conn: 100,
+            duplicated: 0,
+        };
+        for w in 0..workers {
+            // The coordinator names the connection by worker index; the worker by an id.
+            let id = sim.link(Node::Coordinator, w as ConnId, Node::Worker(w));
+            let _ = id;
+            sim.coordinator.connected(w);
+        }
+        sim
+    }
+
+    /// Opens a connection from `a` (known there as `conn_at_a`) to `b`; returns its id at b.
+    fn link(&mut self, a: Node, conn_at_a: ConnId, b: Node) -> ConnId {
+        let conn_at_b = self.next_conn;
+        self.next_conn += 1;
+        self.pipes.push(Pipe {
+            to: b,
+            conn_at_to: conn_at_b,
+            frames: VecDeque::new(),
+        });
+        self.outgoing.insert((a, conn_at_a), self.pipes.len() - 1);
+        self.pipes.push(Pipe {
+            to: a,
+            conn_at_to: conn_at_a,
+            frames: VecDeque::new(),
+        });
+        self.outgoing.insert((b, conn_at_b), self.pipes.len() - 1);
+        conn_at_b
+    }
+
+    fn send(&mut self, from: Node, conn: ConnId, frame: Vec<u8>) {
+        let Some(&pipe) = self.outgoing.get(&(from, conn)) else {
+            panic!("{from:?} sends on unknown connection {conn}");
+        };
+        // A duplicated Partition (kind 8) or Task (kind 5) frame: a repeated delivery the
+        // exactly-once rule must absorb.
+        let kind = u16::from_le_bytes([frame[6], frame[7]]);
+        if (kind == 8 || kind == 5) && self.rng.chance(self.duplicate_percent) {
+            self.duplicated += 1;
+            self.pipes[pipe].frames.push_back(frame.clone());
+        }
+        self.pipes[pipe].frames.push_back(frame);
+    }
+
+    /// Carries out every pending action of every node.
+    fn act(&mut self) -> Option<Result<JobOutput, JobError>> {
+        let mut finished = None;
+        while let Some(action) = self.coordinator.poll_action() {
+            match action {
+                coordinator::Action::Send(w, frame) => {
+                    self.send(Node::Coordinator, w as ConnId, frame)
+                }
+                coordinator::Action::Close(_) | coordinator::Action::Log(_) => {}
+                coordinator::Action::Finished(outcome) => finished = Some(*outcome),
+            }
+        }
+        for w in 0..self.workers.len() {
+            while let Some(action) = self.workers[w].poll_action() {
+                match action {
+                    worker::Action::Send(Dest::Conn(c), frame) => {
+                        self.send(Node::Worker(w), c, frame)
+                    }
+                    worker::Action::Send(Dest::Peer(p), frame) => {
+                        let conn = match self.peers.get(&(w, p)) {
+                            Some(&c) => c,
+                            None => {
+                                let c = self.next_conn;
+                                self.next_conn += 1;
+                                self.link(Node::Worker(w), c, Node::Worker(p as usize));
+                                self.peers.insert((w, p), c);
+                                let hello = self.workers[w].peer_hello().unwrap();
+                                self.send(Node::Worker(w), c, hello);
+                                c
+                            }
+                        };
+                        self.send(Node::Worker(w), conn, frame);
+                    }
+                    worker::Action::Close(c) => panic!("worker {w} closes connection {c}"),
+                    worker::Action::Prepare { partitions, .. } => {
+                        self.tables[w] =
+                            Arc::new((0..partitions).map(|_| Mutex::default()).collect());
+                    }
+                    worker::Action::Release => self.tables[w] = Arc::new(Vec::new()),
+                    worker::Action::Map(order) => self.work.push((w, Work::Map(order))),
+                    worker::Action::Merge(order) => {
+                        let job = self.workers[w].job_id().unwrap();
+                        self.work.push((w, Work::Merge(job, order)));
+                    }
+                    worker::Action::Rank {
+                        job,
+                        owned,
+                        min_count,
+                        top,
+                    } => self.work.push((
+                        w,
+                        Work::Rank {
+                            job,
+                            owned,
+                            min_count,
+                            top,
+                        },
+                    )),
+                    worker::Action::Log(_) => {}
+                }
+            }
+        }
+        finished
+    }
+
+    /// Delivers one frame or runs one piece of work, chosen at random.
+    fn step(&mut self) -> bool {
+        let busy: Vec<usize> = (0..self.pipes.len())
+            .filter(|&p| !self.pipes[p].frames.is_empty())
+            .collect();
+        let choices = busy.len() + self.work.len();
+        if choices == 0 {
+            return false;
+        }
+        let pick = self.rng.below(choices);
+        let now = Instant::now();
+        if pick < busy.len() {
+            let pipe = &mut self.pipes[busy[pick]];
+            let bytes = pipe.frames.pop_front().unwrap();
+            let (to, conn) = (pipe.to, pipe.conn_at_to);
+            let mut frames = Vec::new();
+            Decoder::default().feed(&bytes, &mut frames).unwrap();
+            assert_eq!(frames.len(), 1);
+            let frame = frames.pop().unwrap();
+            match to {
+                Node::Coordinator => self.coordinator.frame(conn as usize, frame),
+                Node::Worker(w) => self.workers[w].frame(conn, frame, now),
+            }
+        } else {
+            let (w, work) = self.work.swap_remove(pick - busy.len());
+            let done = match work {
+                Work::Map(order) => Completion::Mapped {
+                    job: order.job.job,
+                    task: order.task,
+                    attempt: order.attempt,
+                    micros: 1,
+                    result: tasks::map_file(&order.job, order.task, order.attempt, &order.path),
+                },
+                Work::Merge(job, order) => Completion::Merged {
+                    job,
+                    from: order.from,
+                    head: order.head,
+                    result: tasks::merge(&self.tables[w], &order),
+                },
+                Work::Rank {
+                    job,
+                    owned,
+                    min_count,
+                    top,
+                } => Completion::Ranked {
+                    job,
+                    frames: tasks::rank(&self.tables[w], job, &owned, min_count, top),
+                },
+            };
+            self.workers[w].complete(done, now);
+        }
+        true
+    }
+
+    fn run(mut self) -> (Result<JobOutput, JobError>, usize) {
+        loop {
+            if let Some(outcome) = self.act() {
+                return (outcome, self.duplicated);
+            }
+            assert!(
+                self.step(),
+                "the simulation stalled before the job finished"
+            );
+        }
+    }
+}
+
+fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobConfig {
+    JobConfig {
+        job: 0x5eed,
+        tokenizer: TokenizerKind::Word,
+        policy: Policy::Strict,
+        split_bytes: Some(64 << 10),
+        spill_at: 5_000,
+        min_count,
+        top,
+        partitions,
+    }
+}
+
+fn tsv_of(output: &JobOutput, top: Option<usize>) -> Vec<u8> {
+    let words = merge_ranked(&output.ranked, top).unwrap();
+    let mut out = Vec::new();
+    write_tsv(&mut out, &words).unwrap();
+    out
+}
+
+fn local_tsv(files: &[PathBuf], top: Option<usize>, min_count: u64) -> Vec<u8> {
+    let job = Job {
+        tokenizer: TokenizerKind::Word,
+        policy: Policy::Strict,
+        split_bytes: None,
+        spill_at: wetmr::count::SPILL_AT,
+    };
+    let outcome = engine::run(&job, files, &AtomicU64::new(0)).unwrap();
+    let words = outcome.counted.ranked(min_count, top);
+    let mut out = Vec::new();
+    write_tsv(&mut out, &words).unwrap();
+    out
+}
+
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    vec![
+        common::wetgen(dir, "a.warc.wet", "150KB", 61, &[]),
+        common::wetgen(dir, "b.warc.wet.gz", "200KB", 62, &["--gzip"]),
+        common::wetgen(dir, "c.warc.wet", "100KB", 63, &[]),
+        common::wetgen(
+            dir,
+            "d.warc.wet.gz",
+            "120KB",
+            64,
+            &["--gzip", "--single-stream"],
+        ),
+        common::wetgen(dir, "e.warc.wet", "80KB", 65, &[]),
+    ]
+}
+
+#[test]
+fn any_delivery_order_gives_the_local_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local_tsv(&files, None, 1);
+    for seed in 0..40u64 {
+        let mut rng = Rng(seed ^ 0xabcd);
+        let workers = 1 + rng.below(4);
+        let slots = 1 + rng.below(3) as u32;
+        let partitions = (rng.chance(50)).then(|| 1 + rng.below(9) as u32);
+        let sim = Sim::new(
+            seed,
+            workers,
+            slots,
+            config(partitions, None, 1),
+            files.clone(),
+        );
+        let (outcome, _) = sim.run();
+        let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(
+            tsv_of(&output, None) == want,
+            "seed {seed}: {workers} workers, R {partitions:?}"
+        );
+        let tasks: u64 = output.workers.iter().map(|w| w.tasks).sum();
+        assert_eq!(tasks, files.len() as u64, "seed {seed}");
+    }
+}
+
+#[test]
+fn duplicated_partitions_and_tasks_are_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local_tsv(&files, Some(500), 2);
+    let mut duplicates = 0;
+    let mut ignored = 0;
+    for seed in 0..25u64 {
+        let mut sim = Sim::new(seed, 3, 2, config(Some(5), Some(500), 2), files.clone());
+        sim.duplicate_percent = 30;
+        let (outcome, duplicated) = sim.run();
+        let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(tsv_of(&output, Some(500)) == want, "seed {seed}");
+        duplicates += duplicated;
+        ignored += output
+            .workers
+            .iter()
+            .map(|w| w.duplicates_ignored)
+            .sum::<u64>();
+    }
+    assert!(
+        duplicates > 50,
+        "the router duplicated only {duplicates} frames"
+    );
+    assert!(ignored > 0, "no reducer saw a duplicate");
+}
+
+#[test]
+fn a_damaged_file_fails_the_job_with_the_first_failure_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = corpus(dir.path());
+    let bad1 = dir.path().join("bad1.wet");
+    std::fs::write(&bad1, "not a warc file\n").unwrap();
+    let bad2 = dir.path().join("bad2.wet");
+    std::fs::write(&bad2, "WARC/1.0\r\nContent-Length: 99999\r\n\r\nshort").unwrap();
+    files.insert(1, bad1.clone());
+    files.push(bad2);
+    for seed in 0..15u64 {
+        let sim = Sim::new(seed, 3, 2, config(None, None, 1), files.clone());
+        match sim.run().0 {
+            Err(JobError::Input(message)) => {
+                assert!(
+                    message.starts_with(&bad1.display().to_string()),
+                    "seed {seed}: {message}"
+                )
+            }
+            other => panic!("seed {seed}: {:?}", other.map(|o| o.distinct)),
+        }
+    }
+}
