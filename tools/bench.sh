@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end benchmark of `wetmr count` against peers measured in the same run.
+# End-to-end benchmark of `wetmr count` (and `wetmr cluster`) against peers measured in the
+# same run.
 #
 # Generates (once) a corpus with wetgen: one 200 MB file and four 50 MB files, plain and
 # gzipped, plus a 400 MB gzipped file with ~2M distinct words for the memory figures. Then
@@ -118,7 +119,30 @@ printf 'peak RSS, %s gz (%s distinct words): %.0f MiB; same file x4: %.0f MiB (%
   "$(mb 400)" "$distinct" "$(echo "$one / 1048576" | bc -l)" "$(echo "$four / 1048576" | bc -l)" \
   "$(echo "($four - $one) * 100 / $one" | bc -l)"
 
+# Distributed: the same job through `wetmr cluster` (real worker processes on loopback).
+cluster() { "$wetmr" cluster --quiet --output /dev/null "$@"; }
+echo
+t_cluster=$(median_time cluster --workers 2 --threads 1 "${gzparts[@]}")
+row "cluster gz 4x$(mb 50), 2 workers x1" "$t_cluster" "$(size_mb "${parts[@]}")" "count --threads 2" "$t_parts_gz"
+stats=$(mktemp)
+cluster --workers 2 --threads 1 --stats "$stats" "${gzparts[@]}"
+python3 - "$stats" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+w = d["cluster"]["workers"]
+sent = sum(x["shuffle_bytes_sent"] for x in w)
+kept = sum(x["shuffle_bytes_kept"] for x in w)
+plain = d["warc_bytes"]
+print(f"shuffle: {sent/1e6:.1f} MB sent + {kept/1e6:.1f} MB kept local = "
+      f"{100*(sent+kept)/plain:.1f}% of {plain/1e6:.1f} MB plain input "
+      f"(sent alone {100*sent/plain:.1f}%), R = {d['cluster']['partitions']}")
+PY
+rm -f "$stats"
+
 # Start-up: a tiny job, end to end.
 tiny=$(runs=11 median_time count "$root/data/sample.warc.wet.gz")
 printf 'tiny input (data/sample.warc.wet.gz, %s MB): %.1f ms\n' "$(size_mb "$root/data/sample.warc.wet.gz")" \
   "$(echo "$tiny * 1000" | bc -l)"
+tiny_cluster=$(runs=11 median_time cluster --workers 3 "$root/data/sample.warc.wet.gz")
+printf 'tiny input through wetmr cluster --workers 3 (start 3 workers, run, stop): %.1f ms\n' \
+  "$(echo "$tiny_cluster * 1000" | bc -l)"

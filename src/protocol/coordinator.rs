@@ -100,6 +100,8 @@ pub struct WorkerReport {
     pub records: u64,
     pub shuffle_bytes_sent: u64,
     pub shuffle_bytes_received: u64,
+    /// Partition bytes for partitions it owns itself (never sent).
+    pub shuffle_bytes_kept: u64,
     pub duplicates_ignored: u64,
     /// Sums over its tasks (map and shuffle overlap between tasks).
     pub map_seconds: f64,
@@ -319,6 +321,7 @@ impl Coordinator {
                 r.bytes_in += done.file.bytes_in;
                 r.records += done.file.counters.records;
                 r.shuffle_bytes_sent += done.shuffle_bytes;
+                r.shuffle_bytes_kept += done.kept_bytes;
                 r.map_seconds += done.map_micros as f64 / 1e6;
                 r.shuffle_seconds += done.shuffle_micros as f64 / 1e6;
                 self.tasks[done.task as usize].state =

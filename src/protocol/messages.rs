@@ -163,6 +163,8 @@ pub struct TaskDone {
     pub file: FileSummary,
     /// Bytes of partition frames sent to other workers.
     pub shuffle_bytes: u64,
+    /// Bytes of partition frames for partitions this worker owns (not sent).
+    pub kept_bytes: u64,
     pub map_micros: u64,
     pub shuffle_micros: u64,
 }

@@ -129,6 +129,7 @@ struct Shuffle {
     left: usize,
     file: FileSummary,
     bytes_sent: u64,
+    bytes_kept: u64,
     map_micros: u64,
     started: Instant,
 }
@@ -437,6 +438,7 @@ impl Worker {
             attempt: s.attempt,
             file: s.file,
             shuffle_bytes: s.bytes_sent,
+            kept_bytes: s.bytes_kept,
             map_micros: s.map_micros,
             shuffle_micros: micros(now.saturating_duration_since(s.started)),
         };
@@ -528,7 +530,7 @@ impl Worker {
     fn shuffle(&mut self, task: u32, attempt: u32, map_micros: u64, out: MapOutput, now: Instant) {
         let Some(job) = &mut self.job else { return };
         let spec = job.spec.clone();
-        let mut bytes_sent = 0;
+        let (mut bytes_sent, mut bytes_kept) = (0, 0);
         job.shuffles.insert(
             task,
             Shuffle {
@@ -537,6 +539,7 @@ impl Worker {
                 left: spec.partitions as usize,
                 file: out.file,
                 bytes_sent: 0,
+                bytes_kept: 0,
                 map_micros,
                 started: now,
             },
@@ -550,6 +553,7 @@ impl Worker {
             };
             let owner = spec.owner(p as u32);
             if owner == spec.you {
+                bytes_kept += frame.len() as u64;
                 let mut payload = Payload::with_capacity(frame.len().saturating_sub(HEADER));
                 payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
                 self.apply(None, head, payload, now);
@@ -561,6 +565,7 @@ impl Worker {
         }
         if let Some(s) = self.job.as_mut().and_then(|j| j.shuffles.get_mut(&task)) {
             s.bytes_sent = bytes_sent;
+            s.bytes_kept = bytes_kept;
         }
     }
 
