@@ -113,9 +113,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "WETMR_MACHINES")]
     pub machines: PathBuf,
 
-    /// Number of partitions R [default: 4 per worker].
-    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS")]
-    pub partitions: Option<NonZeroU32>,
+    /// Number of partitions R, 1 to 65536 [default: 4 per worker].
+    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS",
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub partitions: Option<u32>,
 
     #[command(flatten)]
     pub count: CountArgs,
@@ -128,9 +129,10 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "N", default_value = "2", env = "WETMR_WORKERS")]
     pub workers: NonZeroUsize,
 
-    /// Number of partitions R [default: 4 per worker].
-    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS")]
-    pub partitions: Option<NonZeroU32>,
+    /// Number of partitions R, 1 to 65536 [default: 4 per worker].
+    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS",
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub partitions: Option<u32>,
 
     /// (With `cluster`, --threads is per worker.)
     #[command(flatten)]

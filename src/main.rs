@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Command::Count(args) => wetmr::count_cmd::count(&args.resolve()),
         Command::Worker(args) => wetmr::dist::worker_cmd::serve(&args.resolve()),
         Command::Run(args) => {
-            let partitions = args.partitions.map(|r| r.get());
+            let partitions = args.partitions;
             wetmr::dist::machines::read_machines(&args.machines).and_then(|workers| {
                 wetmr::dist::run_cmd::run(&args.count.resolve(), &workers, partitions)
             })
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => wetmr::dist::cluster_cmd::cluster(
             &args.count.resolve(),
             args.workers.get(),
-            args.partitions.map(|r| r.get()),
+            args.partitions,
         ),
     };
     match result {

@@ -399,3 +399,115 @@ fn a_damaged_file_fails_the_job_with_the_first_failure_in_input_order() {
         }
     }
 }
+
+#[test]
+fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
+    use wetmr::protocol::messages::{self, Hello, JobSpec, Message, PartitionHash, Role};
+    let frame = |bytes: Vec<u8>| {
+        let mut frames = Vec::new();
+        Decoder::default().feed(&bytes, &mut frames).unwrap();
+        frames.pop().unwrap()
+    };
+    let spec = |partitions: u32, you: u32| JobSpec {
+        job: 9,
+        tokenizer: TokenizerKind::Word,
+        policy: Policy::Strict,
+        split_bytes: None,
+        spill_at: 1000,
+        hash: PartitionHash::Xxh3Seed0Mod,
+        partitions,
+        workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
+        you,
+    };
+    let hello = Hello {
+        role: Role::Coordinator,
+        job: 9,
+        worker: 0,
+    };
+    let now = Instant::now();
+    for bad in [spec(0, 0), spec(1 << 20, 0), spec(4, 2)] {
+        let mut w = Worker::new(1, 1);
+        w.frame(1, frame(messages::encode(&hello).unwrap()), now);
+        w.frame(1, frame(messages::encode(&bad).unwrap()), now);
+        let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
+        let refused = actions.iter().any(|a| match a {
+            worker::Action::Send(_, f) => {
+                matches!(messages::decode(frame(f.clone())), Ok(Message::Refused(_)))
+            }
+            _ => false,
+        });
+        assert!(refused, "{bad:?} accepted: {actions:?}");
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, worker::Action::Close(1))));
+        assert!(!actions
+            .iter()
+            .any(|a| matches!(a, worker::Action::Prepare { .. })));
+    }
+    // A good job; then a partition this worker does not own, from a peer.
+    let mut w = Worker::new(1, 1);
+    w.frame(1, frame(messages::encode(&hello).unwrap()), now);
+    w.frame(1, frame(messages::encode(&spec(4, 0)).unwrap()), now);
+    while w.poll_action().is_some() {}
+    let misplaced = messages::Partition {
+        job: 9,
+        task: 0,
+        attempt: 1,
+        partition: 1, // owned by worker 1
+        words: Default::default(),
+    };
+    w.frame(2, frame(messages::encode(&misplaced).unwrap()), now);
+    let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, worker::Action::Close(2))),
+        "{actions:?}"
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, worker::Action::Merge(_))));
+}
+
+#[test]
+fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
+    use wetmr::protocol::messages::{self, Kind, Welcome};
+    let frame = |bytes: Vec<u8>| {
+        let mut frames = Vec::new();
+        Decoder::default().feed(&bytes, &mut frames).unwrap();
+        frames.pop().unwrap()
+    };
+    let job_ready = || frame(messages::encode_job_ref(Kind::JobReady, 0x5eed));
+    let mut c = Coordinator::new(
+        config(None, None, 1),
+        vec!["w0".into(), "w1".into()],
+        vec!["f".into()],
+    );
+    c.connected(0);
+    c.connected(1);
+    for w in 0..2 {
+        c.frame(
+            w,
+            frame(
+                messages::encode(&Welcome {
+                    threads: 1,
+                    slots: 1,
+                })
+                .unwrap(),
+            ),
+        );
+    }
+    c.frame(0, job_ready());
+    c.frame(0, job_ready()); // worker 0 answers twice; worker 1 has not answered
+    let finished = std::iter::from_fn(|| c.poll_action()).find_map(|a| match a {
+        coordinator::Action::Finished(outcome) => Some(*outcome),
+        _ => None,
+    });
+    match finished {
+        Some(Err(JobError::Worker { addr, reason })) => {
+            assert_eq!(addr, "w0");
+            assert!(reason.contains("protocol error"), "{reason}");
+        }
+        other => panic!("{:?}", other.map(|r| r.map(|o| o.distinct))),
+    }
+}

@@ -39,6 +39,9 @@ pub struct JobConfig {
     pub partitions: Option<u32>,
 }
 
+/// The largest R a job may have (workers refuse more).
+pub const MAX_PARTITIONS: u32 = 1 << 16;
+
 /// Default number of partitions per worker: several, so that reduce work spreads over a
 /// worker's threads and the k-way merge stays small.
 pub const PARTITIONS_PER_WORKER: u32 = 4;
@@ -124,6 +127,8 @@ struct WorkerEntry {
     report: WorkerReport,
     /// Its index in the job's worker list, once the job is sent.
     index: Option<u32>,
+    /// It answered the current phase's request (JobReady; ReduceDone).
+    answered: bool,
 }
 
 #[derive(Debug)]
@@ -146,9 +151,9 @@ struct TaskEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Connecting,
-    Preparing { waiting: usize },
+    Preparing,
     Mapping,
-    Reducing { waiting: usize },
+    Reducing,
     Over,
 }
 
@@ -182,6 +187,7 @@ impl Coordinator {
                     ..WorkerReport::default()
                 },
                 index: None,
+                answered: false,
             })
             .collect();
         let tasks = paths
@@ -304,11 +310,11 @@ impl Coordinator {
                 self.actions.push_back(Action::Close(w));
                 self.lost(w, &reason);
             }
-            (Message::JobReady(j), Phase::Preparing { waiting }) if j.job == self.config.job => {
-                self.phase = Phase::Preparing {
-                    waiting: waiting - 1,
-                };
-                if waiting == 1 {
+            (Message::JobReady(j), Phase::Preparing)
+                if j.job == self.config.job && !self.workers[w].answered =>
+            {
+                self.workers[w].answered = true;
+                if self.live.iter().all(|&l| self.workers[l].answered) {
                     self.phase = Phase::Mapping;
                     self.dispatch();
                 }
@@ -344,15 +350,15 @@ impl Coordinator {
                     "worker {addr}: stale report on task {task} attempt {attempt}, ignored"
                 ));
             }
-            (Message::Ranked(bulk), Phase::Reducing { .. }) => self.ranked(w, bulk),
-            (Message::ReduceDone(done), Phase::Reducing { waiting })
-                if done.job == self.config.job =>
+            (Message::Ranked(bulk), Phase::Reducing) if !self.workers[w].answered => {
+                self.ranked(w, bulk)
+            }
+            (Message::ReduceDone(done), Phase::Reducing)
+                if done.job == self.config.job && !self.workers[w].answered =>
             {
+                self.workers[w].answered = true;
                 self.absorb_figures(w, &done.figures);
-                self.phase = Phase::Reducing {
-                    waiting: waiting - 1,
-                };
-                if waiting == 1 {
+                if self.live.iter().all(|&l| self.workers[l].answered) {
                     self.reduced();
                 }
             }
@@ -391,7 +397,7 @@ impl Coordinator {
             .config
             .partitions
             .unwrap_or(PARTITIONS_PER_WORKER * n)
-            .max(1);
+            .clamp(1, MAX_PARTITIONS);
         self.ranked = (0..self.partitions).map(|_| (Vec::new(), false)).collect();
         let addresses: Vec<String> = self
             .live
@@ -422,16 +428,16 @@ impl Coordinator {
             }
         }
         self.log(format!(
-            "job {:016x}: {} files on {} workers, R = {} partitions ({})",
+            "job {:016x}: {} file{} on {} worker{}, R = {} partitions ({})",
             self.config.job,
             self.tasks.len(),
+            if self.tasks.len() == 1 { "" } else { "s" },
             self.live.len(),
+            if self.live.len() == 1 { "" } else { "s" },
             self.partitions,
             crate::partition::PARTITION_HASH
         ));
-        self.phase = Phase::Preparing {
-            waiting: self.live.len(),
-        };
+        self.phase = Phase::Preparing;
     }
 
     fn is_running(&self, done: &msg::TaskDone, w: usize) -> bool {
@@ -550,9 +556,10 @@ impl Coordinator {
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
-        self.phase = Phase::Reducing {
-            waiting: self.live.len(),
-        };
+        for &w in &self.live {
+            self.workers[w].answered = false;
+        }
+        self.phase = Phase::Reducing;
     }
 
     fn ranked(&mut self, w: usize, bulk: msg::Bulk<msg::RankedHead>) {

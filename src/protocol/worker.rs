@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::coordinator::MAX_PARTITIONS;
 use super::messages::{
     self as msg, decode, encode, encode_job_ref, Bulk, Failure, FileSummary, JobSpec, Kind,
     Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
@@ -323,10 +324,11 @@ impl Worker {
     }
 
     fn start_job(&mut self, conn: ConnId, spec: JobSpec) {
-        if spec.workers.is_empty()
-            || spec.you as usize >= spec.workers.len()
-            || spec.partitions == 0
-        {
+        let consistent = !spec.workers.is_empty()
+            && (spec.you as usize) < spec.workers.len()
+            && (1..=MAX_PARTITIONS).contains(&spec.partitions)
+            && spec.split_bytes != Some(0);
+        if !consistent {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
         }
         let owned: Vec<u32> = (0..spec.partitions)
