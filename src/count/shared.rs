@@ -9,6 +9,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use super::table::Entry;
 use super::CountTable;
 
 /// A thread's table is spilled once it holds this many words (about 10 MB of table).
@@ -18,7 +19,12 @@ use super::CountTable;
 pub const SPILL_AT: usize = 200_000;
 
 const SHARDS: usize = 64;
-const _: () = assert!(SHARDS <= 256, "shard numbers are stored as u8");
+
+/// The shard of a word's hash: bits 32.. of it, independent of the bits the shard's own
+/// table uses (its low bits pick the bucket, its top 7 bits are the tag).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
 
 /// The word → (tf, df) table shared by all threads of a run.
 pub struct SharedTable {
@@ -38,25 +44,23 @@ impl SharedTable {
         }
     }
 
-    /// Adds every count of `table` into the shards and empties `table`. Words are grouped
-    /// by shard first, so each shard is locked once per spill.
+    /// Adds every count of `table` into the shards and empties `table`. Entries are
+    /// bucketed by shard first (one pass, no sort), so each shard is locked once per spill,
+    /// and they move with the hash they already have.
     pub fn spill(&self, table: &mut CountTable) {
-        let mut by_shard: Vec<(u8, &[u8], u64, u64)> = table
-            .iter()
-            .map(|(word, tf, df)| {
-                // Bits 32.. of the hash: independent of the bits the shard's own table uses
-                // (its low bits pick the bucket, its top 7 bits are the tag).
-                let shard = (CountTable::hash_word(word) >> 32) as usize % SHARDS;
-                (shard as u8, word, tf, df)
-            })
+        let mut by_shard: Vec<Vec<(u64, &Entry)>> = (0..SHARDS)
+            .map(|_| Vec::with_capacity(table.len() / SHARDS * 5 / 4))
             .collect();
-        by_shard.sort_unstable_by_key(|e| e.0);
-        for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
-            let mut shard = self.shards[group[0].0 as usize]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for &(_, word, tf, df) in group {
-                shard.add_counts(word, tf, df);
+        for (hash, entry) in table.hashed() {
+            by_shard[shard_of(hash)].push((hash, entry));
+        }
+        for (shard, group) in self.shards.iter().zip(&by_shard) {
+            if group.is_empty() {
+                continue;
+            }
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for &(hash, entry) in group {
+                shard.add_entry(hash, entry);
             }
         }
         drop(by_shard);

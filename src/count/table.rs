@@ -83,7 +83,7 @@ fn padded(word: &[u8]) -> (u64, u64) {
 /// One word's slot. The key's fields are those of [`KeyRepr`], flattened so that the
 /// record stamp fits in what would be padding.
 #[repr(C)]
-struct Entry {
+pub(super) struct Entry {
     lo: u64,
     hi: u64,
     len: u32,
@@ -125,6 +125,18 @@ impl Entry {
         // SAFETY: `Entry` is `repr(C)` and starts with `lo` then `hi`: 16 initialized bytes,
         // the key's bytes in order on a little-endian target (enforced at compile time above).
         unsafe { &*(self as *const Entry as *const [u8; INLINE]) }
+    }
+
+    /// Whether this entry's key is that of `other` (an entry of another table).
+    #[inline(always)]
+    fn same_key(&self, other: &Entry) -> bool {
+        self.len == other.len
+            && self.hi == other.hi
+            && if (self.len as usize) <= INLINE {
+                self.lo == other.lo
+            } else {
+                self.key() == other.key()
+            }
     }
 
     /// Whether this entry's key is `word`, whose probe representation is `probe`.
@@ -274,6 +286,42 @@ impl CountTable {
         }
     }
 
+    /// Every entry with its hash (the same in every table: the hasher is fixed), for
+    /// moving counts into other tables with [`CountTable::add_entry`].
+    pub(super) fn hashed(&self) -> impl Iterator<Item = (u64, &Entry)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (Self::entry_hash(&self.hasher, e), e))
+    }
+
+    /// Adds the counts of `from`, an entry of another table whose hash is `hash`. Cheaper
+    /// than [`CountTable::add_counts`]: no hashing, and short keys compare as integers.
+    pub(super) fn add_entry(&mut self, hash: u64, from: &Entry) {
+        let slot = self.entries.entry(
+            hash,
+            |e| e.same_key(from),
+            |e| Self::entry_hash(&self.hasher, e),
+        );
+        match slot {
+            Slot::Occupied(mut slot) => {
+                let e = slot.get_mut();
+                e.tf = e.tf.wrapping_add(from.tf);
+                e.df = e.df.wrapping_add(from.df);
+            }
+            Slot::Vacant(slot) => {
+                let key = store_key(&self.arena, from.repr(), from.key());
+                slot.insert(Entry {
+                    lo: key.lo,
+                    hi: key.hi,
+                    len: key.len,
+                    last_doc: 0,
+                    tf: from.tf,
+                    df: from.df,
+                });
+            }
+        }
+    }
+
     /// Adds every count of `other` into `self`.
     pub fn absorb(&mut self, other: &CountTable) {
         self.entries
@@ -281,11 +329,6 @@ impl CountTable {
         for (word, tf, df) in other.iter() {
             self.add_counts(word, tf, df);
         }
-    }
-
-    /// The hash of `word` under every table's (fixed) hasher.
-    pub fn hash_word(word: &[u8]) -> u64 {
-        Self::hash(&fixed_hasher(), &KeyRepr::probe(word), word)
     }
 
     /// Forgets every word, keeping the allocated space for reuse. Entries go before the
