@@ -11,4 +11,4 @@ mod table;
 
 pub use finish::{finish, output_order, Counted, WordCount};
 pub use shared::{SharedTable, SPILL_AT};
-pub use table::CountTable;
+pub use table::{CountTable, Lookahead};

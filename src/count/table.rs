@@ -159,6 +159,59 @@ pub struct CountTable {
     arena: Bump,
     /// Serial number of the record being counted.
     doc: DocId,
+    /// Where the hash table's buckets are, for prefetching.
+    layout: Layout,
+}
+
+/// The address of the hash table's control bytes, which its entries sit just below (one
+/// per bucket, in reverse order), as hashbrown lays out its tables. Used only to compute
+/// addresses to *prefetch*: a stale or wrong address costs a useless prefetch, never a
+/// wrong result, as prefetch instructions read nothing and cannot fault.
+#[derive(Clone, Copy, Default)]
+struct Layout {
+    buckets: usize,
+    ctrl: usize,
+}
+
+/// A short word ready to count: its key and hash, computed once (see [`Lookahead`]).
+#[derive(Clone, Copy)]
+struct Prepared {
+    key: KeyRepr,
+    hash: u64,
+}
+
+/// Words whose buckets are being prefetched, waiting their turn to be counted.
+///
+/// Counting a word waits on memory: its bucket's control bytes and entry are usually not
+/// in L1/L2. [`CountTable::add_ahead`] hashes a word, prefetches its bucket, and counts the
+/// word [`AHEAD`] words later, by which time the memory has arrived. The order of counting
+/// within a record does not matter; [`CountTable::flush_ahead`] counts what is left before
+/// the record ends.
+pub struct Lookahead {
+    ring: [Prepared; AHEAD],
+    len: usize,
+    next: usize,
+}
+
+/// How many words ahead buckets are prefetched.
+const AHEAD: usize = 8;
+
+impl Default for Lookahead {
+    fn default() -> Self {
+        let empty = Prepared {
+            key: KeyRepr {
+                lo: 0,
+                hi: 0,
+                len: 0,
+            },
+            hash: 0,
+        };
+        Lookahead {
+            ring: [empty; AHEAD],
+            len: 0,
+            next: 0,
+        }
+    }
 }
 
 // SAFETY: the key pointers of long keys point into `arena`, which the table owns and moves
@@ -183,6 +236,7 @@ impl CountTable {
             arena: Bump::new(),
             // Words added before the first `begin_record` belong to record 1.
             doc: 1,
+            layout: Layout::default(),
         }
     }
 
@@ -249,6 +303,105 @@ impl CountTable {
                 });
             }
         }
+    }
+
+    /// Like [`CountTable::add`], but short words are counted [`AHEAD`] words later, after
+    /// their bucket is prefetched. Call [`CountTable::flush_ahead`] before the record ends.
+    #[inline]
+    pub fn add_ahead(&mut self, ahead: &mut Lookahead, word: &[u8], delta: u64) {
+        if word.len() > INLINE {
+            return self.add(word, delta);
+        }
+        let key = KeyRepr::probe(word);
+        let hash = Self::hash(&self.hasher, &key, word);
+        self.prefetch(hash);
+        let new = Prepared { key, hash };
+        if ahead.len < AHEAD {
+            ahead.ring[ahead.len] = new;
+            ahead.len += 1;
+            return;
+        }
+        let due = std::mem::replace(&mut ahead.ring[ahead.next], new);
+        ahead.next = (ahead.next + 1) % AHEAD;
+        self.add_prepared(due, delta);
+    }
+
+    /// Counts the words [`CountTable::add_ahead`] still holds.
+    pub fn flush_ahead(&mut self, ahead: &mut Lookahead, delta: u64) {
+        for i in 0..ahead.len {
+            self.add_prepared(ahead.ring[i], delta);
+        }
+        ahead.len = 0;
+        ahead.next = 0;
+    }
+
+    /// [`CountTable::add`] for a short word already hashed.
+    #[inline(always)]
+    fn add_prepared(&mut self, p: Prepared, delta: u64) {
+        let doc = self.doc;
+        let key = p.key;
+        let slot = self.entries.entry(
+            p.hash,
+            |e| e.lo == key.lo && e.hi == key.hi && e.len == key.len,
+            |e| Self::entry_hash(&self.hasher, e),
+        );
+        match slot {
+            Slot::Occupied(mut slot) => {
+                let e = slot.get_mut();
+                e.tf = e.tf.wrapping_add(delta);
+                if e.last_doc != doc {
+                    e.last_doc = doc;
+                    e.df = e.df.wrapping_add(delta);
+                }
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(Entry {
+                    lo: key.lo,
+                    hi: key.hi,
+                    len: key.len,
+                    last_doc: doc,
+                    tf: delta,
+                    df: delta,
+                });
+            }
+        }
+    }
+
+    /// Prefetches the control bytes and the entry of the bucket where a lookup of `hash`
+    /// starts.
+    #[inline(always)]
+    fn prefetch(&mut self, hash: u64) {
+        let buckets = self.entries.num_buckets();
+        if buckets != self.layout.buckets {
+            self.layout = self.find_layout();
+        }
+        if self.layout.ctrl == 0 {
+            return;
+        }
+        let index = hash as usize & (buckets - 1);
+        let ctrl = self.layout.ctrl.wrapping_add(index);
+        let entry = self
+            .layout
+            .ctrl
+            .wrapping_sub((index + 1) * std::mem::size_of::<Entry>());
+        prefetch_address(ctrl);
+        prefetch_address(entry);
+    }
+
+    /// Finds where the buckets are from the address of any full bucket (none: no
+    /// prefetching until the table grows again).
+    #[cold]
+    fn find_layout(&self) -> Layout {
+        let buckets = self.entries.num_buckets();
+        let ctrl = self
+            .entries
+            .iter_buckets()
+            .next()
+            .and_then(|i| self.entries.get_bucket(i).map(|e| (i, e)))
+            .map_or(0, |(i, e)| {
+                (e as *const Entry as usize).wrapping_add((i + 1) * std::mem::size_of::<Entry>())
+            });
+        Layout { buckets, ctrl }
     }
 
     /// Adds whole counts for `word` (merging tables).
@@ -356,6 +509,19 @@ impl CountTable {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, u64)> + '_ {
         self.entries.iter().map(|e| (e.key(), e.tf, e.df))
     }
+}
+
+/// Asks the CPU to bring the cache line at `address` closer. Reads nothing: any address is
+/// allowed.
+#[inline(always)]
+fn prefetch_address(address: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch hint neither reads memory nor faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 /// The tables' hasher. Fixed seeds: this hash never leaves the process, and fixed seeds make

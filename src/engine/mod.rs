@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::count::{finish, CountTable, Counted, SharedTable};
+use crate::count::{finish, CountTable, Counted, Lookahead, SharedTable};
 use crate::error::{Damage, Error, Offset, Result};
 use crate::input::{FileBytes, Format};
 use crate::tokenize::{Tokenizer, TokenizerKind};
@@ -67,6 +67,7 @@ pub struct Outcome {
 #[derive(Default)]
 struct ThreadState {
     table: CountTable,
+    ahead: Lookahead,
     scratch: Vec<u8>,
     window: Vec<u8>,
 }
@@ -105,6 +106,7 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
         let mut state = states[thread].lock().unwrap_or_else(|e| e.into_inner());
         let ThreadState {
             table,
+            ahead,
             scratch,
             window,
         } = &mut *state;
@@ -114,6 +116,7 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
             shared: &shared,
             spill_at: job.spill_at,
             scratch,
+            ahead,
             delta,
         };
         let bytes = &files[f].1;

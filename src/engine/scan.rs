@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::report::{Counters, Skipped};
-use crate::count::{CountTable, SharedTable};
+use crate::count::{CountTable, Lookahead, SharedTable};
 use crate::error::{Damage, Offset};
 use crate::input::gzip::{self, Fill, MemberReader};
 use crate::input::FileBytes;
@@ -52,6 +52,8 @@ pub struct Sink<'a> {
     /// Spill `table` once it holds more words than this.
     pub spill_at: usize,
     pub scratch: &'a mut Vec<u8>,
+    /// Words waiting for their buckets to be prefetched (empty between records).
+    pub ahead: &'a mut Lookahead,
     /// `1` to count, `1u64.wrapping_neg()` to withdraw a chunk counted by mistake.
     pub delta: u64,
 }
@@ -67,12 +69,14 @@ impl Sink<'_> {
         let table = &mut *self.table;
         let delta = self.delta;
         let mut tokens = 0u64;
+        let ahead = &mut *self.ahead;
         table.begin_record();
         self.tokenizer
             .for_each_word(record.body, self.scratch, |word| {
                 tokens += 1;
-                table.add(word, delta);
+                table.add_ahead(ahead, word, delta);
             });
+        table.flush_ahead(ahead, delta);
         counters.tokens += tokens;
         if table.len() > self.spill_at {
             self.shared.spill(table);
