@@ -15,6 +15,7 @@
 //! need no lowercasing, else as a slice of a reused scratch buffer: nothing is allocated per
 //! word. The test suite checks each against a slow reference built on the `regex` crate.
 
+mod ascii;
 pub mod classes;
 pub mod utf8;
 
@@ -68,6 +69,8 @@ pub const PYSPARK_RUN_CLASS: &str = r"[\p{L}\p{N}_]";
 pub struct Tokenizer {
     kind: TokenizerKind,
     table: Option<&'static ClassTable>,
+    /// The table's ASCII classes are those the vector lane assumes ([`ascii::fits`]).
+    vector: bool,
 }
 
 impl Tokenizer {
@@ -83,7 +86,12 @@ impl Tokenizer {
             }
             TokenizerKind::Uax29 => None,
         };
-        Tokenizer { kind, table }
+        let vector = table.is_some_and(ascii::fits);
+        Tokenizer {
+            kind,
+            table,
+            vector,
+        }
     }
 
     pub fn kind(&self) -> TokenizerKind {
@@ -95,14 +103,20 @@ impl Tokenizer {
     #[inline]
     pub fn for_each_word<F: FnMut(&[u8])>(&self, text: &[u8], scratch: &mut Vec<u8>, emit: F) {
         match self.table {
-            Some(table) => runs(table, text, scratch, emit),
+            Some(table) => runs(table, self.vector, text, scratch, emit),
             None => uax29(text, scratch, emit),
         }
     }
 }
 
 /// The run tokenizer shared by `word` and `cc-pyspark`.
-fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>, mut emit: F) {
+fn runs<F: FnMut(&[u8])>(
+    table: &ClassTable,
+    vector: bool,
+    text: &[u8],
+    scratch: &mut Vec<u8>,
+    mut emit: F,
+) {
     let n = text.len();
     let mut i = 0;
     while i < n {
@@ -115,20 +129,9 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
             }
             // ASCII fast lane: a word that starts with an ASCII word character.
             let start = i;
-            let mut upper = bits & ASCII_UPPER;
-            i += 1;
-            while i < n {
-                let b = text[i];
-                if b >= 0x80 {
-                    break;
-                }
-                let bits = table.ascii[b as usize];
-                if bits & ASCII_WORD == 0 {
-                    break;
-                }
-                upper |= bits;
-                i += 1;
-            }
+            let (end, upper) = ascii::word_end(table, text, i + 1, vector);
+            let upper = upper | bits;
+            i = end;
             if i < n && text[i] >= 0x80 && class_at(table, text, i).0 & CLASS == RUN {
                 let (end, lowers) = run_end(table, text, i);
                 i = end;
