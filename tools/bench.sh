@@ -109,10 +109,15 @@ rss() {
   "$wetmr" count --quiet --threads 2 --output /dev/null --stats "$stats" "$@"
   sed -n 's/.*"\(peak_rss_bytes\|distinct_words\)": \([0-9]*\).*/\1 \2/p' "$stats"
 }
+# Peak RSS varies by a few percent with thread timing (when tables grow): medians of $runs.
+median_rss() {
+  for _ in $(seq "$runs"); do rss "$@" | awk '/peak_rss/ {print $2}'; done |
+    sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
 huge=$dir/huge.warc.wet.gz
 read -r _ distinct < <(rss "$huge" | grep distinct)
-one=$(rss "$huge" | awk '/peak_rss/ {print $2}')
-four=$(rss "$huge" "$huge" "$huge" "$huge" | awk '/peak_rss/ {print $2}')
+one=$(median_rss "$huge")
+four=$(median_rss "$huge" "$huge" "$huge" "$huge")
 rm -f "$stats"
 echo
 printf 'peak RSS, %s gz (%s distinct words): %.0f MiB; same file x4: %.0f MiB (%+.1f%%)\n' \
