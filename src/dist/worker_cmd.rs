@@ -62,9 +62,11 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
             eprintln!("wetmr worker {local}: {line}");
         }
     };
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     log(&format!(
-        "listening, {} threads, {} slots",
-        config.threads, config.slots
+        "listening, {}, {}",
+        plural(config.threads, "thread"),
+        plural(config.slots as usize, "slot")
     ));
 
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
