@@ -14,7 +14,7 @@ mod common;
 use wetmr::dist::run_cmd::merge_ranked;
 use wetmr::dist::tasks::{self, Tables};
 use wetmr::engine::{self, Job, Policy};
-use wetmr::net::frame::Decoder;
+use wetmr::net::frame::{Decoder, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
@@ -50,7 +50,7 @@ struct Pipe {
     to: Node,
     /// The connection's id at the receiving end (for the coordinator: the worker index).
     conn_at_to: ConnId,
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<Outgoing>,
 }
 
 /// CPU work waiting to run on a worker.
@@ -125,7 +125,7 @@ impl Sim {
         conn_at_b
     }
 
-    fn send(&mut self, from: Node, conn: ConnId, frame: Vec<u8>) {
+    fn send(&mut self, from: Node, conn: ConnId, frame: Outgoing) {
         let Some(&pipe) = self.outgoing.get(&(from, conn)) else {
             panic!("{from:?} sends on unknown connection {conn}");
         };
@@ -165,7 +165,7 @@ impl Sim {
                                 self.next_conn += 1;
                                 self.link(Node::Worker(w), c, Node::Worker(p as usize));
                                 self.peers.insert((w, p), c);
-                                let hello = self.workers[w].peer_hello().unwrap();
+                                let hello = Outgoing::new(self.workers[w].peer_hello().unwrap());
                                 self.send(Node::Worker(w), c, hello);
                                 c
                             }
@@ -432,7 +432,7 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         let refused = actions.iter().any(|a| match a {
             worker::Action::Send(_, f) => {
-                matches!(messages::decode(frame(f.clone())), Ok(Message::Refused(_)))
+                matches!(messages::decode(frame(f.to_vec())), Ok(Message::Refused(_)))
             }
             _ => false,
         });

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::count::{CountTable, Counted};
 use crate::engine::{self, Job};
 use crate::error::Error;
-use crate::net::frame::MAX_FRAME;
+use crate::net::frame::{Outgoing, MAX_FRAME};
 use crate::partition::{self, WordBlock};
 use crate::protocol::messages::{
     bulk_words, encode, Failure, FileSummary, JobSpec, Kind, Partition, Ranked,
@@ -67,6 +67,7 @@ pub fn map_file(
                 partition: p as u32,
                 words,
             })
+            .map(Outgoing::new)
             .map_err(|e| {
                 let what = format!("{}: partition {p} cannot be sent: {e}", path.display());
                 (Failure::Fatal, what)

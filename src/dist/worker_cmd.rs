@@ -14,6 +14,7 @@ use mio::Interest;
 use super::tasks::{self, Tables};
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
+use crate::net::frame::Outgoing;
 use crate::protocol::worker::{micros, Action, Completion, Dest, Worker};
 
 /// A resolved `wetmr worker` command line.
@@ -209,7 +210,7 @@ impl Driver {
         let addr = resolve(addr_text)?;
         let id = self.net.connect(addr).map_err(|e| e.to_string())?;
         if let Some(hello) = worker.peer_hello() {
-            self.net.send(id, hello, &mut self.events);
+            self.net.send(id, Outgoing::new(hello), &mut self.events);
         }
         self.peers.insert(peer, id);
         Ok(id)

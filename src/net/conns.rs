@@ -23,7 +23,7 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::frame::{Decoder, Frame};
+use super::frame::{Decoder, Frame, Outgoing};
 
 /// A connection's name, stable for its lifetime and never reused.
 pub type ConnId = u64;
@@ -61,7 +61,7 @@ struct Conn {
     peer: SocketAddr,
     connecting: bool,
     decoder: Decoder,
-    outbox: VecDeque<Vec<u8>>,
+    outbox: VecDeque<Outgoing>,
     /// Bytes of `outbox[0]` already written.
     offset: usize,
     queued: usize,
@@ -171,7 +171,7 @@ impl Net {
     }
 
     /// Queues a frame (dropped if the connection is gone) and writes what the socket takes.
-    pub fn send(&mut self, id: ConnId, frame: Vec<u8>, out: &mut Vec<NetEvent>) {
+    pub fn send(&mut self, id: ConnId, frame: Outgoing, out: &mut Vec<NetEvent>) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };

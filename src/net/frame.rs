@@ -18,6 +18,10 @@ pub const HEADER: usize = 12;
 /// allocating.
 pub const MAX_FRAME: usize = 256 << 20;
 
+/// An encoded frame ready to send, shareable: a worker keeps its map outputs until the job
+/// ends (to send them again after a failure) while the same bytes sit in an outbox.
+pub type Outgoing = std::sync::Arc<Vec<u8>>;
+
 /// A payload buffer aligned for rkyv's archived types.
 pub type Payload = AlignedVec<16>;
 

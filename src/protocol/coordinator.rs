@@ -22,7 +22,7 @@ use super::messages::{
 use super::worker::{kind_name, path_to_bytes};
 use crate::engine::{Policy, Skipped};
 use crate::error::Offset;
-use crate::net::frame::{Frame, Payload};
+use crate::net::frame::{Frame, Outgoing, Payload};
 use crate::tokenize::TokenizerKind;
 
 /// What to count, and how to cut the job.
@@ -50,7 +50,7 @@ pub const PARTITIONS_PER_WORKER: u32 = 4;
 #[derive(Debug)]
 pub enum Action {
     /// Send a frame to worker `w` (index in the machines list).
-    Send(usize, Vec<u8>),
+    Send(usize, Outgoing),
     /// Close the connection to worker `w` (after what is queued).
     Close(usize),
     Log(String),
@@ -236,7 +236,8 @@ impl Coordinator {
         };
         if let Ok(frame) = encode(&hello) {
             self.workers[w].link = Link::Greeted;
-            self.actions.push_back(Action::Send(w, frame));
+            self.actions
+                .push_back(Action::Send(w, Outgoing::new(frame)));
         }
     }
 
@@ -423,7 +424,9 @@ impl Coordinator {
                 .filter(|p| spec.owner(*p) == i as u32)
                 .count() as u32;
             match encode(&spec) {
-                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Ok(frame) => self
+                    .actions
+                    .push_back(Action::Send(w, Outgoing::new(frame))),
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
@@ -538,7 +541,9 @@ impl Coordinator {
             };
             self.workers[w].running += 1;
             match encode(&task) {
-                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Ok(frame) => self
+                    .actions
+                    .push_back(Action::Send(w, Outgoing::new(frame))),
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
@@ -552,7 +557,9 @@ impl Coordinator {
         };
         for &w in &self.live.clone() {
             match encode(&reduce) {
-                Ok(frame) => self.actions.push_back(Action::Send(w, frame)),
+                Ok(frame) => self
+                    .actions
+                    .push_back(Action::Send(w, Outgoing::new(frame))),
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
@@ -650,7 +657,7 @@ impl Coordinator {
             if self.workers[w].link == Link::Ready {
                 self.actions.push_back(Action::Send(
                     w,
-                    encode_job_ref(Kind::JobEnd, self.config.job),
+                    Outgoing::new(encode_job_ref(Kind::JobEnd, self.config.job)),
                 ));
             }
         }

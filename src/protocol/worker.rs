@@ -23,7 +23,7 @@ use super::messages::{
     Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
     WorkerFigures,
 };
-use crate::net::frame::{Frame, Payload, HEADER};
+use crate::net::frame::{Frame, Outgoing, Payload, HEADER};
 
 /// A connection, as the driver names it.
 pub type ConnId = u64;
@@ -41,7 +41,7 @@ pub enum Dest {
 /// What the driver must do.
 #[derive(Debug)]
 pub enum Action {
-    Send(Dest, Vec<u8>),
+    Send(Dest, Outgoing),
     /// Close a connection once what is queued for it has been sent.
     Close(ConnId),
     /// A job starts: make an empty table for each partition this worker owns (dropping
@@ -88,7 +88,7 @@ pub struct MergeOrder {
 pub struct MapOutput {
     pub file: FileSummary,
     /// One encoded Partition frame per partition, by partition number.
-    pub frames: Vec<Vec<u8>>,
+    pub frames: Vec<Outgoing>,
 }
 
 /// CPU work finished.
@@ -358,7 +358,7 @@ impl Worker {
         });
         self.actions.push_back(Action::Send(
             Dest::Conn(conn),
-            encode_job_ref(Kind::JobReady, job),
+            Outgoing::new(encode_job_ref(Kind::JobReady, job)),
         ));
     }
 
@@ -591,7 +591,7 @@ impl Worker {
 
     fn send_encoded(&mut self, dest: Dest, frame: Result<Vec<u8>, msg::ProtocolError>) {
         match frame {
-            Ok(f) => self.actions.push_back(Action::Send(dest, f)),
+            Ok(f) => self.actions.push_back(Action::Send(dest, Outgoing::new(f))),
             Err(e) => self.log(format!("cannot encode a message: {e}")),
         }
     }
