@@ -47,7 +47,10 @@ enum Node {
 
 /// One direction of a connection: frames from `from` to `to`, in order.
 struct Pipe {
+    from: Node,
     to: Node,
+    /// An end was killed: frames are dropped.
+    dead: bool,
     /// The connection's id at the receiving end (for the coordinator: the worker index).
     conn_at_to: ConnId,
     frames: VecDeque<Outgoing>,
@@ -77,6 +80,8 @@ struct Sim {
     /// (worker, peer index) → conn id at the worker.
     peers: HashMap<(usize, u32), ConnId>,
     work: Vec<(usize, Work)>,
+    alive: Vec<bool>,
+    logs: Vec<String>,
     next_conn: ConnId,
     duplicated: usize,
 }
@@ -94,6 +99,8 @@ impl Sim {
             outgoing: HashMap::new(),
             peers: HashMap::new(),
             work: Vec::new(),
+            alive: vec![true; workers],
+            logs: Vec::new(),
             next_conn: 100,
             duplicated: 0,
         };
@@ -110,14 +117,19 @@ impl Sim {
     fn link(&mut self, a: Node, conn_at_a: ConnId, b: Node) -> ConnId {
         let conn_at_b = self.next_conn;
         self.next_conn += 1;
+        let dead = !self.is_alive(a) || !self.is_alive(b);
         self.pipes.push(Pipe {
+            from: a,
             to: b,
+            dead,
             conn_at_to: conn_at_b,
             frames: VecDeque::new(),
         });
         self.outgoing.insert((a, conn_at_a), self.pipes.len() - 1);
         self.pipes.push(Pipe {
+            from: b,
             to: a,
+            dead,
             conn_at_to: conn_at_a,
             frames: VecDeque::new(),
         });
@@ -129,6 +141,9 @@ impl Sim {
         let Some(&pipe) = self.outgoing.get(&(from, conn)) else {
             panic!("{from:?} sends on unknown connection {conn}");
         };
+        if self.pipes[pipe].dead {
+            return;
+        }
         // A duplicated Partition (kind 8) or Task (kind 5) frame: a repeated delivery the
         // exactly-once rule must absorb.
         let kind = u16::from_le_bytes([frame[6], frame[7]]);
@@ -152,6 +167,10 @@ impl Sim {
             }
         }
         for w in 0..self.workers.len() {
+            if !self.alive[w] {
+                while self.workers[w].poll_action().is_some() {}
+                continue;
+            }
             while let Some(action) = self.workers[w].poll_action() {
                 match action {
                     worker::Action::Send(Dest::Conn(c), frame) => {
@@ -163,7 +182,14 @@ impl Sim {
                             None => {
                                 let c = self.next_conn;
                                 self.next_conn += 1;
-                                self.link(Node::Worker(w), c, Node::Worker(p as usize));
+                                // The job's worker p, by the address the job gives it.
+                                let spec = self.workers[w].spec().unwrap();
+                                let machine = spec.workers[p as usize]
+                                    .trim_start_matches("10.0.0.")
+                                    .trim_end_matches(":7070")
+                                    .parse::<usize>()
+                                    .unwrap();
+                                self.link(Node::Worker(w), c, Node::Worker(machine));
                                 self.peers.insert((w, p), c);
                                 let hello = Outgoing::new(self.workers[w].peer_hello().unwrap());
                                 self.send(Node::Worker(w), c, hello);
@@ -172,7 +198,9 @@ impl Sim {
                         };
                         self.send(Node::Worker(w), conn, frame);
                     }
-                    worker::Action::Close(c) => panic!("worker {w} closes connection {c}"),
+                    worker::Action::Close(c) => {
+                        panic!("worker {w} closes connection {c}: {:?}", self.logs.last())
+                    }
                     worker::Action::Prepare { partitions, .. } => {
                         self.tables[w] =
                             Arc::new((0..partitions).map(|_| Mutex::default()).collect());
@@ -197,7 +225,7 @@ impl Sim {
                             top,
                         },
                     )),
-                    worker::Action::Log(_) => {}
+                    worker::Action::Log(line) => self.logs.push(line),
                 }
             }
         }
@@ -258,8 +286,57 @@ impl Sim {
         true
     }
 
-    fn run(mut self) -> (Result<JobOutput, JobError>, usize) {
+    fn is_alive(&self, node: Node) -> bool {
+        match node {
+            Node::Coordinator => true,
+            Node::Worker(w) => self.alive[w],
+        }
+    }
+
+    /// Worker `w` dies: its connections drop (what was in flight is lost), its pending
+    /// work is gone, and the other ends see their connections close.
+    fn kill(&mut self, w: usize) {
+        self.alive[w] = false;
+        self.work.retain(|(v, _)| *v != w);
+        let mut closed = Vec::new();
+        for pipe in &mut self.pipes {
+            if pipe.from == Node::Worker(w) || pipe.to == Node::Worker(w) {
+                if !pipe.dead && pipe.from == Node::Worker(w) {
+                    closed.push((pipe.to, pipe.conn_at_to));
+                }
+                pipe.dead = true;
+                pipe.frames.clear();
+            }
+        }
+        for (node, conn) in closed {
+            match node {
+                Node::Coordinator => self.coordinator.lost(conn as usize, "killed"),
+                Node::Worker(v) if self.alive[v] => {
+                    let peer = self.peers.iter().find(|(k, &c)| k.0 == v && c == conn);
+                    if let Some(&key) = peer.map(|(k, _)| k) {
+                        self.peers.remove(&key);
+                        self.workers[v].peer_unreachable(key.1, "killed");
+                    }
+                    self.workers[v].closed(conn);
+                }
+                Node::Worker(_) => {}
+            }
+        }
+    }
+
+    fn run(self) -> (Result<JobOutput, JobError>, usize) {
+        self.run_killing(&[])
+    }
+
+    /// Runs the job, killing worker `w` after `step` steps for each `(step, w)`.
+    fn run_killing(mut self, kills: &[(usize, usize)]) -> (Result<JobOutput, JobError>, usize) {
+        let mut steps = 0;
         loop {
+            for &(at, w) in kills {
+                if at == steps && self.alive[w] {
+                    self.kill(w);
+                }
+            }
             if let Some(outcome) = self.act() {
                 return (outcome, self.duplicated);
             }
@@ -267,8 +344,17 @@ impl Sim {
                 self.step(),
                 "the simulation stalled before the job finished"
             );
+            steps += 1;
         }
     }
+}
+
+/// Seeds per chaos test: `default`, or `WETMR_CHAOS_SEEDS` for a longer hunt.
+fn chaos_seeds(default: u64) -> u64 {
+    std::env::var("WETMR_CHAOS_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobConfig {
@@ -326,7 +412,7 @@ fn any_delivery_order_gives_the_local_result() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local_tsv(&files, None, 1);
-    for seed in 0..40u64 {
+    for seed in 0..chaos_seeds(40) {
         let mut rng = Rng(seed ^ 0xabcd);
         let workers = 1 + rng.below(4);
         let slots = 1 + rng.below(3) as u32;
@@ -356,7 +442,7 @@ fn duplicated_partitions_and_tasks_are_applied_once() {
     let want = local_tsv(&files, Some(500), 2);
     let mut duplicates = 0;
     let mut ignored = 0;
-    for seed in 0..25u64 {
+    for seed in 0..chaos_seeds(25) {
         let mut sim = Sim::new(seed, 3, 2, config(Some(5), Some(500), 2), files.clone());
         sim.duplicate_percent = 30;
         let (outcome, duplicated) = sim.run();
@@ -510,4 +596,49 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
         }
         other => panic!("{:?}", other.map(|r| r.map(|o| o.distinct))),
     }
+}
+
+#[test]
+fn killed_workers_lose_no_word_and_count_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local_tsv(&files, None, 1);
+    let (mut killed, mut moved, mut again) = (0, 0, 0);
+    for seed in 0..chaos_seeds(80) {
+        let mut rng = Rng(seed ^ 0x4b1d);
+        let workers = 2 + rng.below(3);
+        let slots = 1 + rng.below(2) as u32;
+        let partitions = rng.chance(50).then(|| 1 + rng.below(9) as u32);
+        // One or two deaths (never every worker) at random moments of the job.
+        let deaths = if workers > 2 && rng.chance(30) { 2 } else { 1 };
+        let mut kills = Vec::new();
+        let mut victims: Vec<usize> = (0..workers).collect();
+        for _ in 0..deaths {
+            let w = victims.swap_remove(rng.below(victims.len()));
+            kills.push((rng.below(400), w));
+        }
+        let mut sim = Sim::new(
+            seed,
+            workers,
+            slots,
+            config(partitions, None, 1),
+            files.clone(),
+        );
+        sim.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
+        let (outcome, _) = sim.run_killing(&kills);
+        let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: kills {kills:?}: {e}"));
+        assert!(
+            tsv_of(&output, None) == want,
+            "seed {seed}: {workers} workers, R {partitions:?}, kills {kills:?}"
+        );
+        killed += output.recovery.workers_lost;
+        moved += output.recovery.partitions_moved;
+        again += output.recovery.tasks_reexecuted;
+    }
+    // The seeds must have exercised recovery, not just finished before the kills.
+    eprintln!("recovery exercised: {killed} workers lost, {moved} partitions moved, {again} tasks run again");
+    assert!(
+        killed > 40 && moved > 40 && again > 20,
+        "lost {killed}, moved {moved}, again {again}"
+    );
 }

@@ -64,6 +64,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], partitions: Option<u32>
                 partitions: output.partitions,
                 partition_hash: PARTITION_HASH,
                 workers: output.workers.clone(),
+                recovery: output.recovery.clone(),
             }),
         },
         started,

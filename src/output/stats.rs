@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::engine::{Counters, FileResult, Skipped};
 use crate::input::Format;
-use crate::protocol::coordinator::WorkerReport;
+use crate::protocol::coordinator::{Recovery, WorkerReport};
 
 /// The `--stats` document.
 #[derive(Debug, Serialize)]
@@ -41,6 +41,7 @@ pub struct ClusterStats {
     pub partitions: u32,
     pub partition_hash: &'static str,
     pub workers: Vec<WorkerReport>,
+    pub recovery: Recovery,
 }
 
 /// One file's figures in the `--stats` document.

@@ -80,6 +80,19 @@ pub struct JobOutput {
     pub distinct: u64,
     pub partitions: u32,
     pub workers: Vec<WorkerReport>,
+    pub recovery: Recovery,
+}
+
+/// What failures cost a job.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Recovery {
+    pub workers_lost: u64,
+    /// Tasks run again because the worker running them, or keeping their outputs, was lost.
+    pub tasks_reexecuted: u64,
+    pub partitions_moved: u64,
+    /// Requests to send finished tasks' outputs again, and the bytes sent.
+    pub resends: u64,
+    pub bytes_resent: u64,
 }
 
 /// A file's figures, or why it was skipped (no worker could read it, skip policy).
@@ -110,6 +123,8 @@ pub struct WorkerReport {
     pub map_seconds: f64,
     pub shuffle_seconds: f64,
     pub reduce_seconds: f64,
+    /// Why it was lost during the job, if it was.
+    pub lost: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,8 +142,10 @@ struct WorkerEntry {
     report: WorkerReport,
     /// Its index in the job's worker list, once the job is sent.
     index: Option<u32>,
-    /// It answered the current phase's request (JobReady; ReduceDone).
+    /// It answered the job description (JobReady).
     answered: bool,
+    /// A Reduce was sent to it and its ReduceDone has not come yet.
+    reducing: bool,
 }
 
 #[derive(Debug)]
@@ -143,6 +160,10 @@ enum TaskState {
 struct TaskEntry {
     path: PathBuf,
     state: TaskState,
+    /// The worker whose attempt finished the task (it keeps the task's outputs).
+    done_by: Option<usize>,
+    /// Its outputs for moved partitions are being sent again.
+    resending: bool,
     attempts: u32,
     /// Workers that could not read the file.
     unreadable_on: Vec<usize>,
@@ -167,8 +188,19 @@ pub struct Coordinator {
     partitions: u32,
     /// Job worker index → machines-list index.
     live: Vec<usize>,
-    ranked: Vec<(Vec<Payload>, bool)>,
-    distinct: u64,
+    /// Per partition: its Ranked pieces, whether the last one came, its distinct words.
+    ranked: Vec<(Vec<Payload>, bool, u64)>,
+    /// The owner (job worker index) of each partition.
+    owners: Vec<u32>,
+    /// A Reduce naming the partition went out (to its current owner).
+    requested: Vec<bool>,
+    /// Reassignments so far, and the partitions each one moved.
+    epoch: u32,
+    moved_at: Vec<Vec<u32>>,
+    /// A reassignment waiting for its heirs' Adopted: the epoch, the heirs still to
+    /// answer, and every partition moved since the last completed reassignment.
+    adopting: Option<(u32, Vec<usize>, Vec<u32>)>,
+    recovery: Recovery,
     /// The first failing task in input order, with its message.
     failure: Option<(usize, String)>,
     actions: VecDeque<Action>,
@@ -188,6 +220,7 @@ impl Coordinator {
                 },
                 index: None,
                 answered: false,
+                reducing: false,
             })
             .collect();
         let tasks = paths
@@ -195,6 +228,8 @@ impl Coordinator {
             .map(|path| TaskEntry {
                 path,
                 state: TaskState::Pending,
+                done_by: None,
+                resending: false,
                 attempts: 0,
                 unreadable_on: Vec::new(),
             })
@@ -207,7 +242,12 @@ impl Coordinator {
             partitions: 0,
             live: Vec::new(),
             ranked: Vec::new(),
-            distinct: 0,
+            owners: Vec::new(),
+            requested: Vec::new(),
+            epoch: 0,
+            moved_at: Vec::new(),
+            adopting: None,
+            recovery: Recovery::default(),
             failure: None,
             actions: VecDeque::new(),
         }
@@ -255,10 +295,7 @@ impl Coordinator {
             ));
             self.check_greetings();
         } else if entry.index.is_some() {
-            self.finish(Err(JobError::Worker {
-                addr,
-                reason: format!("lost during the job: {reason}"),
-            }));
+            self.recover(w, &addr, reason);
         }
     }
 
@@ -315,10 +352,7 @@ impl Coordinator {
                 if j.job == self.config.job && !self.workers[w].answered =>
             {
                 self.workers[w].answered = true;
-                if self.live.iter().all(|&l| self.workers[l].answered) {
-                    self.phase = Phase::Mapping;
-                    self.dispatch();
-                }
+                self.check_prepared();
             }
             (Message::TaskDone(done), Phase::Mapping) if self.is_running(&done, w) => {
                 let entry = &mut self.workers[w];
@@ -331,8 +365,13 @@ impl Coordinator {
                 r.shuffle_bytes_kept += done.kept_bytes;
                 r.map_seconds += done.map_micros as f64 / 1e6;
                 r.shuffle_seconds += done.shuffle_micros as f64 / 1e6;
-                self.tasks[done.task as usize].state =
-                    TaskState::Done(FileOutcome::Counted(done.file));
+                let task = done.task as usize;
+                self.tasks[task].state = TaskState::Done(FileOutcome::Counted(done.file));
+                self.tasks[task].done_by = Some(w);
+                if done.epoch < self.epoch {
+                    // Acknowledged (in part) by owners since lost: send the moved ones again.
+                    self.request_resend(task, done.epoch);
+                }
                 self.advance();
             }
             (Message::TaskFailed(f), Phase::Mapping)
@@ -351,17 +390,41 @@ impl Coordinator {
                     "worker {addr}: stale report on task {task} attempt {attempt}, ignored"
                 ));
             }
-            (Message::Ranked(bulk), Phase::Reducing) if !self.workers[w].answered => {
-                self.ranked(w, bulk)
-            }
-            (Message::ReduceDone(done), Phase::Reducing)
-                if done.job == self.config.job && !self.workers[w].answered =>
+            (Message::Resent(r), _)
+                if r.job == self.config.job
+                    && self
+                        .tasks
+                        .get(r.task as usize)
+                        .is_some_and(|t| t.resending && t.done_by == Some(w)) =>
             {
-                self.workers[w].answered = true;
-                self.absorb_figures(w, &done.figures);
-                if self.live.iter().all(|&l| self.workers[l].answered) {
-                    self.reduced();
+                self.recovery.bytes_resent += r.bytes;
+                let task = r.task as usize;
+                if r.epoch < self.epoch {
+                    self.request_resend(task, r.epoch);
+                } else {
+                    self.tasks[task].resending = false;
+                    self.advance();
                 }
+            }
+            (Message::Resent(_), _) => {}
+            (Message::Adopted(a), _) if a.job == self.config.job => {
+                if let Some((epoch, waiting, _)) = &mut self.adopting {
+                    if *epoch == a.epoch {
+                        waiting.retain(|&h| h != w);
+                        if waiting.is_empty() {
+                            self.reassign_all();
+                        }
+                    }
+                }
+            }
+            // Pieces and ReduceDone may arrive while moved partitions are rebuilt.
+            (Message::Ranked(bulk), _) if self.workers[w].reducing => self.ranked(w, bulk),
+            (Message::ReduceDone(done), _)
+                if done.job == self.config.job && self.workers[w].reducing =>
+            {
+                self.workers[w].reducing = false;
+                self.absorb_figures(w, &done.figures);
+                self.check_reduced();
             }
             (other, _) => {
                 let what = format!("unexpected {} message", kind_name(&other));
@@ -399,7 +462,11 @@ impl Coordinator {
             .partitions
             .unwrap_or(PARTITIONS_PER_WORKER * n)
             .clamp(1, MAX_PARTITIONS);
-        self.ranked = (0..self.partitions).map(|_| (Vec::new(), false)).collect();
+        self.ranked = (0..self.partitions)
+            .map(|_| (Vec::new(), false, 0))
+            .collect();
+        self.owners = (0..self.partitions).map(|p| p % n).collect();
+        self.requested = vec![false; self.partitions as usize];
         let addresses: Vec<String> = self
             .live
             .iter()
@@ -462,10 +529,11 @@ impl Coordinator {
             "task {task} failed on worker {addr} ({:?}): {}",
             f.failure, f.message
         ));
+        let alive = self.alive();
         let entry = &mut self.tasks[task];
         if f.failure == Failure::Unreadable {
             entry.unreadable_on.push(w);
-            if self.live.iter().any(|l| !entry.unreadable_on.contains(l)) {
+            if alive.iter().any(|l| !entry.unreadable_on.contains(l)) {
                 entry.state = TaskState::Pending;
                 return;
             }
@@ -495,14 +563,14 @@ impl Coordinator {
     /// After a task changed state: hand out more, fail, or start the reduce.
     fn advance(&mut self) {
         let cutoff = self.failure.as_ref().map_or(self.tasks.len(), |f| f.0);
-        let open_before_cutoff = self.tasks[..cutoff]
-            .iter()
-            .any(|t| matches!(t.state, TaskState::Pending | TaskState::Running { .. }));
+        let open_before_cutoff = self.tasks[..cutoff].iter().any(|t| {
+            t.resending || matches!(t.state, TaskState::Pending | TaskState::Running { .. })
+        });
         if let Some((_, message)) = &self.failure {
             if !open_before_cutoff {
                 return self.finish(Err(JobError::Input(message.clone())));
             }
-        } else if !open_before_cutoff {
+        } else if !open_before_cutoff && self.adopting.is_none() {
             return self.start_reduce();
         }
         self.dispatch();
@@ -517,9 +585,8 @@ impl Coordinator {
                 continue;
             }
             let best = self
-                .live
-                .iter()
-                .copied()
+                .alive()
+                .into_iter()
                 .filter(|w| !self.tasks[t].unreadable_on.contains(w))
                 .filter(|&w| self.workers[w].running < self.workers[w].report.slots)
                 .max_by_key(|&w| {
@@ -549,33 +616,225 @@ impl Coordinator {
         }
     }
 
+    /// Asks each live worker to rank the partitions it owns that are not complete yet
+    /// (all of them the first time; after a loss, those that moved).
     fn start_reduce(&mut self) {
-        let reduce = msg::Reduce {
-            job: self.config.job,
-            min_count: self.config.min_count,
-            top: self.config.top.map(|k| k as u64),
-        };
-        for &w in &self.live.clone() {
+        self.phase = Phase::Reducing;
+        for w in self.alive() {
+            let Some(index) = self.workers[w].index else {
+                continue;
+            };
+            let partitions: Vec<u32> = (0..self.partitions)
+                .filter(|&p| {
+                    let p = p as usize;
+                    self.owners[p] == index && !self.ranked[p].1 && !self.requested[p]
+                })
+                .collect();
+            if partitions.is_empty() {
+                continue;
+            }
+            for &p in &partitions {
+                self.requested[p as usize] = true;
+            }
+            let reduce = msg::Reduce {
+                job: self.config.job,
+                partitions,
+                min_count: self.config.min_count,
+                top: self.config.top.map(|k| k as u64),
+            };
             match encode(&reduce) {
-                Ok(frame) => self
-                    .actions
-                    .push_back(Action::Send(w, Outgoing::new(frame))),
+                Ok(frame) => {
+                    self.workers[w].reducing = true;
+                    self.actions
+                        .push_back(Action::Send(w, Outgoing::new(frame)));
+                }
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
-        for &w in &self.live {
-            self.workers[w].answered = false;
+        self.check_reduced();
+    }
+
+    /// Every partition complete and no Reduce outstanding: the job is done.
+    fn check_reduced(&mut self) {
+        let waiting = self.workers.iter().any(|e| e.reducing);
+        if self.phase == Phase::Reducing && !waiting && self.ranked.iter().all(|r| r.1) {
+            self.reduced();
         }
-        self.phase = Phase::Reducing;
+    }
+
+    /// Every live worker answered the job description: hand out tasks.
+    fn check_prepared(&mut self) {
+        if self.phase == Phase::Preparing && self.alive().iter().all(|&l| self.workers[l].answered)
+        {
+            self.phase = Phase::Mapping;
+            self.advance();
+        }
+    }
+
+    /// The workers of the job still alive (machines-list indices).
+    fn alive(&self) -> Vec<usize> {
+        self.live
+            .iter()
+            .copied()
+            .filter(|&w| self.workers[w].link == Link::Ready)
+            .collect()
+    }
+
+    /// Second step of a reassignment: every live worker gets the owners table and sends
+    /// again what it produced for the moved partitions.
+    fn reassign_all(&mut self) {
+        let Some((epoch, _, moved)) = self.adopting.take() else {
+            return;
+        };
+        for v in self.alive() {
+            let resend: Vec<u32> = (0..self.tasks.len())
+                .filter(|&t| {
+                    matches!(
+                        self.tasks[t].state,
+                        TaskState::Done(FileOutcome::Counted(_))
+                    ) && self.tasks[t].done_by == Some(v)
+                })
+                .map(|t| t as u32)
+                .collect();
+            for &t in &resend {
+                self.tasks[t as usize].resending = true;
+            }
+            let reassign = msg::Reassign {
+                job: self.config.job,
+                epoch,
+                owners: self.owners.clone(),
+                moved: moved.clone(),
+                resend,
+            };
+            if let Ok(frame) = encode(&reassign) {
+                self.actions
+                    .push_back(Action::Send(v, Outgoing::new(frame)));
+            }
+        }
+        self.advance();
+    }
+
+    /// Asks the worker that finished `task` to send its outputs again for the partitions
+    /// moved after `epoch`.
+    fn request_resend(&mut self, task: usize, epoch: u32) {
+        let mut partitions: Vec<u32> = self.moved_at[epoch as usize..].concat();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let Some(w) = self.tasks[task].done_by else {
+            return;
+        };
+        self.tasks[task].resending = true;
+        self.recovery.resends += 1;
+        let resend = msg::Resend {
+            job: self.config.job,
+            task: task as u32,
+            partitions,
+        };
+        if let Ok(frame) = encode(&resend) {
+            self.actions
+                .push_back(Action::Send(w, Outgoing::new(frame)));
+        }
+    }
+
+    /// Worker `w` was lost after the job started: its running tasks and the tasks whose
+    /// outputs it kept run again elsewhere, its partitions move to live workers (round
+    /// robin), and every live worker sends its outputs for them again.
+    fn recover(&mut self, w: usize, addr: &str, reason: &str) {
+        let Some(dead) = self.workers[w].index else {
+            return;
+        };
+        self.workers[w].reducing = false;
+        self.workers[w].report.lost = Some(reason.to_string());
+        self.recovery.workers_lost += 1;
+        let alive = self.alive();
+        if alive.is_empty() {
+            return self.finish(Err(JobError::Worker {
+                addr: addr.to_string(),
+                reason: format!("lost during the job ({reason}), and no live worker is left"),
+            }));
+        }
+        let mut again = 0;
+        for t in &mut self.tasks {
+            let lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
+            let lost_run = matches!(t.state, TaskState::Running { worker, .. } if worker == w);
+            if lost_output || lost_run {
+                t.state = TaskState::Pending;
+                t.done_by = None;
+                t.resending = false;
+                again += 1;
+            }
+        }
+        self.recovery.tasks_reexecuted += again;
+        let moved: Vec<u32> = (0..self.partitions)
+            .filter(|&p| self.owners[p as usize] == dead)
+            .collect();
+        for (i, &p) in moved.iter().enumerate() {
+            let heir = alive[i % alive.len()];
+            self.owners[p as usize] = self.workers[heir].index.unwrap_or_default();
+            let slot = &mut self.ranked[p as usize];
+            if !slot.1 {
+                // Pieces of a partition the lost worker had not finished sending.
+                slot.0.clear();
+                self.requested[p as usize] = false;
+            }
+        }
+        self.recovery.partitions_moved += moved.len() as u64;
+        self.epoch += 1;
+        self.moved_at.push(moved.clone());
+        self.log(format!(
+            "worker {addr} lost ({reason}): {again} tasks to run again, {} partitions moved",
+            moved.len()
+        ));
+        // Heirs first (Adopt), everyone once they have answered (Reassign): nobody sends
+        // a moved partition to a worker that does not know it owns it yet.
+        let mut all_moved = self.adopting.take().map(|a| a.2).unwrap_or_default();
+        all_moved.extend(moved);
+        all_moved.sort_unstable();
+        all_moved.dedup();
+        let heirs: Vec<usize> = self
+            .alive()
+            .into_iter()
+            .filter(|&v| {
+                let index = self.workers[v].index;
+                all_moved
+                    .iter()
+                    .any(|&p| Some(self.owners[p as usize]) == index)
+            })
+            .collect();
+        let adopt = msg::Adopt {
+            job: self.config.job,
+            epoch: self.epoch,
+            owners: self.owners.clone(),
+        };
+        for &h in &heirs {
+            if let Ok(frame) = encode(&adopt) {
+                self.actions
+                    .push_back(Action::Send(h, Outgoing::new(frame)));
+            }
+        }
+        self.adopting = Some((self.epoch, heirs.clone(), all_moved));
+        if heirs.is_empty() {
+            self.reassign_all();
+        }
+        match self.phase {
+            Phase::Preparing => self.check_prepared(),
+            Phase::Reducing => {
+                // Rebuild the moved partitions, then ask their new owners to rank them.
+                self.phase = Phase::Mapping;
+                self.advance();
+            }
+            _ => self.advance(),
+        }
     }
 
     fn ranked(&mut self, w: usize, bulk: msg::Bulk<msg::RankedHead>) {
         let head = bulk.head;
-        let owner = self.workers[w].index;
+        let p = head.partition as usize;
         let valid = head.job == self.config.job
-            && head.partition < self.partitions
-            && owner == Some(head.partition % self.live.len() as u32)
-            && !self.ranked[head.partition as usize].1;
+            && p < self.ranked.len()
+            && self.workers[w].index == Some(self.owners[p])
+            && self.requested[p]
+            && !self.ranked[p].1;
         if !valid {
             return self.protocol_error(w, format!("unexpected Ranked piece {head:?}"));
         }
@@ -586,7 +845,7 @@ impl Coordinator {
         slot.0.push(bulk.payload);
         if head.last {
             slot.1 = true;
-            self.distinct += head.distinct;
+            slot.2 = head.distinct;
         }
     }
 
@@ -598,15 +857,6 @@ impl Coordinator {
     }
 
     fn reduced(&mut self) {
-        if let Some(p) = self.ranked.iter().position(|r| !r.1) {
-            return self.finish(Err(JobError::Worker {
-                addr: self.workers[self.live[p % self.live.len()]]
-                    .report
-                    .address
-                    .clone(),
-                reason: format!("finished the reduce without sending partition {p}"),
-            }));
-        }
         let files = self
             .tasks
             .iter_mut()
@@ -622,15 +872,17 @@ impl Coordinator {
                 },
             )
             .collect();
+        let distinct = self.ranked.iter().map(|r| r.2).sum();
         let output = JobOutput {
             files,
             ranked: std::mem::take(&mut self.ranked)
                 .into_iter()
                 .map(|r| r.0)
                 .collect(),
-            distinct: self.distinct,
+            distinct,
             partitions: self.partitions,
             workers: self.workers.iter().map(|e| e.report.clone()).collect(),
+            recovery: self.recovery.clone(),
         };
         self.finish(Ok(output));
     }

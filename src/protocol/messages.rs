@@ -44,6 +44,11 @@ pub enum Kind {
     ReduceDone = 12,
     JobEnd = 13,
     Refused = 14,
+    Reassign = 15,
+    Resent = 16,
+    Resend = 17,
+    Adopt = 18,
+    Adopted = 19,
 }
 
 impl Kind {
@@ -64,6 +69,11 @@ impl Kind {
             ReduceDone,
             JobEnd,
             Refused,
+            Reassign,
+            Resent,
+            Resend,
+            Adopt,
+            Adopted,
         ]
         .into_iter()
         .find(|k| *k as u16 == v)
@@ -167,6 +177,8 @@ pub struct TaskDone {
     pub kept_bytes: u64,
     pub map_micros: u64,
     pub shuffle_micros: u64,
+    /// The sender's reassignment epoch when every partition was acknowledged.
+    pub epoch: u32,
 }
 
 /// Why a task failed.
@@ -209,10 +221,61 @@ pub struct PartitionAck {
     pub partition: u32,
 }
 
-/// All map tasks are done: rank the partitions and send them.
+/// Partitions changed owner (their owner was lost): every live worker gets the new owner of
+/// each partition, and the tasks whose outputs it must send again for the partitions that
+/// moved (it keeps its map outputs until the job ends).
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Reassign {
+    pub job: u64,
+    /// Counts reassignments; reports carry the epoch their sender had.
+    pub epoch: u32,
+    /// The owner (job worker index) of each partition.
+    pub owners: Vec<u32>,
+    /// The partitions that moved.
+    pub moved: Vec<u32>,
+    /// Finished tasks of the receiver whose outputs for `moved` must be sent again.
+    pub resend: Vec<u32>,
+}
+
+/// First step of a reassignment, to the workers that inherit partitions only: take the new
+/// owners table, so that partitions sent to them after the Reassign are theirs. Answered
+/// with Adopted; the Reassign to every worker follows when all heirs answered.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Adopt {
+    pub job: u64,
+    pub epoch: u32,
+    pub owners: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Adopted {
+    pub job: u64,
+    pub epoch: u32,
+}
+
+/// Send a finished task's outputs for these partitions again (its report predates a
+/// reassignment).
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Resend {
+    pub job: u64,
+    pub task: u32,
+    pub partitions: Vec<u32>,
+}
+
+/// A task's outputs for moved partitions were sent again and acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Resent {
+    pub job: u64,
+    pub task: u32,
+    pub epoch: u32,
+    pub bytes: u64,
+}
+
+/// All map tasks are done: rank these partitions (owned by the receiver) and send them.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Reduce {
     pub job: u64,
+    pub partitions: Vec<u32>,
     pub min_count: u64,
     /// Each partition sends at most this many words (the global top K is among them).
     pub top: Option<u64>,
@@ -280,6 +343,11 @@ pub enum Message {
     ReduceDone(ReduceDone),
     JobEnd(JobRef),
     Refused(Refused),
+    Reassign(Reassign),
+    Resent(Resent),
+    Resend(Resend),
+    Adopt(Adopt),
+    Adopted(Adopted),
 }
 
 /// A bulk message: its small fields read out, and the payload they came from.
@@ -325,6 +393,8 @@ wire! {
     Hello => Hello, Welcome => Welcome, JobSpec => Job, Task => Task, TaskDone => TaskDone,
     TaskFailed => TaskFailed, Partition => Partition, PartitionAck => PartitionAck,
     Reduce => Reduce, Ranked => Ranked, ReduceDone => ReduceDone, Refused => Refused,
+    Reassign => Reassign, Resent => Resent, Resend => Resend,
+    Adopt => Adopt, Adopted => Adopted,
 }
 
 /// Encodes a message as a complete frame (header and payload).
@@ -385,6 +455,11 @@ pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
         Kind::ReduceDone => Message::ReduceDone(owned!(ReduceDone)),
         Kind::JobEnd => Message::JobEnd(owned!(JobRef)),
         Kind::Refused => Message::Refused(owned!(Refused)),
+        Kind::Reassign => Message::Reassign(owned!(Reassign)),
+        Kind::Resent => Message::Resent(owned!(Resent)),
+        Kind::Resend => Message::Resend(owned!(Resend)),
+        Kind::Adopt => Message::Adopt(owned!(Adopt)),
+        Kind::Adopted => Message::Adopted(owned!(Adopted)),
         Kind::Partition => {
             let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
                 .map_err(invalid)?;

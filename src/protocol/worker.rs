@@ -44,8 +44,8 @@ pub enum Action {
     Send(Dest, Outgoing),
     /// Close a connection once what is queued for it has been sent.
     Close(ConnId),
-    /// A job starts: make an empty table for each partition this worker owns (dropping
-    /// any earlier job's tables).
+    /// A job starts: make an empty table for every partition (dropping any earlier job's
+    /// tables); `owned` are this worker's now, others may move here if their owner is lost.
     Prepare {
         partitions: u32,
         owned: Vec<u32>,
@@ -126,6 +126,8 @@ enum Ledger {
 #[derive(Debug)]
 struct Shuffle {
     attempt: u32,
+    /// Sending again after a reassignment: completes with Resent, not TaskDone.
+    resend: bool,
     waiting: Vec<bool>,
     left: usize,
     file: FileSummary,
@@ -138,7 +140,17 @@ struct Shuffle {
 #[derive(Debug)]
 struct JobState {
     spec: Arc<JobSpec>,
-    owned: Vec<u32>,
+    /// The owner (job worker index) of each partition; changes with Reassign.
+    owners: Vec<u32>,
+    /// The Partition frames of every task this worker mapped, by task, kept until the job
+    /// ends so they can be sent again to a partition's new owner.
+    outputs: HashMap<u32, (u32, Vec<Outgoing>)>,
+    /// Tasks being mapped.
+    mapping: std::collections::HashSet<u32>,
+    /// Partitions adopted (Adopt) and not yet in `owners` (Reassign).
+    accepting: std::collections::HashSet<u32>,
+    /// The coordinator's reassignment epoch, as last heard.
+    epoch: u32,
     ledger: HashMap<(u32, u32), Ledger>,
     shuffles: HashMap<u32, Shuffle>,
     figures: WorkerFigures,
@@ -209,33 +221,28 @@ impl Worker {
         }
     }
 
-    /// The connection to worker `peer` of the job failed: the tasks waiting on its
-    /// partitions cannot finish.
+    /// The connection to worker `peer` of the job failed or closed. Partitions on their
+    /// way to it may be lost: if the peer is lost, the coordinator moves its partitions
+    /// and this worker sends them again to the new owners (Reassign); until then the
+    /// tasks waiting on it wait.
     pub fn peer_unreachable(&mut self, peer: u32, reason: &str) {
-        let Some(job) = &mut self.job else { return };
+        let Some(job) = &self.job else { return };
         let addr = job
             .spec
             .workers
             .get(peer as usize)
             .cloned()
             .unwrap_or_default();
-        let spec = job.spec.clone();
-        let stuck: Vec<u32> = job
+        let waiting = job
             .shuffles
-            .iter()
-            .filter(|(_, s)| {
-                (0..spec.partitions).any(|p| s.waiting[p as usize] && spec.owner(p) == peer)
+            .values()
+            .filter(|s| {
+                (0..s.waiting.len()).any(|p| s.waiting[p] && job.owners.get(p) == Some(&peer))
             })
-            .map(|(&t, _)| t)
-            .collect();
-        let failed: Vec<(u32, u32)> = stuck
-            .into_iter()
-            .filter_map(|task| job.shuffles.remove(&task).map(|s| (task, s.attempt)))
-            .collect();
-        for (task, attempt) in failed {
-            let message = format!("cannot reach worker {peer} ({addr}): {reason}");
-            self.fail_task(spec.job, task, attempt, Failure::Fatal, message);
-        }
+            .count();
+        self.log(format!(
+            "lost the connection to worker {peer} ({addr}): {reason}; {waiting} tasks wait for it"
+        ));
     }
 
     /// A frame arrived on `conn`.
@@ -255,13 +262,50 @@ impl Worker {
                 let Some(job) = self.current(t.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "task".into());
                 };
+                let spec = job.spec.clone();
+                if let Some(job) = self.job.as_mut() {
+                    job.mapping.insert(t.task);
+                }
                 let order = MapOrder {
-                    job: job.spec.clone(),
+                    job: spec,
                     task: t.task,
                     attempt: t.attempt,
                     path: path_from_bytes(t.path),
                 };
                 self.actions.push_back(Action::Map(order));
+            }
+            Message::Reassign(r) if from_coordinator => self.reassign(conn, r, now),
+            Message::Adopt(a) if from_coordinator => {
+                let Some(job) = self.job.as_mut().filter(|j| j.spec.job == a.job) else {
+                    return self.refuse(conn, RefuseReason::UnknownJob, "adopt".into());
+                };
+                let workers = job.spec.workers.len() as u32;
+                if a.owners.len() != job.owners.len() || a.owners.iter().any(|&o| o >= workers) {
+                    return self.refuse(conn, RefuseReason::Protocol, "inconsistent adopt".into());
+                }
+                // Accept the partitions that come here from now on. The table used for
+                // sending, and the epoch that vouches for acknowledgements, change with the
+                // Reassign that follows (other heirs may not have adopted yet).
+                let you = job.spec.you;
+                for (p, &owner) in a.owners.iter().enumerate() {
+                    if owner == you {
+                        job.accepting.insert(p as u32);
+                    }
+                }
+                let adopted = msg::Adopted {
+                    job: a.job,
+                    epoch: a.epoch,
+                };
+                self.send_encoded(Dest::Conn(conn), encode(&adopted));
+            }
+            Message::Resend(r) if from_coordinator => {
+                let Some(job) = self.job.as_ref().filter(|j| j.spec.job == r.job) else {
+                    return self.refuse(conn, RefuseReason::UnknownJob, "resend".into());
+                };
+                if r.partitions.iter().any(|&p| p as usize >= job.owners.len()) {
+                    return self.refuse(conn, RefuseReason::Protocol, "resend".into());
+                }
+                self.resend(r.task, &r.partitions, now);
             }
             Message::Partition(bulk) => self.partition(conn, bulk, now),
             Message::PartitionAck(ack) => self.acknowledged(ack, now),
@@ -269,10 +313,17 @@ impl Worker {
                 let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "reduce".into());
                 };
+                if r.partitions
+                    .iter()
+                    .any(|&p| job.owners.get(p as usize) != Some(&job.spec.you))
+                {
+                    let detail = "asked to reduce a partition it does not own".to_string();
+                    return self.refuse(conn, RefuseReason::Protocol, detail);
+                }
                 job.reduce_started = Some(now);
                 let action = Action::Rank {
                     job: r.job,
-                    owned: job.owned.clone(),
+                    owned: r.partitions,
                     min_count: r.min_count,
                     top: r.top,
                 };
@@ -331,8 +382,9 @@ impl Worker {
         if !consistent {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
         }
+        let owners: Vec<u32> = (0..spec.partitions).map(|p| spec.owner(p)).collect();
         let owned: Vec<u32> = (0..spec.partitions)
-            .filter(|&p| spec.owner(p) == spec.you)
+            .filter(|&p| owners[p as usize] == spec.you)
             .collect();
         self.log(format!(
             "job {:016x}: worker {} of {}, {} of {} partitions, {} tokenizer",
@@ -350,7 +402,11 @@ impl Worker {
         let job = spec.job;
         self.job = Some(JobState {
             spec: Arc::new(spec),
-            owned,
+            owners,
+            outputs: HashMap::new(),
+            mapping: Default::default(),
+            accepting: Default::default(),
+            epoch: 0,
             ledger: HashMap::new(),
             shuffles: HashMap::new(),
             figures: WorkerFigures::default(),
@@ -371,7 +427,9 @@ impl Worker {
                 format!("partition for job {:016x}", head.job),
             );
         };
-        if head.partition >= job.spec.partitions || job.spec.owner(head.partition) != job.spec.you {
+        let owned = job.owners.get(head.partition as usize) == Some(&job.spec.you)
+            || job.accepting.contains(&head.partition);
+        if !owned {
             let detail = format!("partition {} is not owned here", head.partition);
             return self.refuse(conn, RefuseReason::Protocol, detail);
         }
@@ -434,6 +492,16 @@ impl Worker {
         let Some(s) = job.shuffles.remove(&ack.task) else {
             return;
         };
+        let epoch = job.epoch;
+        if s.resend {
+            let resent = msg::Resent {
+                job: ack.job,
+                task: ack.task,
+                epoch,
+                bytes: s.bytes_sent,
+            };
+            return self.report(encode(&resent));
+        }
         let done = TaskDone {
             job: ack.job,
             task: ack.task,
@@ -443,6 +511,7 @@ impl Worker {
             kept_bytes: s.bytes_kept,
             map_micros: s.map_micros,
             shuffle_micros: micros(now.saturating_duration_since(s.started)),
+            epoch,
         };
         self.report(encode(&done));
     }
@@ -459,6 +528,9 @@ impl Worker {
             } => {
                 if self.job_id() != Some(job) {
                     return;
+                }
+                if let Some(state) = self.job.as_mut() {
+                    state.mapping.remove(&task);
                 }
                 match result {
                     Ok(out) => self.shuffle(task, attempt, micros, out, now),
@@ -528,17 +600,19 @@ impl Worker {
         }
     }
 
-    /// Sends a mapped task's partitions to their owners (its own go straight to the merge).
+    /// Keeps a mapped task's partitions and sends each to its owner (its own go straight
+    /// to the merge).
     fn shuffle(&mut self, task: u32, attempt: u32, map_micros: u64, out: MapOutput, now: Instant) {
         let Some(job) = &mut self.job else { return };
-        let spec = job.spec.clone();
-        let (mut bytes_sent, mut bytes_kept) = (0, 0);
+        let partitions = job.spec.partitions;
+        job.outputs.insert(task, (attempt, out.frames));
         job.shuffles.insert(
             task,
             Shuffle {
                 attempt,
-                waiting: vec![true; spec.partitions as usize],
-                left: spec.partitions as usize,
+                resend: false,
+                waiting: vec![true; partitions as usize],
+                left: partitions as usize,
                 file: out.file,
                 bytes_sent: 0,
                 bytes_kept: 0,
@@ -546,29 +620,138 @@ impl Worker {
                 started: now,
             },
         );
-        for (p, frame) in out.frames.into_iter().enumerate() {
-            let head = PartitionAck {
-                job: spec.job,
-                task,
-                attempt,
-                partition: p as u32,
+        let all: Vec<u32> = (0..partitions).collect();
+        self.send_partitions(task, &all, now);
+    }
+
+    /// Sends the kept frames of `task` for `partitions` to their current owners, and adds
+    /// the bytes to the task's shuffle figures.
+    fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        let Some((attempt, frames)) = job.outputs.get(&task) else {
+            return;
+        };
+        let (attempt, you, job_id) = (*attempt, job.spec.you, job.spec.job);
+        let mut local = Vec::new();
+        let (mut sent, mut kept) = (0, 0);
+        for &p in partitions {
+            let (Some(frame), Some(&owner)) = (frames.get(p as usize), job.owners.get(p as usize))
+            else {
+                continue;
             };
-            let owner = spec.owner(p as u32);
-            if owner == spec.you {
-                bytes_kept += frame.len() as u64;
-                let mut payload = Payload::with_capacity(frame.len().saturating_sub(HEADER));
-                payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
-                self.apply(None, head, payload, now);
+            if owner == you {
+                kept += frame.len() as u64;
+                local.push((p, frame.clone()));
             } else {
-                bytes_sent += frame.len() as u64;
+                sent += frame.len() as u64;
                 self.actions
-                    .push_back(Action::Send(Dest::Peer(owner), frame));
+                    .push_back(Action::Send(Dest::Peer(owner), frame.clone()));
             }
         }
-        if let Some(s) = self.job.as_mut().and_then(|j| j.shuffles.get_mut(&task)) {
-            s.bytes_sent = bytes_sent;
-            s.bytes_kept = bytes_kept;
+        if let Some(s) = job.shuffles.get_mut(&task) {
+            s.bytes_sent += sent;
+            s.bytes_kept += kept;
         }
+        for (p, frame) in local {
+            let head = PartitionAck {
+                job: job_id,
+                task,
+                attempt,
+                partition: p,
+            };
+            let mut payload = Payload::with_capacity(frame.len().saturating_sub(HEADER));
+            payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
+            self.apply(None, head, payload, now);
+        }
+    }
+
+    /// Partitions moved (their owner was lost): every task whose outputs may have gone to
+    /// the lost owner — unfinished shuffles, and the finished tasks the coordinator names
+    /// — sends its moved partitions again, to the new owners.
+    fn reassign(&mut self, conn: ConnId, r: msg::Reassign, now: Instant) {
+        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
+            return self.refuse(conn, RefuseReason::UnknownJob, "reassign".into());
+        };
+        let workers = job.spec.workers.len() as u32;
+        let partitions = job.owners.len() as u32;
+        if r.owners.len() != job.owners.len()
+            || r.owners.iter().any(|&o| o >= workers)
+            || r.moved.iter().any(|&p| p >= partitions)
+        {
+            return self.refuse(
+                conn,
+                RefuseReason::Protocol,
+                "inconsistent reassignment".into(),
+            );
+        }
+        job.owners = r.owners;
+        job.epoch = r.epoch;
+        job.accepting.clear();
+        let mut tasks: Vec<u32> = job
+            .shuffles
+            .iter()
+            .filter(|(_, s)| !s.resend)
+            .map(|(&t, _)| t)
+            .collect();
+        tasks.extend(r.resend);
+        for task in tasks {
+            self.resend(task, &r.moved, now);
+        }
+    }
+
+    /// Sends `task`'s kept outputs for `partitions` again and waits for their
+    /// acknowledgements: in its unfinished shuffle if there is one (which then ends with
+    /// TaskDone), otherwise in a new one that ends with Resent.
+    fn resend(&mut self, task: u32, partitions: &[u32], now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        let Some(&(attempt, _)) = job.outputs.get(&task) else {
+            // A task still mapping will shuffle to the new owners; any other has no output
+            // here (a stale request) and is left to the coordinator.
+            if !job.mapping.contains(&task) {
+                self.log(format!("task {task}: no kept output to send again"));
+            }
+            return;
+        };
+        let n = job.owners.len();
+        let shuffle = job.shuffles.entry(task).or_insert_with(|| Shuffle {
+            attempt,
+            resend: true,
+            waiting: vec![false; n],
+            left: 0,
+            file: FileSummary {
+                format: None,
+                bytes_in: 0,
+                chunks: 0,
+                false_splits: 0,
+                counters: Default::default(),
+                skipped: Vec::new(),
+            },
+            bytes_sent: 0,
+            bytes_kept: 0,
+            map_micros: 0,
+            started: now,
+        });
+        for &p in partitions {
+            if let Some(w) = shuffle.waiting.get_mut(p as usize) {
+                if !*w {
+                    *w = true;
+                    shuffle.left += 1;
+                }
+            }
+        }
+        if shuffle.left == 0 {
+            // Nothing moved: done at once.
+            let (job_id, epoch) = (job.spec.job, job.epoch);
+            job.shuffles.remove(&task);
+            let resent = msg::Resent {
+                job: job_id,
+                task,
+                epoch,
+                bytes: 0,
+            };
+            return self.report(encode(&resent));
+        }
+        self.send_partitions(task, partitions, now);
     }
 
     fn fail_task(&mut self, job: u64, task: u32, attempt: u32, failure: Failure, message: String) {
@@ -630,6 +813,11 @@ pub(crate) fn kind_name(m: &Message) -> &'static str {
         Message::ReduceDone(_) => "ReduceDone",
         Message::JobEnd(_) => "JobEnd",
         Message::Refused(_) => "Refused",
+        Message::Reassign(_) => "Reassign",
+        Message::Resent(_) => "Resent",
+        Message::Resend(_) => "Resend",
+        Message::Adopt(_) => "Adopt",
+        Message::Adopted(_) => "Adopted",
     }
 }
 
