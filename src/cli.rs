@@ -113,13 +113,71 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "WETMR_MACHINES")]
     pub machines: PathBuf,
 
+    #[command(flatten)]
+    pub cluster: ClusterOptions,
+
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// How the coordinator runs a job on its workers (`run` and `cluster`).
+#[derive(Debug, Args)]
+pub struct ClusterOptions {
     /// Number of partitions R, 1 to 65536 [default: 4 per worker].
     #[arg(long, value_name = "R", env = "WETMR_PARTITIONS",
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub partitions: Option<u32>,
 
-    #[command(flatten)]
-    pub count: CountArgs,
+    /// Seconds between a worker's heartbeats.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        env = "WETMR_HEARTBEAT_INTERVAL"
+    )]
+    pub heartbeat_interval: f64,
+
+    /// Seconds a worker may stay silent before it is declared lost (its work is then
+    /// redone elsewhere).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        env = "WETMR_HEARTBEAT_TIMEOUT"
+    )]
+    pub heartbeat_timeout: f64,
+}
+
+/// [`ClusterOptions`], resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterConfig {
+    pub partitions: Option<u32>,
+    pub heartbeat_interval: std::time::Duration,
+    pub heartbeat_timeout: std::time::Duration,
+}
+
+impl ClusterOptions {
+    pub fn resolve(&self) -> crate::error::Result<ClusterConfig> {
+        let secs = |what: &str, v: f64| {
+            std::time::Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    crate::error::Error::Usage(format!("--{what}: not a positive duration: {v}"))
+                })
+        };
+        let config = ClusterConfig {
+            partitions: self.partitions,
+            heartbeat_interval: secs("heartbeat-interval", self.heartbeat_interval)?,
+            heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
+        };
+        if config.heartbeat_timeout <= config.heartbeat_interval {
+            return Err(crate::error::Error::Usage(
+                "--heartbeat-timeout must be longer than --heartbeat-interval".into(),
+            ));
+        }
+        Ok(config)
+    }
 }
 
 /// Options of `wetmr cluster`.
@@ -129,10 +187,8 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "N", default_value = "2", env = "WETMR_WORKERS")]
     pub workers: NonZeroUsize,
 
-    /// Number of partitions R, 1 to 65536 [default: 4 per worker].
-    #[arg(long, value_name = "R", env = "WETMR_PARTITIONS",
-          value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub partitions: Option<u32>,
+    #[command(flatten)]
+    pub cluster: ClusterOptions,
 
     /// (With `cluster`, --threads is per worker.)
     #[command(flatten)]

@@ -22,17 +22,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Count(args) => wetmr::count_cmd::count(&args.resolve()),
         Command::Worker(args) => wetmr::dist::worker_cmd::serve(&args.resolve()),
-        Command::Run(args) => {
-            let partitions = args.partitions;
+        Command::Run(args) => args.cluster.resolve().and_then(|cluster| {
             wetmr::dist::machines::read_machines(&args.machines).and_then(|workers| {
-                wetmr::dist::run_cmd::run(&args.count.resolve(), &workers, partitions)
+                wetmr::dist::run_cmd::run(&args.count.resolve(), &workers, &cluster)
             })
-        }
-        Command::Cluster(args) => wetmr::dist::cluster_cmd::cluster(
-            &args.count.resolve(),
-            args.workers.get(),
-            args.partitions,
-        ),
+        }),
+        Command::Cluster(args) => args.cluster.resolve().and_then(|cluster| {
+            wetmr::dist::cluster_cmd::cluster(&args.count.resolve(), args.workers.get(), &cluster)
+        }),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -252,7 +252,7 @@ impl Sim {
             assert_eq!(frames.len(), 1);
             let frame = frames.pop().unwrap();
             match to {
-                Node::Coordinator => self.coordinator.frame(conn as usize, frame),
+                Node::Coordinator => self.coordinator.frame(conn as usize, frame, now),
                 Node::Worker(w) => self.workers[w].frame(conn, frame, now),
             }
         } else {
@@ -367,6 +367,8 @@ fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobCon
         min_count,
         top,
         partitions,
+        heartbeat_interval: std::time::Duration::from_secs(1),
+        heartbeat_timeout: std::time::Duration::from_secs(10),
     }
 }
 
@@ -504,6 +506,7 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         partitions,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
         you,
+        heartbeat_ms: 1000,
     };
     let hello = Hello {
         role: Role::Coordinator,
@@ -581,10 +584,11 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
                 })
                 .unwrap(),
             ),
+            Instant::now(),
         );
     }
-    c.frame(0, job_ready());
-    c.frame(0, job_ready()); // worker 0 answers twice; worker 1 has not answered
+    c.frame(0, job_ready(), Instant::now());
+    c.frame(0, job_ready(), Instant::now()); // worker 0 answers twice; worker 1 has not
     let finished = std::iter::from_fn(|| c.poll_action()).find_map(|a| match a {
         coordinator::Action::Finished(outcome) => Some(*outcome),
         _ => None,

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use crate::cli::CountConfig;
+use crate::cli::{ClusterConfig, CountConfig};
 use crate::error::{Error, Result};
 
 /// Runs the job on `workers` fresh local worker processes, `threads` threads each.
-pub fn cluster(config: &CountConfig, workers: usize, partitions: Option<u32>) -> Result<()> {
+pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Cluster(format!("cannot find the wetmr executable: {e}")))?;
     let mut fleet = Fleet(Vec::with_capacity(workers));
@@ -52,7 +52,7 @@ pub fn cluster(config: &CountConfig, workers: usize, partitions: Option<u32>) ->
         })?;
         addrs.push(addr);
     }
-    crate::dist::run_cmd::run(config, &addrs, partitions)
+    crate::dist::run_cmd::run(config, &addrs, cluster)
 }
 
 /// The worker processes; stopped when dropped.

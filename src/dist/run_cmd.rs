@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cli::CountConfig;
+use crate::cli::{ClusterConfig, CountConfig};
 use crate::count::{output_order, WordCount};
 use crate::count_cmd::{deliver, input_paths, Delivery};
 use crate::engine::{Counters, FileResult};
@@ -27,7 +27,7 @@ use crate::protocol::messages::{bulk_words, Kind};
 pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs a job on the workers at `workers` and writes its outputs.
-pub fn run(config: &CountConfig, workers: &[SocketAddr], partitions: Option<u32>) -> Result<()> {
+pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
     let paths = input_paths(config)?;
     let job = JobConfig {
@@ -38,7 +38,9 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], partitions: Option<u32>
         spill_at: config.spill_at,
         min_count: config.min_count,
         top: config.top,
-        partitions,
+        partitions: cluster.partitions,
+        heartbeat_interval: cluster.heartbeat_interval,
+        heartbeat_timeout: cluster.heartbeat_timeout,
     };
     let output = coordinate(job, workers, paths.clone(), config)?;
     let words = merge_ranked(&output.ranked, config.top)?;
@@ -129,6 +131,9 @@ fn coordinate(
             if let Some(at) = next_progress.filter(|_| !config.quiet) {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
+            if let Some(at) = coordinator.next_deadline() {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
             let timeout = wake.map(|at| at.saturating_duration_since(now));
             net.poll(timeout, &mut events).map_err(Error::Net)?;
         }
@@ -141,7 +146,7 @@ fn coordinate(
                 }
                 NetEvent::Frame(id, frame) => {
                     if let Some(&w) = worker_of.get(&id) {
-                        coordinator.frame(w, frame);
+                        coordinator.frame(w, frame, Instant::now());
                     }
                 }
                 NetEvent::Closed(id, reason) => {
@@ -154,6 +159,7 @@ fn coordinate(
             }
         }
         let now = Instant::now();
+        coordinator.tick(now);
         if coordinator.greeting() && now >= started + GREETING_TIMEOUT {
             coordinator.greeting_deadline_passed(GREETING_TIMEOUT);
         }

@@ -82,11 +82,15 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     };
     loop {
         if driver.events.is_empty() {
+            let timeout = worker
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
             driver
                 .net
-                .poll(None, &mut driver.events)
+                .poll(timeout, &mut driver.events)
                 .map_err(Error::Net)?;
         }
+        worker.tick(Instant::now());
         for event in std::mem::take(&mut driver.events) {
             match event {
                 NetEvent::Accepted(..) | NetEvent::Connected(_) => {}

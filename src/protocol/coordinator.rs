@@ -24,6 +24,7 @@ use crate::engine::{Policy, Skipped};
 use crate::error::Offset;
 use crate::net::frame::{Frame, Outgoing, Payload};
 use crate::tokenize::TokenizerKind;
+use std::time::{Duration, Instant};
 
 /// What to count, and how to cut the job.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct JobConfig {
     pub top: Option<usize>,
     /// R; `None`: [`PARTITIONS_PER_WORKER`] per worker.
     pub partitions: Option<u32>,
+    /// How often workers send a Heartbeat, and how long a worker may stay silent before
+    /// it is declared lost.
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
 }
 
 /// The largest R a job may have (workers refuse more).
@@ -200,6 +205,8 @@ pub struct Coordinator {
     /// A reassignment waiting for its heirs' Adopted: the epoch, the heirs still to
     /// answer, and every partition moved since the last completed reassignment.
     adopting: Option<(u32, Vec<usize>, Vec<u32>)>,
+    /// When each worker was last heard from (any frame), once the job is out.
+    last_heard: Vec<Option<Instant>>,
     recovery: Recovery,
     /// The first failing task in input order, with its message.
     failure: Option<(usize, String)>,
@@ -247,6 +254,7 @@ impl Coordinator {
             epoch: 0,
             moved_at: Vec::new(),
             adopting: None,
+            last_heard: Vec::new(),
             recovery: Recovery::default(),
             failure: None,
             actions: VecDeque::new(),
@@ -316,13 +324,49 @@ impl Coordinator {
         }
     }
 
+    /// Time passes: a worker of the job silent for longer than the heartbeat timeout is
+    /// declared lost (a hung or cut-off machine) and its connection closed.
+    pub fn tick(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Connecting | Phase::Over) {
+            return;
+        }
+        self.last_heard.resize(self.workers.len(), None);
+        for w in self.alive() {
+            let heard = *self.last_heard[w].get_or_insert(now);
+            let silent = now.saturating_duration_since(heard);
+            if silent > self.config.heartbeat_timeout {
+                self.actions.push_back(Action::Close(w));
+                let reason = format!(
+                    "silent for {:.1} s (heartbeat timeout)",
+                    silent.as_secs_f64()
+                );
+                self.lost(w, &reason);
+            }
+        }
+    }
+
+    /// When [`Coordinator::tick`] may have something to do, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if matches!(self.phase, Phase::Connecting | Phase::Over) {
+            return None;
+        }
+        self.alive()
+            .into_iter()
+            .filter_map(|w| self.last_heard.get(w).copied().flatten())
+            .map(|t| t + self.config.heartbeat_timeout)
+            .min()
+    }
+
     /// True until the job description has gone out.
     pub fn greeting(&self) -> bool {
         self.phase == Phase::Connecting
     }
 
     /// A frame arrived from worker `w`.
-    pub fn frame(&mut self, w: usize, frame: Frame) {
+    pub fn frame(&mut self, w: usize, frame: Frame, now: Instant) {
+        if let Some(heard) = self.last_heard.get_mut(w) {
+            *heard = Some(now);
+        }
         if self.phase == Phase::Over {
             return;
         }
@@ -406,7 +450,7 @@ impl Coordinator {
                     self.advance();
                 }
             }
-            (Message::Resent(_), _) => {}
+            (Message::Resent(_), _) | (Message::Heartbeat(_), _) => {}
             (Message::Adopted(a), _) if a.job == self.config.job => {
                 if let Some((epoch, waiting, _)) = &mut self.adopting {
                     if *epoch == a.epoch {
@@ -483,6 +527,11 @@ impl Coordinator {
                 partitions: self.partitions,
                 workers: addresses.clone(),
                 you: i as u32,
+                heartbeat_ms: self
+                    .config
+                    .heartbeat_interval
+                    .as_millis()
+                    .clamp(1, u32::MAX as u128) as u32,
             };
             let entry = &mut self.workers[w];
             entry.index = Some(i as u32);

@@ -49,6 +49,7 @@ pub enum Kind {
     Resend = 17,
     Adopt = 18,
     Adopted = 19,
+    Heartbeat = 20,
 }
 
 impl Kind {
@@ -74,6 +75,7 @@ impl Kind {
             Resend,
             Adopt,
             Adopted,
+            Heartbeat,
         ]
         .into_iter()
         .find(|k| *k as u16 == v)
@@ -128,6 +130,8 @@ pub struct JobSpec {
     pub workers: Vec<String>,
     /// The receiver's index in `workers`.
     pub you: u32,
+    /// How often a worker says it is alive (Heartbeat).
+    pub heartbeat_ms: u32,
 }
 
 impl JobSpec {
@@ -348,6 +352,8 @@ pub enum Message {
     Resend(Resend),
     Adopt(Adopt),
     Adopted(Adopted),
+    /// A worker is alive and serving the job (every `heartbeat_ms`).
+    Heartbeat(JobRef),
 }
 
 /// A bulk message: its small fields read out, and the payload they came from.
@@ -460,6 +466,7 @@ pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
         Kind::Resend => Message::Resend(owned!(Resend)),
         Kind::Adopt => Message::Adopt(owned!(Adopt)),
         Kind::Adopted => Message::Adopted(owned!(Adopted)),
+        Kind::Heartbeat => Message::Heartbeat(owned!(JobRef)),
         Kind::Partition => {
             let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
                 .map_err(invalid)?;

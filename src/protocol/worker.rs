@@ -15,7 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::coordinator::MAX_PARTITIONS;
 use super::messages::{
@@ -151,6 +151,8 @@ struct JobState {
     accepting: std::collections::HashSet<u32>,
     /// The coordinator's reassignment epoch, as last heard.
     epoch: u32,
+    /// When the next Heartbeat is due.
+    next_beat: Instant,
     ledger: HashMap<(u32, u32), Ledger>,
     shuffles: HashMap<u32, Shuffle>,
     figures: WorkerFigures,
@@ -194,6 +196,23 @@ impl Worker {
             worker: job.spec.you,
         })
         .ok()
+    }
+
+    /// Time passes: sends a Heartbeat when one is due.
+    pub fn tick(&mut self, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        if now < job.next_beat {
+            return;
+        }
+        let every = Duration::from_millis(u64::from(job.spec.heartbeat_ms));
+        job.next_beat = now + every;
+        let frame = encode_job_ref(Kind::Heartbeat, job.spec.job);
+        self.report(Ok(frame));
+    }
+
+    /// When [`Worker::tick`] has something to do next, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.job.as_ref().map(|j| j.next_beat)
     }
 
     /// The description of the job being served, if any.
@@ -257,7 +276,7 @@ impl Worker {
         let from_coordinator = self.coordinator == Some(conn);
         match m {
             Message::Hello(h) => self.hello(conn, h),
-            Message::Job(spec) if from_coordinator => self.start_job(conn, spec),
+            Message::Job(spec) if from_coordinator => self.start_job(conn, spec, now),
             Message::Task(t) if from_coordinator => {
                 let Some(job) = self.current(t.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "task".into());
@@ -374,11 +393,12 @@ impl Worker {
         }
     }
 
-    fn start_job(&mut self, conn: ConnId, spec: JobSpec) {
+    fn start_job(&mut self, conn: ConnId, spec: JobSpec, now: Instant) {
         let consistent = !spec.workers.is_empty()
             && (spec.you as usize) < spec.workers.len()
             && (1..=MAX_PARTITIONS).contains(&spec.partitions)
-            && spec.split_bytes != Some(0);
+            && spec.split_bytes != Some(0)
+            && spec.heartbeat_ms > 0;
         if !consistent {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
         }
@@ -400,6 +420,7 @@ impl Worker {
             owned: owned.clone(),
         });
         let job = spec.job;
+        let next_beat = now + Duration::from_millis(u64::from(spec.heartbeat_ms));
         self.job = Some(JobState {
             spec: Arc::new(spec),
             owners,
@@ -407,6 +428,7 @@ impl Worker {
             mapping: Default::default(),
             accepting: Default::default(),
             epoch: 0,
+            next_beat,
             ledger: HashMap::new(),
             shuffles: HashMap::new(),
             figures: WorkerFigures::default(),
@@ -818,6 +840,7 @@ pub(crate) fn kind_name(m: &Message) -> &'static str {
         Message::Resend(_) => "Resend",
         Message::Adopt(_) => "Adopt",
         Message::Adopted(_) => "Adopted",
+        Message::Heartbeat(_) => "Heartbeat",
     }
 }
 
