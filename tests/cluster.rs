@@ -3,58 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{stderr, stdout, wetgen, wetmr};
+use common::{stderr, stdout, wetgen, wetmr, Worker};
 
 const SAMPLE_GZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet.gz");
-
-/// A `wetmr worker` on an ephemeral loopback port, stopped (SIGTERM) when dropped.
-struct Worker {
-    child: Child,
-    addr: String,
-}
-
-impl Worker {
-    fn start(threads: usize) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
-            .args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
-            .args(["--threads", &threads.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("worker starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "worker said {addr:?}");
-        Worker { child, addr }
-    }
-
-    /// Sends SIGTERM and returns the exit status and what the worker logged.
-    fn stop(mut self) -> (Option<i32>, String) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut log).unwrap();
-        }
-        (status.code(), log)
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn paths(files: &[PathBuf]) -> Vec<&str> {
     files.iter().map(|p| p.to_str().unwrap()).collect()

@@ -4,8 +4,9 @@
 
 pub mod reference;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `wetmr` with `args` (and extra environment variables).
 pub fn wetmr(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -64,4 +65,47 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A `wetmr worker` on an ephemeral loopback port, stopped (SIGTERM) when dropped.
+pub struct Worker {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Worker {
+    pub fn start(threads: usize) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
+            .args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(["--threads", &threads.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("worker starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "worker said {addr:?}");
+        Worker { child, addr }
+    }
+
+    /// Sends SIGTERM and returns the exit status and what the worker logged.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let mut log = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut log).unwrap();
+        }
+        (status.code(), log)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

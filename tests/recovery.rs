@@ -1,0 +1,169 @@
+//! Failures with real processes on loopback: a worker SIGKILLed or SIGSTOPped at seeded
+//! moments of a job (map, shuffle, reduce), and every worker killed. The output must be
+//! byte for byte that of `wetmr count`, or a clean failure (exit 4, no output).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{stderr, wetgen, wetmr, Worker};
+
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    (0..4)
+        .map(|i| {
+            let gz = if i % 2 == 0 { &["--gzip"][..] } else { &[] };
+            wetgen(dir, &format!("f{i}.warc.wet"), "2MB", 70 + i, gz)
+        })
+        .collect()
+}
+
+/// Runs `wetmr run` on `workers`, doing `fault` to the worker `victim` after `delay`.
+/// Returns (exit code, stdout, stderr, stats JSON).
+fn run_with_fault(
+    dir: &Path,
+    files: &[PathBuf],
+    workers: &[Worker],
+    victim: usize,
+    delay: Duration,
+    signal: i32,
+) -> (Option<i32>, Vec<u8>, String, serde_json::Value) {
+    let machines = dir.join("machines.txt");
+    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    std::fs::write(&machines, list.join("\n")).unwrap();
+    let stats = dir.join("stats.json");
+    let _ = std::fs::remove_file(&stats);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+    cmd.args([
+        "run",
+        "-q",
+        "--heartbeat-interval",
+        "0.1",
+        "--heartbeat-timeout",
+        "1",
+    ])
+    .arg("--machines")
+    .arg(&machines)
+    .arg("--stats")
+    .arg(&stats)
+    .args(files);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    if signal != 0 {
+        unsafe { libc::kill(workers[victim].child.id() as i32, signal) };
+    }
+    let out = child.wait_with_output().unwrap();
+    let stats = std::fs::read(&stats)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let err = stderr(&out);
+    (out.status.code(), out.stdout, err, stats)
+}
+
+fn local(files: &[PathBuf]) -> Vec<u8> {
+    let mut args = vec!["count", "-q"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = wetmr(&args, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    out.stdout
+}
+
+#[test]
+fn a_worker_killed_at_any_moment_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local(&files);
+    // The moments are fractions of a fault-free run of the same job on this machine, so
+    // that they fall in the map, the shuffle and the reduce whatever its speed.
+    let started = std::time::Instant::now();
+    {
+        let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+        let (code, out, err, _) =
+            run_with_fault(dir.path(), &files, &workers, 0, Duration::ZERO, 0);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out == want);
+    }
+    let job = started.elapsed().as_millis() as u64;
+    let mut recovered = 0;
+    for (i, percent) in [2u64, 15, 35, 55, 75, 90].into_iter().enumerate() {
+        let ms = job * percent / 100;
+        let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+        let victim = i % 3;
+        let (code, out, err, stats) = run_with_fault(
+            dir.path(),
+            &files,
+            &workers,
+            victim,
+            Duration::from_millis(ms),
+            libc::SIGKILL,
+        );
+        assert_eq!(code, Some(0), "kill at {ms} ms: {err}");
+        assert!(out == want, "kill at {ms} ms: output differs from count");
+        recovered += stats["cluster"]["recovery"]["workers_lost"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    assert!(
+        recovered >= 3,
+        "only {recovered} of 6 kills landed during a {job} ms job"
+    );
+}
+
+#[test]
+fn a_stopped_worker_is_declared_lost_and_its_work_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+    let (code, out, err, stats) = run_with_fault(
+        dir.path(),
+        &files,
+        &workers,
+        1,
+        Duration::from_millis(60),
+        libc::SIGSTOP,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out == local(&files), "output differs from count");
+    assert_eq!(stats["cluster"]["recovery"]["workers_lost"], 1, "{stats}");
+    assert!(stats["cluster"]["workers"][1]["lost"]
+        .as_str()
+        .unwrap()
+        .contains("heartbeat"));
+    unsafe { libc::kill(workers[1].child.id() as i32, libc::SIGCONT) };
+}
+
+#[test]
+fn every_worker_killed_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
+    let out_file = dir.path().join("out.tsv");
+    std::fs::write(&out_file, "older\n").unwrap();
+    let machines = dir.path().join("machines.txt");
+    std::fs::write(
+        &machines,
+        format!("{}\n{}\n", workers[0].addr, workers[1].addr),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .args(["run", "-q", "--machines", machines.to_str().unwrap(), "-o"])
+        .arg(&out_file)
+        .args(&files)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    for w in &workers {
+        unsafe { libc::kill(w.child.id() as i32, libc::SIGKILL) };
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no live worker"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "older\n");
+}
