@@ -8,9 +8,13 @@
 //! worker to reduce, and collect the ranked partitions. The driver merges them into the
 //! output (see [`crate::dist::merge`]).
 //!
-//! Failures (issue of the next stage, recovery): an input no worker can read, or a damaged
-//! input under the strict policy, fails the job with the first such file in input order,
-//! as `wetmr count` does. A worker lost after the job started fails the job.
+//! Failures: an input no worker can read, or a damaged input under the strict policy,
+//! fails the job with the first such file in input order, as `wetmr count` does. A worker
+//! lost after the job started (connection closed, or silent past the heartbeat timeout) is
+//! recovered from: the tasks it ran or whose outputs it kept run again, its partitions move
+//! to live workers (heirs adopt them first, then everyone gets the new owners and sends
+//! its outputs for them again), and reports made under an older assignment (epoch) are
+//! followed by a resend of what moved since. The job fails only when no worker is left.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -748,6 +752,7 @@ impl Coordinator {
             for &t in &resend {
                 self.tasks[t as usize].resending = true;
             }
+            self.recovery.resends += resend.len() as u64;
             let reassign = msg::Reassign {
                 job: self.config.job,
                 epoch,
