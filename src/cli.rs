@@ -146,6 +146,10 @@ pub struct ClusterOptions {
         env = "WETMR_HEARTBEAT_TIMEOUT"
     )]
     pub heartbeat_timeout: f64,
+
+    /// Do not run backup copies of the last running tasks on idle workers.
+    #[arg(long, env = "WETMR_NO_BACKUP_TASKS")]
+    pub no_backup_tasks: bool,
 }
 
 /// [`ClusterOptions`], resolved.
@@ -154,6 +158,7 @@ pub struct ClusterConfig {
     pub partitions: Option<u32>,
     pub heartbeat_interval: std::time::Duration,
     pub heartbeat_timeout: std::time::Duration,
+    pub backup_tasks: bool,
 }
 
 impl ClusterOptions {
@@ -170,6 +175,7 @@ impl ClusterOptions {
             partitions: self.partitions,
             heartbeat_interval: secs("heartbeat-interval", self.heartbeat_interval)?,
             heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
+            backup_tasks: !self.no_backup_tasks,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {
             return Err(crate::error::Error::Usage(

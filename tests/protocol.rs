@@ -369,6 +369,7 @@ fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobCon
         partitions,
         heartbeat_interval: std::time::Duration::from_secs(1),
         heartbeat_timeout: std::time::Duration::from_secs(10),
+        backup_tasks: true,
     }
 }
 
@@ -414,6 +415,7 @@ fn any_delivery_order_gives_the_local_result() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local_tsv(&files, None, 1);
+    let (mut backups, mut won) = (0, 0);
     for seed in 0..chaos_seeds(40) {
         let mut rng = Rng(seed ^ 0xabcd);
         let workers = 1 + rng.below(4);
@@ -434,7 +436,14 @@ fn any_delivery_order_gives_the_local_result() {
         );
         let tasks: u64 = output.workers.iter().map(|w| w.tasks).sum();
         assert_eq!(tasks, files.len() as u64, "seed {seed}");
+        backups += output.recovery.backups_launched;
+        won += output.recovery.backups_won;
     }
+    // Idle slots at the end of a job run backup copies; the winners' data is applied once.
+    assert!(
+        backups > 0 && won > 0,
+        "backups launched {backups}, won {won}"
+    );
 }
 
 #[test]

@@ -41,6 +41,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         partitions: cluster.partitions,
         heartbeat_interval: cluster.heartbeat_interval,
         heartbeat_timeout: cluster.heartbeat_timeout,
+        backup_tasks: cluster.backup_tasks,
     };
     let output = coordinate(job, workers, paths.clone(), config)?;
     let words = merge_ranked(&output.ranked, config.top)?;

@@ -46,6 +46,8 @@ pub struct JobConfig {
     /// it is declared lost.
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
+    /// Run backup copies of the last running tasks on idle workers.
+    pub backup_tasks: bool,
 }
 
 /// The largest R a job may have (workers refuse more).
@@ -102,6 +104,9 @@ pub struct Recovery {
     /// Requests to send finished tasks' outputs again, and the bytes sent.
     pub resends: u64,
     pub bytes_resent: u64,
+    /// Backup copies of slow tasks started, and those that finished first.
+    pub backups_launched: u64,
+    pub backups_won: u64,
 }
 
 /// A file's figures, or why it was skipped (no worker could read it, skip policy).
@@ -173,6 +178,10 @@ struct TaskEntry {
     done_by: Option<usize>,
     /// Its outputs for moved partitions are being sent again.
     resending: bool,
+    /// A backup copy running beside the first (worker, attempt).
+    backup: Option<(usize, u32)>,
+    /// Dispatch order of its current run (the oldest running task is backed up first).
+    started: u64,
     attempts: u32,
     /// Workers that could not read the file.
     unreadable_on: Vec<usize>,
@@ -211,6 +220,8 @@ pub struct Coordinator {
     adopting: Option<(u32, Vec<usize>, Vec<u32>)>,
     /// When each worker was last heard from (any frame), once the job is out.
     last_heard: Vec<Option<Instant>>,
+    /// Tasks dispatched so far (orders the running tasks by age).
+    dispatched: u64,
     recovery: Recovery,
     /// The first failing task in input order, with its message.
     failure: Option<(usize, String)>,
@@ -241,6 +252,8 @@ impl Coordinator {
                 state: TaskState::Pending,
                 done_by: None,
                 resending: false,
+                backup: None,
+                started: 0,
                 attempts: 0,
                 unreadable_on: Vec::new(),
             })
@@ -259,6 +272,7 @@ impl Coordinator {
             moved_at: Vec::new(),
             adopting: None,
             last_heard: Vec::new(),
+            dispatched: 0,
             recovery: Recovery::default(),
             failure: None,
             actions: VecDeque::new(),
@@ -414,6 +428,7 @@ impl Coordinator {
                 r.map_seconds += done.map_micros as f64 / 1e6;
                 r.shuffle_seconds += done.shuffle_micros as f64 / 1e6;
                 let task = done.task as usize;
+                self.settle_copies(task, w, done.attempt);
                 self.tasks[task].state = TaskState::Done(FileOutcome::Counted(done.file));
                 self.tasks[task].done_by = Some(w);
                 if done.epoch < self.epoch {
@@ -426,7 +441,14 @@ impl Coordinator {
                 if self.is_running_ids(f.job, f.task, f.attempt, w) =>
             {
                 self.workers[w].running -= 1;
-                self.task_failed(w, f);
+                let task = f.task as usize;
+                let other = self.drop_copy(task, w, f.attempt);
+                if other && f.failure == Failure::Unreadable {
+                    // The other copy goes on; this worker cannot read the file.
+                    self.tasks[task].unreadable_on.push(w);
+                } else {
+                    self.task_failed(w, f);
+                }
                 self.advance();
             }
             // A report on a task that is not running there with that attempt: a repeated
@@ -568,11 +590,12 @@ impl Coordinator {
     }
 
     fn is_running_ids(&self, job: u64, task: u32, attempt: u32, w: usize) -> bool {
+        let Some(t) = self.tasks.get(task as usize) else {
+            return false;
+        };
         job == self.config.job
-            && matches!(
-                self.tasks.get(task as usize).map(|t| &t.state),
-                Some(&TaskState::Running { worker, attempt: a }) if worker == w && a == attempt
-            )
+            && (matches!(t.state, TaskState::Running { worker, attempt: a } if worker == w && a == attempt)
+                || t.backup == Some((w, attempt)))
     }
 
     fn task_failed(&mut self, w: usize, f: msg::TaskFailed) {
@@ -659,6 +682,9 @@ impl Coordinator {
                 worker: w,
                 attempt: entry.attempts,
             };
+            entry.backup = None;
+            self.dispatched += 1;
+            entry.started = self.dispatched;
             self.workers[w].running += 1;
             match encode(&task) {
                 Ok(frame) => self
@@ -667,6 +693,101 @@ impl Coordinator {
                 Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
             }
         }
+        if self.config.backup_tasks {
+            self.launch_backups(cutoff);
+        }
+    }
+
+    /// When no task is left to hand out, idle slots run backup copies of the oldest
+    /// running tasks (a straggler's); the first copy to finish wins (MapReduce's backup
+    /// tasks). Each task has at most one backup, never on the worker of the first copy.
+    fn launch_backups(&mut self, cutoff: usize) {
+        if self.tasks[..cutoff]
+            .iter()
+            .any(|t| matches!(t.state, TaskState::Pending))
+        {
+            return;
+        }
+        let mut running: Vec<usize> = (0..cutoff)
+            .filter(|&t| {
+                matches!(self.tasks[t].state, TaskState::Running { .. })
+                    && self.tasks[t].backup.is_none()
+            })
+            .collect();
+        running.sort_by_key(|&t| self.tasks[t].started);
+        for t in running {
+            let TaskState::Running { worker: first, .. } = self.tasks[t].state else {
+                continue;
+            };
+            let idle = self
+                .alive()
+                .into_iter()
+                .filter(|&w| w != first && !self.tasks[t].unreadable_on.contains(&w))
+                .find(|&w| self.workers[w].running < self.workers[w].report.slots);
+            let Some(w) = idle else { return };
+            let entry = &mut self.tasks[t];
+            entry.attempts += 1;
+            entry.backup = Some((w, entry.attempts));
+            let task = Task {
+                job: self.config.job,
+                task: t as u32,
+                attempt: entry.attempts,
+                path: path_to_bytes(&entry.path),
+            };
+            self.workers[w].running += 1;
+            self.recovery.backups_launched += 1;
+            let addr = self.workers[w].report.address.clone();
+            self.log(format!("task {t}: backup copy on worker {addr}"));
+            if let Ok(frame) = encode(&task) {
+                self.actions
+                    .push_back(Action::Send(w, Outgoing::new(frame)));
+            }
+        }
+    }
+
+    /// Task `task` finished on `(w, attempt)`: cancel the other copy, if any.
+    fn settle_copies(&mut self, task: usize, w: usize, attempt: u32) {
+        let entry = &mut self.tasks[task];
+        let first = match entry.state {
+            TaskState::Running { worker, attempt } => Some((worker, attempt)),
+            _ => None,
+        };
+        let backup = entry.backup.take();
+        if backup == Some((w, attempt)) {
+            self.recovery.backups_won += 1;
+        }
+        for (v, a) in [first, backup].into_iter().flatten() {
+            if (v, a) == (w, attempt) {
+                continue;
+            }
+            self.workers[v].running = self.workers[v].running.saturating_sub(1);
+            let cancel = msg::Cancel {
+                job: self.config.job,
+                task: task as u32,
+                attempt: a,
+            };
+            if let Ok(frame) = encode(&cancel) {
+                self.actions
+                    .push_back(Action::Send(v, Outgoing::new(frame)));
+            }
+        }
+    }
+
+    /// Copy `(w, attempt)` of `task` failed: forget it. Returns whether another copy runs.
+    fn drop_copy(&mut self, task: usize, w: usize, attempt: u32) -> bool {
+        let entry = &mut self.tasks[task];
+        if entry.backup == Some((w, attempt)) {
+            entry.backup = None;
+            return true;
+        }
+        if let Some((b, a)) = entry.backup.take() {
+            entry.state = TaskState::Running {
+                worker: b,
+                attempt: a,
+            };
+            return true;
+        }
+        false
     }
 
     /// Asks each live worker to rank the partitions it owns that are not complete yet
@@ -810,7 +931,16 @@ impl Coordinator {
         let mut again = 0;
         for t in &mut self.tasks {
             let lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
-            let lost_run = matches!(t.state, TaskState::Running { worker, .. } if worker == w);
+            if matches!(t.backup, Some((b, _)) if b == w) {
+                t.backup = None;
+            }
+            let mut lost_run = matches!(t.state, TaskState::Running { worker, .. } if worker == w);
+            if lost_run {
+                if let Some((b, attempt)) = t.backup.take() {
+                    t.state = TaskState::Running { worker: b, attempt };
+                    lost_run = false;
+                }
+            }
             if lost_output || lost_run {
                 t.state = TaskState::Pending;
                 t.done_by = None;

@@ -50,6 +50,7 @@ pub enum Kind {
     Adopt = 18,
     Adopted = 19,
     Heartbeat = 20,
+    Cancel = 21,
 }
 
 impl Kind {
@@ -76,6 +77,7 @@ impl Kind {
             Adopt,
             Adopted,
             Heartbeat,
+            Cancel,
         ]
         .into_iter()
         .find(|k| *k as u16 == v)
@@ -257,6 +259,14 @@ pub struct Adopted {
     pub epoch: u32,
 }
 
+/// Another copy of this task won: drop this attempt (its map result, its shuffle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Cancel {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+}
+
 /// Send a finished task's outputs for these partitions again (its report predates a
 /// reassignment).
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -354,6 +364,7 @@ pub enum Message {
     Adopted(Adopted),
     /// A worker is alive and serving the job (every `heartbeat_ms`).
     Heartbeat(JobRef),
+    Cancel(Cancel),
 }
 
 /// A bulk message: its small fields read out, and the payload they came from.
@@ -400,7 +411,7 @@ wire! {
     TaskFailed => TaskFailed, Partition => Partition, PartitionAck => PartitionAck,
     Reduce => Reduce, Ranked => Ranked, ReduceDone => ReduceDone, Refused => Refused,
     Reassign => Reassign, Resent => Resent, Resend => Resend,
-    Adopt => Adopt, Adopted => Adopted,
+    Adopt => Adopt, Adopted => Adopted, Cancel => Cancel,
 }
 
 /// Encodes a message as a complete frame (header and payload).
@@ -467,6 +478,7 @@ pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
         Kind::Adopt => Message::Adopt(owned!(Adopt)),
         Kind::Adopted => Message::Adopted(owned!(Adopted)),
         Kind::Heartbeat => Message::Heartbeat(owned!(JobRef)),
+        Kind::Cancel => Message::Cancel(owned!(Cancel)),
         Kind::Partition => {
             let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
                 .map_err(invalid)?;

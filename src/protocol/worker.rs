@@ -147,6 +147,8 @@ struct JobState {
     outputs: HashMap<u32, (u32, Vec<Outgoing>)>,
     /// Tasks being mapped.
     mapping: std::collections::HashSet<u32>,
+    /// Attempts another copy of which won (Cancel).
+    cancelled: std::collections::HashSet<(u32, u32)>,
     /// Partitions adopted (Adopt) and not yet in `owners` (Reassign).
     accepting: std::collections::HashSet<u32>,
     /// The coordinator's reassignment epoch, as last heard.
@@ -294,6 +296,19 @@ impl Worker {
                 self.actions.push_back(Action::Map(order));
             }
             Message::Reassign(r) if from_coordinator => self.reassign(conn, r, now),
+            Message::Cancel(c) if from_coordinator => {
+                if let Some(job) = self.job.as_mut().filter(|j| j.spec.job == c.job) {
+                    job.cancelled.insert((c.task, c.attempt));
+                    if job
+                        .shuffles
+                        .get(&c.task)
+                        .is_some_and(|s| s.attempt == c.attempt && !s.resend)
+                    {
+                        job.shuffles.remove(&c.task);
+                        job.outputs.remove(&c.task);
+                    }
+                }
+            }
             Message::Adopt(a) if from_coordinator => {
                 let Some(job) = self.job.as_mut().filter(|j| j.spec.job == a.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "adopt".into());
@@ -427,6 +442,7 @@ impl Worker {
             outputs: HashMap::new(),
             mapping: Default::default(),
             accepting: Default::default(),
+            cancelled: Default::default(),
             epoch: 0,
             next_beat,
             ledger: HashMap::new(),
@@ -553,6 +569,9 @@ impl Worker {
                 }
                 if let Some(state) = self.job.as_mut() {
                     state.mapping.remove(&task);
+                    if state.cancelled.contains(&(task, attempt)) {
+                        return;
+                    }
                 }
                 match result {
                     Ok(out) => self.shuffle(task, attempt, micros, out, now),
@@ -841,6 +860,7 @@ pub(crate) fn kind_name(m: &Message) -> &'static str {
         Message::Adopt(_) => "Adopt",
         Message::Adopted(_) => "Adopted",
         Message::Heartbeat(_) => "Heartbeat",
+        Message::Cancel(_) => "Cancel",
     }
 }
 
