@@ -11,6 +11,8 @@ use std::time::Instant;
 
 mod common;
 
+use common::Rng;
+
 use wetmr::dist::run_cmd::merge_ranked;
 use wetmr::dist::tasks::{self, Tables};
 use wetmr::engine::{self, Job, Policy};
@@ -19,25 +21,6 @@ use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
 use wetmr::tokenize::TokenizerKind;
-
-/// SplitMix64: a small, fixed generator, so a seed replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Node {

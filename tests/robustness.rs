@@ -6,27 +6,14 @@
 
 mod common;
 
+use common::Rng;
+
 use std::io::Write;
 use std::path::PathBuf;
 
 use wetmr::engine::{self, Job, Policy};
 use wetmr::error::Error;
 use wetmr::tokenize::TokenizerKind;
-
-/// A small deterministic PRNG for mutations (SplitMix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{ClusterConfig, CountConfig};
 use crate::count::{output_order, WordCount};
 use crate::count_cmd::{deliver, input_paths, Delivery};
-use crate::engine::{Counters, FileResult};
+use crate::engine::FileResult;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
@@ -199,15 +199,7 @@ fn job_id() -> u64 {
 }
 
 fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
-    let mut result = FileResult {
-        path: path.to_path_buf(),
-        format: None,
-        bytes_in: 0,
-        chunks: 0,
-        false_splits: 0,
-        counters: Counters::default(),
-        skipped: Vec::new(),
-    };
+    let mut result = FileResult::new(path);
     match outcome {
         FileOutcome::Counted(s) => {
             result.format = s.format;

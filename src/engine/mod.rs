@@ -187,7 +187,8 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
 }
 
 impl FileResult {
-    fn new(path: &Path) -> FileResult {
+    /// A file's result before anything is known of it.
+    pub fn new(path: &Path) -> FileResult {
         FileResult {
             path: path.to_path_buf(),
             format: None,
