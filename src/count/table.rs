@@ -335,7 +335,9 @@ impl CountTable {
         ahead.next = 0;
     }
 
-    /// [`CountTable::add`] for a short word already hashed.
+    /// [`CountTable::add`] for a short word already hashed. The same body as `add` without
+    /// its long-key branch: sharing one body (deciding short or long from the key length)
+    /// measured 3% slower end to end in interleaved A/B runs, so it stays written out.
     #[inline(always)]
     fn add_prepared(&mut self, p: Prepared, delta: u64) {
         let doc = self.doc;

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mio::Interest;
 
+use super::machines::parse_machine;
 use super::tasks::{self, Tables};
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
@@ -30,7 +31,7 @@ pub struct WorkerConfig {
 /// Serves jobs until SIGTERM or SIGINT. Prints the bound address on stdout (one line) once
 /// it listens, so that scripts (and `wetmr cluster`) can use port 0.
 pub fn serve(config: &WorkerConfig) -> Result<()> {
-    let addr = resolve(&config.listen)
+    let addr = parse_machine(&config.listen)
         .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
@@ -211,7 +212,8 @@ impl Driver {
         }
         let spec = worker.spec().ok_or("no job")?;
         let addr_text = spec.workers.get(peer as usize).ok_or("no such worker")?;
-        let addr = resolve(addr_text)?;
+        // Checked when the job arrived (a socket address, no name to resolve).
+        let addr: SocketAddr = addr_text.parse().map_err(|_| "not a socket address")?;
         let id = self.net.connect(addr).map_err(|e| e.to_string())?;
         if let Some(hello) = worker.peer_hello() {
             self.net.send(id, Outgoing::new(hello), &mut self.events);
@@ -231,15 +233,4 @@ impl Driver {
             self.net.close(id, &mut self.events);
         }
     }
-}
-
-/// Resolves `host:port` (the first address wins).
-pub fn resolve(text: &str) -> std::result::Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    text.to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "the name resolves to no address".to_string())
 }
