@@ -128,11 +128,12 @@ pub struct ClusterOptions {
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub partitions: Option<u32>,
 
-    /// Seconds between a worker's heartbeats.
+    /// Seconds between a worker's heartbeats. With backup tasks, a worker that misses four
+    /// once no task is left to hand out is taken over as a straggler.
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 1.0,
+        default_value_t = 0.5,
         env = "WETMR_HEARTBEAT_INTERVAL"
     )]
     pub heartbeat_interval: f64,

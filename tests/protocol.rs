@@ -638,3 +638,66 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
         "lost {killed}, moved {moved}, again {again}"
     );
 }
+
+#[test]
+fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
+    use std::time::Duration;
+    use wetmr::protocol::coordinator::SUSPECT_AFTER_INTERVALS;
+    use wetmr::protocol::messages::{self, Kind, Welcome};
+    let frame = |bytes: Vec<u8>| {
+        let mut frames = Vec::new();
+        Decoder::default().feed(&bytes, &mut frames).unwrap();
+        frames.pop().unwrap()
+    };
+    let interval = Duration::from_millis(500);
+    // Silent just past the tail limit, well short of the heartbeat timeout.
+    let silence = interval * SUSPECT_AFTER_INTERVALS + interval / 2;
+    // (files, backup tasks) → is worker 1 lost after `silence`?
+    for (files, backups, lost) in [(1, true, true), (1, false, false), (5, true, false)] {
+        let mut config = config(None, None, 1);
+        config.heartbeat_interval = interval;
+        config.backup_tasks = backups;
+        let paths = (0..files).map(|i| PathBuf::from(format!("f{i}"))).collect();
+        let mut c = Coordinator::new(config, vec!["w0".into(), "w1".into()], paths);
+        let t0 = Instant::now();
+        for w in 0..2 {
+            c.connected(w);
+            let welcome = messages::encode(&Welcome {
+                threads: 1,
+                slots: 1,
+            });
+            c.frame(w, frame(welcome.unwrap()), t0);
+        }
+        c.tick(t0);
+        for w in 0..2 {
+            c.frame(
+                w,
+                frame(messages::encode_job_ref(Kind::JobReady, 0x5eed)),
+                t0,
+            );
+        }
+        while c.poll_action().is_some() {}
+        // Worker 0 keeps beating; worker 1 goes silent.
+        let later = t0 + silence;
+        c.frame(
+            0,
+            frame(messages::encode_job_ref(Kind::Heartbeat, 0x5eed)),
+            later,
+        );
+        c.tick(later);
+        let actions: Vec<_> = std::iter::from_fn(|| c.poll_action()).collect();
+        let closed = actions
+            .iter()
+            .any(|a| matches!(a, coordinator::Action::Close(1)));
+        assert_eq!(
+            closed, lost,
+            "{files} files, backups {backups}: {actions:?}"
+        );
+        if lost {
+            let logged = actions.iter().any(|a| {
+                matches!(a, coordinator::Action::Log(l) if l.contains("taken over as a straggler"))
+            });
+            assert!(logged, "{actions:?}");
+        }
+    }
+}

@@ -57,6 +57,10 @@ pub const MAX_PARTITIONS: u32 = 1 << 16;
 /// worker's threads and the k-way merge stays small.
 pub const PARTITIONS_PER_WORKER: u32 = 4;
 
+/// With backup tasks on, the heartbeats a worker may miss once the job waits on its last
+/// tasks (see [`Coordinator::tick`]).
+pub const SUSPECT_AFTER_INTERVALS: u32 = 4;
+
 /// What the driver must do.
 #[derive(Debug)]
 pub enum Action {
@@ -342,24 +346,59 @@ impl Coordinator {
         }
     }
 
-    /// Time passes: a worker of the job silent for longer than the heartbeat timeout is
-    /// declared lost (a hung or cut-off machine) and its connection closed.
+    /// Time passes: a worker of the job silent for longer than its allowed silence
+    /// ([`Coordinator::allowed_silence`]) is declared lost (a hung or cut-off machine) and
+    /// its connection closed.
     pub fn tick(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Connecting | Phase::Over) {
             return;
         }
         self.last_heard.resize(self.workers.len(), None);
+        let (allowed, tail) = self.allowed_silence();
         for w in self.alive() {
             let heard = *self.last_heard[w].get_or_insert(now);
             let silent = now.saturating_duration_since(heard);
-            if silent > self.config.heartbeat_timeout {
+            if silent > allowed {
                 self.actions.push_back(Action::Close(w));
-                let reason = format!(
-                    "silent for {:.1} s (heartbeat timeout)",
-                    silent.as_secs_f64()
-                );
+                let reason = if tail {
+                    format!(
+                        "no heartbeat for {:.1} s while the job's last tasks wait on it \
+                         (taken over as a straggler)",
+                        silent.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "silent for {:.1} s (heartbeat timeout)",
+                        silent.as_secs_f64()
+                    )
+                };
                 self.lost(w, &reason);
             }
+        }
+    }
+
+    /// How long a worker may stay silent now, and whether that is the shorter tail limit.
+    /// The heartbeat timeout, except with backup tasks on once no task is left to hand
+    /// out: then the job's end waits on every worker (its running tasks, and its partitions
+    /// as a reducer), so a worker that misses [`SUSPECT_AFTER_INTERVALS`] heartbeats is
+    /// taken over at once, as MapReduce backs up its last tasks. Wrongly suspecting a slow
+    /// worker costs only the work redone: exactly-once holds whatever it does afterwards.
+    fn allowed_silence(&self) -> (Duration, bool) {
+        let timeout = self.config.heartbeat_timeout;
+        let tail = self.config.backup_tasks
+            && match self.phase {
+                Phase::Mapping => !self
+                    .tasks
+                    .iter()
+                    .any(|t| matches!(t.state, TaskState::Pending)),
+                Phase::Reducing => true,
+                _ => false,
+            };
+        let suspect = self.config.heartbeat_interval * SUSPECT_AFTER_INTERVALS;
+        if tail && suspect < timeout {
+            (suspect, true)
+        } else {
+            (timeout, false)
         }
     }
 
@@ -368,10 +407,11 @@ impl Coordinator {
         if matches!(self.phase, Phase::Connecting | Phase::Over) {
             return None;
         }
+        let (allowed, _) = self.allowed_silence();
         self.alive()
             .into_iter()
             .filter_map(|w| self.last_heard.get(w).copied().flatten())
-            .map(|t| t + self.config.heartbeat_timeout)
+            .map(|t| t + allowed)
             .min()
     }
 
@@ -966,7 +1006,7 @@ impl Coordinator {
         self.epoch += 1;
         self.moved_at.push(moved.clone());
         self.log(format!(
-            "worker {addr} lost ({reason}): {again} tasks to run again, {} partitions moved",
+            "worker {addr} lost ({reason}); tasks to run again: {again}, partitions moved: {}",
             moved.len()
         ));
         // Heirs first (Adopt), everyone once they have answered (Reassign): nobody sends
