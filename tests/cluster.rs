@@ -331,7 +331,7 @@ fn protocol_version_mismatch_is_a_clear_error_on_both_sides() {
     assert_eq!(&reply[..4], b"WTMR");
     assert_eq!(
         u16::from_le_bytes([reply[4], reply[5]]),
-        1,
+        wetmr::net::frame::PROTOCOL_VERSION,
         "answered in its own version"
     );
     assert_eq!(

@@ -67,10 +67,27 @@ struct Sim {
     logs: Vec<String>,
     next_conn: ConnId,
     duplicated: usize,
+    slots: u32,
+    /// Steps in a row with nothing to deliver or run.
+    idle: usize,
+    /// Simulated time: one millisecond per step.
+    clock: Instant,
 }
 
 impl Sim {
     fn new(seed: u64, workers: usize, slots: u32, config: JobConfig, files: Vec<PathBuf>) -> Sim {
+        Sim::with_absent(seed, workers, slots, config, files, &[])
+    }
+
+    /// A job whose `absent` workers are not running when it starts.
+    fn with_absent(
+        seed: u64,
+        workers: usize,
+        slots: u32,
+        config: JobConfig,
+        files: Vec<PathBuf>,
+        absent: &[usize],
+    ) -> Sim {
         let addresses = (0..workers).map(|w| format!("10.0.0.{w}:7070")).collect();
         let mut sim = Sim {
             rng: Rng(seed),
@@ -86,14 +103,36 @@ impl Sim {
             logs: Vec::new(),
             next_conn: 100,
             duplicated: 0,
+            slots,
+            idle: 0,
+            clock: Instant::now(),
         };
+        for &w in absent {
+            sim.alive[w] = false;
+        }
         for w in 0..workers {
-            // The coordinator names the connection by worker index; the worker by an id.
-            let id = sim.link(Node::Coordinator, w as ConnId, Node::Worker(w));
-            let _ = id;
-            sim.coordinator.connected(w);
+            sim.connect_coordinator(w);
         }
         sim
+    }
+
+    /// The coordinator opens a connection to worker `w` (it names it by the worker's index;
+    /// the worker by an id): greeted if the worker runs, refused if not.
+    fn connect_coordinator(&mut self, w: usize) {
+        if self.alive[w] {
+            self.link(Node::Coordinator, w as ConnId, Node::Worker(w));
+            self.coordinator.connected(w);
+        } else {
+            self.coordinator.lost(w, "connection refused");
+        }
+    }
+
+    /// Worker `w` starts again (same address), empty: it may join the running job.
+    fn restart(&mut self, w: usize) {
+        self.alive[w] = true;
+        self.workers[w] = Worker::new(1, self.slots);
+        self.tables[w] = Arc::new(Vec::new());
+        self.peers.retain(|k, _| k.0 != w);
     }
 
     /// Opens a connection from `a` (known there as `conn_at_a`) to `b`; returns its id at b.
@@ -145,7 +184,9 @@ impl Sim {
                 coordinator::Action::Send(w, frame) => {
                     self.send(Node::Coordinator, w as ConnId, frame)
                 }
-                coordinator::Action::Close(_) | coordinator::Action::Log(_) => {}
+                coordinator::Action::Connect(w) => self.connect_coordinator(w),
+                coordinator::Action::Close(w) => self.close_coordinator(w),
+                coordinator::Action::Log(line) => self.logs.push(line),
                 coordinator::Action::Finished(outcome) => finished = Some(*outcome),
             }
         }
@@ -166,8 +207,9 @@ impl Sim {
                                 let c = self.next_conn;
                                 self.next_conn += 1;
                                 // The job's worker p, by the address the job gives it.
-                                let spec = self.workers[w].spec().unwrap();
-                                let machine = spec.workers[p as usize]
+                                let machine = self.workers[w]
+                                    .peer_address(p)
+                                    .unwrap()
                                     .trim_start_matches("10.0.0.")
                                     .trim_end_matches(":7070")
                                     .parse::<usize>()
@@ -181,9 +223,7 @@ impl Sim {
                         };
                         self.send(Node::Worker(w), conn, frame);
                     }
-                    worker::Action::Close(c) => {
-                        panic!("worker {w} closes connection {c}: {:?}", self.logs.last())
-                    }
+                    worker::Action::Close(c) => self.close_worker_conn(w, c),
                     worker::Action::Prepare { partitions, .. } => {
                         self.tables[w] =
                             Arc::new((0..partitions).map(|_| Mutex::default()).collect());
@@ -191,8 +231,10 @@ impl Sim {
                     worker::Action::Release => self.tables[w] = Arc::new(Vec::new()),
                     worker::Action::Map(order) => self.work.push((w, Work::Map(order))),
                     worker::Action::Merge(order) => {
-                        let job = self.workers[w].job_id().unwrap();
-                        self.work.push((w, Work::Merge(job, order)));
+                        // (Unless the job was dropped meanwhile.)
+                        if let Some(job) = self.workers[w].job_id() {
+                            self.work.push((w, Work::Merge(job, order)));
+                        }
                     }
                     worker::Action::Rank {
                         job,
@@ -221,11 +263,21 @@ impl Sim {
             .filter(|&p| !self.pipes[p].frames.is_empty())
             .collect();
         let choices = busy.len() + self.work.len();
-        if choices == 0 {
-            return false;
+        self.clock += std::time::Duration::from_millis(1);
+        let now = self.clock;
+        self.coordinator.tick(now);
+        for w in 0..self.workers.len() {
+            if self.alive[w] {
+                self.workers[w].tick(now);
+            }
         }
+        if choices == 0 {
+            // Only time can make progress (a timeout, a retry): a minute of it at most.
+            self.idle += 1;
+            return self.idle < 60_000;
+        }
+        self.idle = 0;
         let pick = self.rng.below(choices);
-        let now = Instant::now();
         if pick < busy.len() {
             let pipe = &mut self.pipes[busy[pick]];
             let bytes = pipe.frames.pop_front().unwrap();
@@ -267,6 +319,58 @@ impl Sim {
             self.workers[w].complete(done, now);
         }
         true
+    }
+
+    /// Worker `w` closes its connection `conn` (it refused something on it): both
+    /// directions drop, and the other end sees the close.
+    fn close_worker_conn(&mut self, w: usize, conn: ConnId) {
+        let Some(&pipe) = self.outgoing.get(&(Node::Worker(w), conn)) else {
+            return;
+        };
+        if self.pipes[pipe].dead {
+            return;
+        }
+        let (to, conn_at_to) = (self.pipes[pipe].to, self.pipes[pipe].conn_at_to);
+        let back = self.outgoing[&(to, conn_at_to)];
+        for p in [pipe, back] {
+            self.pipes[p].dead = true;
+            self.pipes[p].frames.clear();
+        }
+        self.workers[w].closed(conn);
+        match to {
+            Node::Coordinator => self.coordinator.lost(w, "closed by the worker"),
+            Node::Worker(v) if self.alive[v] => {
+                let peer = self
+                    .peers
+                    .iter()
+                    .find(|(k, &c)| k.0 == v && c == conn_at_to);
+                if let Some(&key) = peer.map(|(k, _)| k) {
+                    self.peers.remove(&key);
+                    self.workers[v].peer_unreachable(key.1, "closed by the peer");
+                }
+                self.workers[v].closed(conn_at_to);
+            }
+            Node::Worker(_) => {}
+        }
+    }
+
+    /// The coordinator closes its connection to worker `w` (it has counted it out).
+    fn close_coordinator(&mut self, w: usize) {
+        let Some(&pipe) = self.outgoing.get(&(Node::Coordinator, w as ConnId)) else {
+            return;
+        };
+        if self.pipes[pipe].dead {
+            return;
+        }
+        let conn = self.pipes[pipe].conn_at_to;
+        let back = self.outgoing[&(Node::Worker(w), conn)];
+        for p in [pipe, back] {
+            self.pipes[p].dead = true;
+            self.pipes[p].frames.clear();
+        }
+        if self.alive[w] {
+            self.workers[w].closed(conn);
+        }
     }
 
     fn is_alive(&self, node: Node) -> bool {
@@ -312,7 +416,17 @@ impl Sim {
     }
 
     /// Runs the job, killing worker `w` after `step` steps for each `(step, w)`.
-    fn run_killing(mut self, kills: &[(usize, usize)]) -> (Result<JobOutput, JobError>, usize) {
+    fn run_killing(self, kills: &[(usize, usize)]) -> (Result<JobOutput, JobError>, usize) {
+        self.run_with(kills, &[])
+    }
+
+    /// Runs the job, killing worker `w` after `step` steps for each `(step, w)` of `kills`,
+    /// and starting it (again) for each of `starts`.
+    fn run_with(
+        mut self,
+        kills: &[(usize, usize)],
+        starts: &[(usize, usize)],
+    ) -> (Result<JobOutput, JobError>, usize) {
         let mut steps = 0;
         loop {
             for &(at, w) in kills {
@@ -320,12 +434,25 @@ impl Sim {
                     self.kill(w);
                 }
             }
+            for &(at, w) in starts {
+                if at == steps && !self.alive[w] {
+                    self.restart(w);
+                }
+            }
             if let Some(outcome) = self.act() {
                 return (outcome, self.duplicated);
             }
+            let tail = |logs: &[String]| logs[logs.len().saturating_sub(40)..].join("\n");
             assert!(
                 self.step(),
-                "the simulation stalled before the job finished"
+                "the simulation stalled before the job finished:\n{}",
+                tail(&self.logs)
+            );
+            assert!(
+                steps < 1_000_000,
+                "the job is still running after {steps} steps:\n{}\n{:#?}",
+                tail(&self.logs),
+                self.coordinator
             );
             steps += 1;
         }
@@ -498,15 +625,30 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         partitions,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
         you,
+        owners: (0..partitions).map(|p| p % 2).collect(),
+        epoch: 0,
         heartbeat_ms: 1000,
     };
+    let mut unknown_owner = spec(4, 0);
+    unknown_owner.owners[3] = 2;
+    let mut short_owners = spec(4, 0);
+    short_owners.owners.pop();
+    let mut named_host = spec(4, 0);
+    named_host.workers[1] = "localhost:2".into();
     let hello = Hello {
         role: Role::Coordinator,
         job: 9,
         worker: 0,
     };
     let now = Instant::now();
-    for bad in [spec(0, 0), spec(1 << 20, 0), spec(4, 2)] {
+    for bad in [
+        spec(0, 0),
+        spec(1 << 20, 0),
+        spec(4, 2),
+        unknown_owner,
+        short_owners,
+        named_host,
+    ] {
         let mut w = Worker::new(1, 1);
         w.frame(1, frame(messages::encode(&hello).unwrap()), now);
         w.frame(1, frame(messages::encode(&bad).unwrap()), now);
@@ -700,4 +842,54 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
             assert!(logged, "{actions:?}");
         }
     }
+}
+
+#[test]
+fn restarted_and_late_workers_join_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local_tsv(&files, None, 1);
+    let (mut joined, mut lost) = (0, 0);
+    for seed in 0..chaos_seeds(60) {
+        let mut rng = Rng(seed ^ 0x7e70);
+        let workers = 2 + rng.below(3);
+        let slots = 1 + rng.below(2) as u32;
+        let partitions = rng.chance(50).then(|| 1 + rng.below(9) as u32);
+        let mut config = config(partitions, None, 1);
+        // Retries every 40 steps (the simulated clock moves 1 ms a step).
+        config.heartbeat_interval = std::time::Duration::from_millis(20);
+        let victim = rng.below(workers);
+        let (absent, kills, starts) = if rng.chance(30) {
+            // Started late: not running when the job starts.
+            (vec![victim], vec![], vec![(rng.below(200), victim)])
+        } else {
+            // Killed, then started again (same address) a little later, once or twice.
+            let kill = rng.below(300);
+            let restart = kill + 1 + rng.below(100);
+            let mut kills = vec![(kill, victim)];
+            let mut starts = vec![(restart, victim)];
+            if rng.chance(30) {
+                kills.push((restart + 100 + rng.below(200), victim));
+                starts.push((restart + 400, victim));
+            }
+            (vec![], kills, starts)
+        };
+        if std::env::var_os("WETMR_SIM_TRACE").is_some() {
+            eprintln!("seed {seed}: {workers} workers, kills {kills:?}, starts {starts:?}");
+        }
+        let mut sim = Sim::with_absent(seed, workers, slots, config, files.clone(), &absent);
+        sim.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
+        let (outcome, _) = sim.run_with(&kills, &starts);
+        let output = outcome.unwrap_or_else(|e| {
+            panic!("seed {seed}: {workers} workers, kills {kills:?}, starts {starts:?}: {e}")
+        });
+        assert!(
+            tsv_of(&output, None) == want,
+            "seed {seed}: {workers} workers, R {partitions:?}, kills {kills:?}, starts {starts:?}"
+        );
+        joined += output.recovery.workers_joined;
+        lost += output.recovery.workers_lost;
+    }
+    eprintln!("rejoining exercised: {joined} workers joined, {lost} lost");
+    assert!(joined > 20 && lost > 20, "joined {joined}, lost {lost}");
 }

@@ -167,3 +167,46 @@ fn every_worker_killed_fails_cleanly() {
     assert!(stderr(&out).contains("no live worker"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "older\n");
 }
+
+#[test]
+fn a_restarted_worker_joins_the_running_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough (a dozen tasks on single-thread workers) for the restart to land early.
+    let files: Vec<PathBuf> = (0..12)
+        .map(|i| wetgen(dir.path(), &format!("r{i}.warc.wet"), "3MB", 90 + i, &[]))
+        .collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+    let machines = dir.path().join("machines.txt");
+    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    std::fs::write(&machines, list.join("\n")).unwrap();
+    let stats = dir.path().join("stats.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .args(["run", "-q", "--heartbeat-interval", "0.05"])
+        .arg("--machines")
+        .arg(&machines)
+        .arg("--stats")
+        .arg(&stats)
+        .args(&files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // Killed, and started again at once on the same address: it joins the job.
+    let addr = workers[1].addr.clone();
+    unsafe { libc::kill(workers[1].child.id() as i32, libc::SIGKILL) };
+    let _ = workers[1].child.wait();
+    workers[1] = Worker::start_at(&addr, 1);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == local(&files), "output differs from count");
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let recovery = &stats["cluster"]["recovery"];
+    assert_eq!(recovery["workers_lost"], 1, "{stats}");
+    assert_eq!(recovery["workers_joined"], 1, "{stats}");
+    assert_eq!(stats["cluster"]["workers"][1]["joined"], 1, "{stats}");
+    assert!(
+        stats["cluster"]["workers"][1]["tasks"].as_u64().unwrap() > 0,
+        "the restarted worker took no task: {stats}"
+    );
+}

@@ -106,13 +106,28 @@ fn coordinate(
     loop {
         while let Some(action) = coordinator.poll_action() {
             match action {
+                Action::Connect(w) => {
+                    if let Some(old) = conns[w].take() {
+                        worker_of.remove(&old);
+                        net.close(old, &mut events);
+                    }
+                    match net.connect(workers[w]) {
+                        Ok(id) => {
+                            conns[w] = Some(id);
+                            worker_of.insert(id, w);
+                        }
+                        Err(e) => coordinator.lost(w, &e.to_string()),
+                    }
+                }
                 Action::Send(w, frame) => {
                     if let Some(id) = conns[w] {
                         net.send(id, frame, &mut events);
                     }
                 }
                 Action::Close(w) => {
+                    // The coordinator has already counted the worker out.
                     if let Some(id) = conns[w].take() {
+                        worker_of.remove(&id);
                         net.close(id, &mut events);
                     }
                 }

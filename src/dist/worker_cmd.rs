@@ -210,9 +210,8 @@ impl Driver {
         if let Some(&id) = self.peers.get(&peer) {
             return Ok(id);
         }
-        let spec = worker.spec().ok_or("no job")?;
-        let addr_text = spec.workers.get(peer as usize).ok_or("no such worker")?;
-        // Checked when the job arrived (a socket address, no name to resolve).
+        let addr_text = worker.peer_address(peer).ok_or("no such worker")?;
+        // Checked when it arrived (a socket address, no name to resolve).
         let addr: SocketAddr = addr_text.parse().map_err(|_| "not a socket address")?;
         let id = self.net.connect(addr).map_err(|e| e.to_string())?;
         if let Some(hello) = worker.peer_hello() {

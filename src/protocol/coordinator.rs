@@ -57,6 +57,14 @@ pub const MAX_PARTITIONS: u32 = 1 << 16;
 /// worker's threads and the k-way merge stays small.
 pub const PARTITIONS_PER_WORKER: u32 = 4;
 
+/// How often, in heartbeat intervals, the coordinator tries again to reach a listed worker
+/// that is not in the job.
+pub const REJOIN_AFTER_INTERVALS: u32 = 2;
+
+/// Runs of a task lost with their worker after which the job gives up on it (a file that
+/// kills workers would otherwise go round every worker as they restart).
+pub const MAX_LOST_RUNS: u32 = 3;
+
 /// With backup tasks on, the heartbeats a worker may miss once the job waits on its last
 /// tasks (see [`Coordinator::tick`]).
 pub const SUSPECT_AFTER_INTERVALS: u32 = 4;
@@ -64,6 +72,10 @@ pub const SUSPECT_AFTER_INTERVALS: u32 = 4;
 /// What the driver must do.
 #[derive(Debug)]
 pub enum Action {
+    /// Open a connection to worker `w` (index in the machines list) again, and report it
+    /// with [`Coordinator::connected`] or [`Coordinator::lost`]: a worker not in the job
+    /// (lost, or never reached) may join it.
+    Connect(usize),
     /// Send a frame to worker `w` (index in the machines list).
     Send(usize, Outgoing),
     /// Close the connection to worker `w` (after what is queued).
@@ -111,6 +123,8 @@ pub struct Recovery {
     /// Backup copies of slow tasks started, and those that finished first.
     pub backups_launched: u64,
     pub backups_won: u64,
+    /// Workers that joined the running job (restarted, or started late).
+    pub workers_joined: u64,
 }
 
 /// A file's figures, or why it was skipped (no worker could read it, skip policy).
@@ -141,14 +155,18 @@ pub struct WorkerReport {
     pub map_seconds: f64,
     pub shuffle_seconds: f64,
     pub reduce_seconds: f64,
-    /// Why it was lost during the job, if it was.
+    /// Why it was lost during the job, if it was (the last time).
     pub lost: Option<String>,
+    /// Times it joined the job while it ran (after a restart, or started late).
+    pub joined: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Link {
     Connecting,
     Greeted,
+    /// Joining a running job: answered, waiting for a reassignment to complete.
+    Welcomed,
     Ready,
     Gone(String),
 }
@@ -164,6 +182,9 @@ struct WorkerEntry {
     answered: bool,
     /// A Reduce was sent to it and its ReduceDone has not come yet.
     reducing: bool,
+    /// Once the job runs, for a worker outside it: when to try to reach it again (gone),
+    /// or when to stop waiting for its answer (connecting, greeted).
+    retry_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -189,6 +210,8 @@ struct TaskEntry {
     attempts: u32,
     /// Workers that could not read the file.
     unreadable_on: Vec<usize>,
+    /// Runs lost with their worker.
+    lost_runs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +270,7 @@ impl Coordinator {
                 index: None,
                 answered: false,
                 reducing: false,
+                retry_at: None,
             })
             .collect();
         let tasks = paths
@@ -260,6 +284,7 @@ impl Coordinator {
                 started: 0,
                 attempts: 0,
                 unreadable_on: Vec::new(),
+                lost_runs: 0,
             })
             .collect();
         Coordinator {
@@ -318,6 +343,7 @@ impl Coordinator {
             return;
         }
         entry.link = Link::Gone(reason.to_string());
+        entry.retry_at = None;
         let addr = entry.report.address.clone();
         if self.phase == Phase::Connecting {
             self.log(format!(
@@ -327,6 +353,7 @@ impl Coordinator {
         } else if entry.index.is_some() {
             self.recover(w, &addr, reason);
         }
+        // Otherwise it was trying to join: it will be tried again.
     }
 
     /// The time allowed for greetings is over: workers that have not answered are left out.
@@ -375,6 +402,36 @@ impl Coordinator {
                 self.lost(w, &reason);
             }
         }
+        self.retry_outsiders(now);
+    }
+
+    /// Listed workers outside the running job are tried again every
+    /// [`REJOIN_AFTER_INTERVALS`] heartbeat intervals
+    /// (a restarted or late worker joins); one that connects but does not answer within
+    /// the heartbeat timeout is dropped until the next try.
+    fn retry_outsiders(&mut self, now: Instant) {
+        for w in 0..self.workers.len() {
+            let entry = &mut self.workers[w];
+            match entry.link {
+                Link::Gone(_) => match entry.retry_at {
+                    None => {
+                        let every = self.config.heartbeat_interval * REJOIN_AFTER_INTERVALS;
+                        entry.retry_at = Some(now + every);
+                    }
+                    Some(at) if at <= now => {
+                        entry.link = Link::Connecting;
+                        entry.retry_at = Some(now + self.config.heartbeat_timeout);
+                        self.actions.push_back(Action::Connect(w));
+                    }
+                    Some(_) => {}
+                },
+                Link::Connecting | Link::Greeted if entry.retry_at.is_some_and(|at| at <= now) => {
+                    self.actions.push_back(Action::Close(w));
+                    self.lost(w, "no answer to a new greeting");
+                }
+                _ => {}
+            }
+        }
     }
 
     /// How long a worker may stay silent now, and whether that is the shorter tail limit.
@@ -408,11 +465,17 @@ impl Coordinator {
             return None;
         }
         let (allowed, _) = self.allowed_silence();
-        self.alive()
+        let silence = self
+            .alive()
             .into_iter()
             .filter_map(|w| self.last_heard.get(w).copied().flatten())
-            .map(|t| t + allowed)
-            .min()
+            .map(|t| t + allowed);
+        let outsiders = self.workers.iter().filter_map(|e| match e.link {
+            Link::Gone(_) | Link::Connecting | Link::Greeted => e.retry_at,
+            _ => None,
+        });
+        // (A worker just gone gets its retry time at the tick that follows every event.)
+        silence.chain(outsiders).min()
     }
 
     /// True until the job description has gone out.
@@ -445,13 +508,29 @@ impl Coordinator {
                 entry.report.slots = welcome.slots.max(1);
                 self.check_greetings();
             }
-            (Message::Refused(r), Phase::Connecting) => {
+            // A worker outside the running job answered a new greeting: it joins.
+            (Message::Welcome(welcome), Phase::Preparing | Phase::Mapping | Phase::Reducing)
+                if self.workers[w].link == Link::Greeted =>
+            {
+                let entry = &mut self.workers[w];
+                entry.link = Link::Welcomed;
+                entry.retry_at = None;
+                entry.report.threads = welcome.threads;
+                entry.report.slots = welcome.slots.max(1);
+                self.admit_joiners();
+            }
+            // At the start, or from a worker trying to join (e.g. busy with another job).
+            (Message::Refused(r), _)
+                if self.phase == Phase::Connecting || self.workers[w].index.is_none() =>
+            {
                 let reason = format!("refused the job ({:?}): {}", r.reason, r.detail);
                 self.actions.push_back(Action::Close(w));
                 self.lost(w, &reason);
             }
-            (Message::JobReady(j), Phase::Preparing)
-                if j.job == self.config.job && !self.workers[w].answered =>
+            (Message::JobReady(j), _)
+                if j.job == self.config.job
+                    && self.workers[w].index.is_some()
+                    && !self.workers[w].answered =>
             {
                 self.workers[w].answered = true;
                 self.check_prepared();
@@ -577,40 +656,8 @@ impl Coordinator {
             .collect();
         self.owners = (0..self.partitions).map(|p| p % n).collect();
         self.requested = vec![false; self.partitions as usize];
-        let addresses: Vec<String> = self
-            .live
-            .iter()
-            .map(|&w| self.workers[w].report.address.clone())
-            .collect();
         for (i, &w) in self.live.clone().iter().enumerate() {
-            let spec = JobSpec {
-                job: self.config.job,
-                tokenizer: self.config.tokenizer,
-                policy: self.config.policy,
-                split_bytes: self.config.split_bytes.map(|b| b as u64),
-                spill_at: self.config.spill_at as u64,
-                hash: PartitionHash::Xxh3Seed0Mod,
-                partitions: self.partitions,
-                workers: addresses.clone(),
-                you: i as u32,
-                heartbeat_ms: self
-                    .config
-                    .heartbeat_interval
-                    .as_millis()
-                    .clamp(1, u32::MAX as u128) as u32,
-            };
-            let entry = &mut self.workers[w];
-            entry.index = Some(i as u32);
-            entry.report.took_part = true;
-            entry.report.partitions_owned = (0..self.partitions)
-                .filter(|p| spec.owner(*p) == i as u32)
-                .count() as u32;
-            match encode(&spec) {
-                Ok(frame) => self
-                    .actions
-                    .push_back(Action::Send(w, Outgoing::new(frame))),
-                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
-            }
+            self.send_job(w, i as u32);
         }
         self.log(format!(
             "job {:016x}: {} file{} on {} worker{}, R = {} partitions ({})",
@@ -623,6 +670,78 @@ impl Coordinator {
             crate::partition::PARTITION_HASH
         ));
         self.phase = Phase::Preparing;
+    }
+
+    /// Makes worker `w` the job's worker `index` (listed in `live` already) and sends it
+    /// the job description, with the current owners table.
+    fn send_job(&mut self, w: usize, index: u32) {
+        let spec = JobSpec {
+            job: self.config.job,
+            tokenizer: self.config.tokenizer,
+            policy: self.config.policy,
+            split_bytes: self.config.split_bytes.map(|b| b as u64),
+            spill_at: self.config.spill_at as u64,
+            hash: PartitionHash::Xxh3Seed0Mod,
+            partitions: self.partitions,
+            workers: self.members(),
+            you: index,
+            owners: self.owners.clone(),
+            epoch: self.epoch,
+            heartbeat_ms: self
+                .config
+                .heartbeat_interval
+                .as_millis()
+                .clamp(1, u32::MAX as u128) as u32,
+        };
+        let entry = &mut self.workers[w];
+        entry.index = Some(index);
+        entry.answered = false;
+        entry.running = 0;
+        entry.reducing = false;
+        entry.report.took_part = true;
+        entry.report.partitions_owned = self.owners.iter().filter(|&&o| o == index).count() as u32;
+        match encode(&spec) {
+            Ok(frame) => self
+                .actions
+                .push_back(Action::Send(w, Outgoing::new(frame))),
+            Err(e) => self.finish(Err(JobError::Input(e.to_string()))),
+        }
+    }
+
+    /// The job's workers' addresses, by job index (lost ones included: indices stay).
+    fn members(&self) -> Vec<String> {
+        self.live
+            .iter()
+            .map(|&w| self.workers[w].report.address.clone())
+            .collect()
+    }
+
+    /// Workers that answered a new greeting join the job, unless a reassignment is under
+    /// way (they would miss its Adopt): then they join when it completes. A joiner owns
+    /// no partition at first; it takes tasks, and may inherit partitions later.
+    fn admit_joiners(&mut self) {
+        if self.adopting.is_some() {
+            return;
+        }
+        let waiting: Vec<usize> = (0..self.workers.len())
+            .filter(|&w| self.workers[w].link == Link::Welcomed)
+            .collect();
+        for w in waiting {
+            let index = self.live.len() as u32;
+            self.live.push(w);
+            self.workers[w].link = Link::Ready;
+            self.workers[w].report.joined += 1;
+            self.recovery.workers_joined += 1;
+            if let Some(heard) = self.last_heard.get_mut(w) {
+                *heard = None;
+            }
+            let addr = self.workers[w].report.address.clone();
+            self.log(format!("worker {addr} joined the job (worker #{index})"));
+            self.send_job(w, index);
+            if self.phase == Phase::Mapping {
+                self.dispatch();
+            }
+        }
     }
 
     fn is_running(&self, done: &msg::TaskDone, w: usize) -> bool {
@@ -887,10 +1006,15 @@ impl Coordinator {
 
     /// The workers of the job still alive (machines-list indices).
     fn alive(&self) -> Vec<usize> {
+        // A worker that joined again appears under its old index too: only its current
+        // index counts.
         self.live
             .iter()
-            .copied()
-            .filter(|&w| self.workers[w].link == Link::Ready)
+            .enumerate()
+            .filter(|&(i, &w)| {
+                self.workers[w].index == Some(i as u32) && self.workers[w].link == Link::Ready
+            })
+            .map(|(_, &w)| w)
             .collect()
     }
 
@@ -918,6 +1042,7 @@ impl Coordinator {
                 job: self.config.job,
                 epoch,
                 owners: self.owners.clone(),
+                workers: self.members(),
                 moved: moved.clone(),
                 resend,
             };
@@ -926,6 +1051,7 @@ impl Coordinator {
                     .push_back(Action::Send(v, Outgoing::new(frame)));
             }
         }
+        self.admit_joiners();
         self.advance();
     }
 
@@ -955,10 +1081,11 @@ impl Coordinator {
     /// outputs it kept run again elsewhere, its partitions move to live workers (round
     /// robin), and every live worker sends its outputs for them again.
     fn recover(&mut self, w: usize, addr: &str, reason: &str) {
-        let Some(dead) = self.workers[w].index else {
+        let Some(dead) = self.workers[w].index.take() else {
             return;
         };
         self.workers[w].reducing = false;
+        self.workers[w].running = 0;
         self.workers[w].report.lost = Some(reason.to_string());
         self.recovery.workers_lost += 1;
         let alive = self.alive();
@@ -969,6 +1096,7 @@ impl Coordinator {
             }));
         }
         let mut again = 0;
+        let mut give_up = None;
         for t in &mut self.tasks {
             let lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
             if matches!(t.backup, Some((b, _)) if b == w) {
@@ -981,6 +1109,15 @@ impl Coordinator {
                     lost_run = false;
                 }
             }
+            if lost_run {
+                t.lost_runs += 1;
+                if t.lost_runs >= MAX_LOST_RUNS && self.failure.is_none() {
+                    let path = t.path.display();
+                    give_up = Some(format!(
+                        "{path}: its worker was lost on each of {MAX_LOST_RUNS} runs"
+                    ));
+                }
+            }
             if lost_output || lost_run {
                 t.state = TaskState::Pending;
                 t.done_by = None;
@@ -989,6 +1126,12 @@ impl Coordinator {
             }
         }
         self.recovery.tasks_reexecuted += again;
+        if let Some(reason) = give_up {
+            return self.finish(Err(JobError::Worker {
+                addr: addr.to_string(),
+                reason: format!("lost during the job ({reason}); giving up"),
+            }));
+        }
         let moved: Vec<u32> = (0..self.partitions)
             .filter(|&p| self.owners[p as usize] == dead)
             .collect();
@@ -1029,6 +1172,7 @@ impl Coordinator {
             job: self.config.job,
             epoch: self.epoch,
             owners: self.owners.clone(),
+            workers: self.members(),
         };
         for &h in &heirs {
             if let Ok(frame) = encode(&adopt) {
@@ -1129,13 +1273,11 @@ impl Coordinator {
             return;
         }
         self.phase = Phase::Over;
-        for &w in &self.live {
-            if self.workers[w].link == Link::Ready {
-                self.actions.push_back(Action::Send(
-                    w,
-                    Outgoing::new(encode_job_ref(Kind::JobEnd, self.config.job)),
-                ));
-            }
+        for w in self.alive() {
+            self.actions.push_back(Action::Send(
+                w,
+                Outgoing::new(encode_job_ref(Kind::JobEnd, self.config.job)),
+            ));
         }
         self.actions.push_back(Action::Finished(Box::new(outcome)));
     }

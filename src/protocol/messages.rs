@@ -126,21 +126,20 @@ pub struct JobSpec {
     pub split_bytes: Option<u64>,
     pub spill_at: u64,
     pub hash: PartitionHash,
-    /// R: partition `p` is owned by worker `p % workers.len()`.
+    /// R, the number of partitions.
     pub partitions: u32,
-    /// Addresses of the job's workers, by index.
+    /// Addresses of the job's workers, by index. A worker that joins a running job gets
+    /// the next index; later lists (Adopt, Reassign) extend this one.
     pub workers: Vec<String>,
     /// The receiver's index in `workers`.
     pub you: u32,
+    /// The owner (index in `workers`) of each partition: `p mod W` when the job starts,
+    /// the table of the last reassignment for a worker that joins later.
+    pub owners: Vec<u32>,
+    /// The reassignment `owners` comes from (0 at the start).
+    pub epoch: u32,
     /// How often a worker says it is alive (Heartbeat).
     pub heartbeat_ms: u32,
-}
-
-impl JobSpec {
-    /// The worker index that owns partition `p`.
-    pub fn owner(&self, p: u32) -> u32 {
-        p % self.workers.len().max(1) as u32
-    }
 }
 
 /// Names a job in messages that need nothing else.
@@ -237,6 +236,8 @@ pub struct Reassign {
     pub epoch: u32,
     /// The owner (job worker index) of each partition.
     pub owners: Vec<u32>,
+    /// The job's workers by index (those that joined since included).
+    pub workers: Vec<String>,
     /// The partitions that moved.
     pub moved: Vec<u32>,
     /// Finished tasks of the receiver whose outputs for `moved` must be sent again.
@@ -251,6 +252,8 @@ pub struct Adopt {
     pub job: u64,
     pub epoch: u32,
     pub owners: Vec<u32>,
+    /// The job's workers by index (those that joined since included).
+    pub workers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

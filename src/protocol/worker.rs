@@ -140,6 +140,9 @@ struct Shuffle {
 #[derive(Debug)]
 struct JobState {
     spec: Arc<JobSpec>,
+    /// The job's workers' addresses by index: the job's list, extended by Adopt and
+    /// Reassign when workers join.
+    members: Vec<String>,
     /// The owner (job worker index) of each partition; changes with Reassign.
     owners: Vec<u32>,
     /// The Partition frames of every task this worker mapped, by task, kept until the job
@@ -155,10 +158,34 @@ struct JobState {
     epoch: u32,
     /// When the next Heartbeat is due.
     next_beat: Instant,
+    /// Peers whose connection dropped while partitions waited on them, and when to send
+    /// those partitions again (`None`: at the next tick's retry time).
+    retry_peers: HashMap<u32, Option<Instant>>,
     ledger: HashMap<(u32, u32), Ledger>,
     shuffles: HashMap<u32, Shuffle>,
     figures: WorkerFigures,
     reduce_started: Option<Instant>,
+}
+
+impl JobState {
+    /// Takes a newer list of the job's workers: the same list, extended by workers that
+    /// joined. False (nothing changed) for anything else.
+    fn take_members(&mut self, workers: Vec<String>) -> bool {
+        let extends = workers.len() >= self.members.len()
+            && workers[..self.members.len()] == self.members[..]
+            && all_socket_addresses(&workers[self.members.len()..]);
+        if extends {
+            self.members = workers;
+        }
+        extends
+    }
+}
+
+/// Peers are given as socket addresses, so the event loop never waits on DNS.
+fn all_socket_addresses(addresses: &[String]) -> bool {
+    addresses
+        .iter()
+        .all(|a| a.parse::<std::net::SocketAddr>().is_ok())
 }
 
 /// The worker state machine (see the module docs).
@@ -200,13 +227,26 @@ impl Worker {
         .ok()
     }
 
-    /// Time passes: sends a Heartbeat when one is due.
+    /// Time passes: sends a Heartbeat when one is due, and partitions again to peers whose
+    /// connection dropped.
     pub fn tick(&mut self, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        let every = Duration::from_millis(u64::from(job.spec.heartbeat_ms));
+        let mut due = Vec::new();
+        for (&peer, at) in &mut job.retry_peers {
+            match at {
+                None => *at = Some(now + every),
+                Some(at) if *at <= now => due.push(peer),
+                Some(_) => {}
+            }
+        }
+        for peer in due {
+            self.retry_peer(peer, now);
+        }
         let Some(job) = &mut self.job else { return };
         if now < job.next_beat {
             return;
         }
-        let every = Duration::from_millis(u64::from(job.spec.heartbeat_ms));
         job.next_beat = now + every;
         let frame = encode_job_ref(Kind::Heartbeat, job.spec.job);
         self.report(Ok(frame));
@@ -214,7 +254,43 @@ impl Worker {
 
     /// When [`Worker::tick`] has something to do next, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.job.as_ref().map(|j| j.next_beat)
+        let job = self.job.as_ref()?;
+        let retries = job.retry_peers.values().flatten().copied();
+        retries.chain([job.next_beat]).min()
+    }
+
+    /// Sends again, on a new connection, the partitions that wait on `peer`: the frames may
+    /// have been lost with the old connection (a cut, or a refusal). Repeats are applied
+    /// once. If the peer is lost for good, the coordinator moves its partitions (Reassign)
+    /// and they go to the new owners instead.
+    fn retry_peer(&mut self, peer: u32, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        job.retry_peers.remove(&peer);
+        let owned: Vec<u32> = (0..job.owners.len() as u32)
+            .filter(|&p| job.owners[p as usize] == peer)
+            .collect();
+        let waiting: Vec<(u32, Vec<u32>)> = job
+            .shuffles
+            .iter()
+            .map(|(&task, s)| {
+                let parts = owned
+                    .iter()
+                    .copied()
+                    .filter(|&p| s.waiting[p as usize])
+                    .collect();
+                (task, parts)
+            })
+            .filter(|(_, parts): &(u32, Vec<u32>)| !parts.is_empty())
+            .collect();
+        for (task, parts) in waiting {
+            self.send_partitions(task, &parts, now);
+        }
+    }
+
+    /// The address of the job's worker `peer`, if there is one.
+    pub fn peer_address(&self, peer: u32) -> Option<&str> {
+        let job = self.job.as_ref()?;
+        job.members.get(peer as usize).map(String::as_str)
     }
 
     /// The description of the job being served, if any.
@@ -248,12 +324,7 @@ impl Worker {
     /// tasks waiting on it wait.
     pub fn peer_unreachable(&mut self, peer: u32, reason: &str) {
         let Some(job) = &self.job else { return };
-        let addr = job
-            .spec
-            .workers
-            .get(peer as usize)
-            .cloned()
-            .unwrap_or_default();
+        let addr = job.members.get(peer as usize).cloned().unwrap_or_default();
         let waiting = job
             .shuffles
             .values()
@@ -261,6 +332,11 @@ impl Worker {
                 (0..s.waiting.len()).any(|p| s.waiting[p] && job.owners.get(p) == Some(&peer))
             })
             .count();
+        if waiting > 0 {
+            if let Some(job) = &mut self.job {
+                job.retry_peers.entry(peer).or_insert(None);
+            }
+        }
         self.log(format!(
             "lost the connection to worker {peer} ({addr}): {reason}; {waiting} tasks wait for it"
         ));
@@ -283,6 +359,17 @@ impl Worker {
                 let Some(job) = self.current(t.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "task".into());
                 };
+                // The same attempt twice (a repeated delivery): mapped once. A second map
+                // would replace a resend under way with a shuffle that ends in a stale
+                // TaskDone instead of the Resent the coordinator waits for.
+                let repeated = job.mapping.contains(&t.task)
+                    || job.outputs.get(&t.task).is_some_and(|o| o.0 == t.attempt);
+                if repeated {
+                    return self.log(format!(
+                        "task {} attempt {}: received again, ignored",
+                        t.task, t.attempt
+                    ));
+                }
                 let spec = job.spec.clone();
                 if let Some(job) = self.job.as_mut() {
                     job.mapping.insert(t.task);
@@ -313,8 +400,10 @@ impl Worker {
                 let Some(job) = self.job.as_mut().filter(|j| j.spec.job == a.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "adopt".into());
                 };
-                let workers = job.spec.workers.len() as u32;
-                if a.owners.len() != job.owners.len() || a.owners.iter().any(|&o| o >= workers) {
+                if !job.take_members(a.workers)
+                    || a.owners.len() != job.owners.len()
+                    || a.owners.iter().any(|&o| o as usize >= job.members.len())
+                {
                     return self.refuse(conn, RefuseReason::Protocol, "inconsistent adopt".into());
                 }
                 // Accept the partitions that come here from now on. The table used for
@@ -409,20 +498,21 @@ impl Worker {
     }
 
     fn start_job(&mut self, conn: ConnId, spec: JobSpec, now: Instant) {
-        // Peers are given as socket addresses, so the event loop never waits on DNS.
         let consistent = !spec.workers.is_empty()
-            && spec
-                .workers
-                .iter()
-                .all(|a| a.parse::<std::net::SocketAddr>().is_ok())
+            && all_socket_addresses(&spec.workers)
             && (spec.you as usize) < spec.workers.len()
             && (1..=MAX_PARTITIONS).contains(&spec.partitions)
+            && spec.owners.len() == spec.partitions as usize
+            && spec
+                .owners
+                .iter()
+                .all(|&o| (o as usize) < spec.workers.len())
             && spec.split_bytes != Some(0)
             && spec.heartbeat_ms > 0;
         if !consistent {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
         }
-        let owners: Vec<u32> = (0..spec.partitions).map(|p| spec.owner(p)).collect();
+        let owners = spec.owners.clone();
         let owned: Vec<u32> = (0..spec.partitions)
             .filter(|&p| owners[p as usize] == spec.you)
             .collect();
@@ -441,15 +531,18 @@ impl Worker {
         });
         let job = spec.job;
         let next_beat = now + Duration::from_millis(u64::from(spec.heartbeat_ms));
+        let epoch = spec.epoch;
         self.job = Some(JobState {
+            members: spec.workers.clone(),
             spec: Arc::new(spec),
             owners,
             outputs: HashMap::new(),
             mapping: Default::default(),
             accepting: Default::default(),
             cancelled: Default::default(),
-            epoch: 0,
+            epoch,
             next_beat,
+            retry_peers: HashMap::new(),
             ledger: HashMap::new(),
             shuffles: HashMap::new(),
             figures: WorkerFigures::default(),
@@ -718,10 +811,10 @@ impl Worker {
         let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
             return self.refuse(conn, RefuseReason::UnknownJob, "reassign".into());
         };
-        let workers = job.spec.workers.len() as u32;
         let partitions = job.owners.len() as u32;
-        if r.owners.len() != job.owners.len()
-            || r.owners.iter().any(|&o| o >= workers)
+        if !job.take_members(r.workers)
+            || r.owners.len() != job.owners.len()
+            || r.owners.iter().any(|&o| o as usize >= job.members.len())
             || r.moved.iter().any(|&p| p >= partitions)
         {
             return self.refuse(

@@ -75,8 +75,13 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(threads: usize) -> Worker {
+        Worker::start_at("127.0.0.1:0", threads)
+    }
+
+    /// A worker listening on `listen` (e.g. the address of one that was killed).
+    pub fn start_at(listen: &str, threads: usize) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
-            .args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(["worker", "--listen", listen, "--quiet"])
             .args(["--threads", &threads.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
