@@ -19,6 +19,14 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A dozen tasks, long enough on single-thread workers for a fault at 100–150 ms to land
+/// early in the job.
+fn long_corpus(dir: &Path) -> Vec<PathBuf> {
+    (0..12)
+        .map(|i| wetgen(dir, &format!("r{i}.warc.wet"), "3MB", 90 + i, &[]))
+        .collect()
+}
+
 /// Runs `wetmr run` on `workers`, doing `fault` to the worker `victim` after `delay`.
 /// Returns (exit code, stdout, stderr, stats JSON).
 fn run_with_fault(
@@ -171,10 +179,7 @@ fn every_worker_killed_fails_cleanly() {
 #[test]
 fn a_restarted_worker_joins_the_running_job() {
     let dir = tempfile::tempdir().unwrap();
-    // Long enough (a dozen tasks on single-thread workers) for the restart to land early.
-    let files: Vec<PathBuf> = (0..12)
-        .map(|i| wetgen(dir.path(), &format!("r{i}.warc.wet"), "3MB", 90 + i, &[]))
-        .collect();
+    let files = long_corpus(dir.path());
     let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
     let machines = dir.path().join("machines.txt");
     let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
@@ -208,5 +213,42 @@ fn a_restarted_worker_joins_the_running_job() {
     assert!(
         stats["cluster"]["workers"][1]["tasks"].as_u64().unwrap() > 0,
         "the restarted worker took no task: {stats}"
+    );
+}
+
+#[test]
+fn a_killed_coordinator_leaves_no_output_and_the_same_command_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = long_corpus(dir.path());
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
+    let machines = dir.path().join("machines.txt");
+    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    std::fs::write(&machines, list.join("\n")).unwrap();
+    let out_file = dir.path().join("out.tsv");
+    std::fs::write(&out_file, "older\n").unwrap();
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+        cmd.args(["run", "-q", "--machines", machines.to_str().unwrap(), "-o"])
+            .arg(&out_file)
+            .args(&files)
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let mut first = run().spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
+    let _ = first.wait();
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "older\n");
+    // As cron would: the same command again, on the same workers (they dropped the job).
+    let again = run().output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(std::fs::read(&out_file).unwrap() == local(&files));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains(".tmp")),
+        "temporary files left: {names:?}"
     );
 }
