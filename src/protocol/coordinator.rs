@@ -11,10 +11,13 @@
 //! Failures: an input no worker can read, or a damaged input under the strict policy,
 //! fails the job with the first such file in input order, as `wetmr count` does. A worker
 //! lost after the job started (connection closed, or silent past the heartbeat timeout) is
-//! recovered from: the tasks it ran or whose outputs it kept run again, its partitions move
-//! to live workers (heirs adopt them first, then everyone gets the new owners and sends
-//! its outputs for them again), and reports made under an older assignment (epoch) are
-//! followed by a resend of what moved since. The job fails only when no worker is left.
+//! recovered from: the tasks it was running run again, its partitions move to live workers
+//! (heirs adopt them first, then everyone gets the new owners and sends its outputs for
+//! them again), and reports made under an older assignment (epoch) are followed by a
+//! resend of what moved since. Each worker has a buddy that keeps copies of what its tasks
+//! produced for the worker's own partitions: the lost worker's finished tasks are sent to
+//! the new owners from those copies, and run again only when the copies are gone too. The
+//! job fails only when no worker is left.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -62,7 +65,8 @@ pub const PARTITIONS_PER_WORKER: u32 = 4;
 pub const REJOIN_AFTER_INTERVALS: u32 = 2;
 
 /// Runs of a task lost with their worker after which the job gives up on it (a file that
-/// kills workers would otherwise go round every worker as they restart).
+/// kills workers would otherwise go round every worker as they restart). A worker taken
+/// over as a straggler does not count: that is the coordinator's choice, not a failure.
 pub const MAX_LOST_RUNS: u32 = 3;
 
 /// With backup tasks on, the heartbeats a worker may miss once the job waits on its last
@@ -125,6 +129,9 @@ pub struct Recovery {
     pub backups_won: u64,
     /// Workers that joined the running job (restarted, or started late).
     pub workers_joined: u64,
+    /// Finished tasks of lost workers sent to the new owners from their buddies' copies
+    /// instead of running again.
+    pub tasks_from_copies: u64,
 }
 
 /// A file's figures, or why it was skipped (no worker could read it, skip policy).
@@ -150,6 +157,8 @@ pub struct WorkerReport {
     pub shuffle_bytes_received: u64,
     /// Partition bytes for partitions it owns itself (never sent).
     pub shuffle_bytes_kept: u64,
+    /// Bytes of the copies of those pushed to its buddy.
+    pub shuffle_bytes_copied: u64,
     pub duplicates_ignored: u64,
     /// Sums over its tasks (map and shuffle overlap between tasks).
     pub map_seconds: f64,
@@ -190,21 +199,49 @@ struct WorkerEntry {
 #[derive(Debug)]
 enum TaskState {
     Pending,
-    Running { worker: usize, attempt: u32 },
+    /// Its first copy runs (a backup may run beside it).
+    Running(Run),
     Done(FileOutcome),
     Failed,
+}
+
+/// One copy of a task handed to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    worker: usize,
+    attempt: u32,
+    /// Its file is counted (Mapped): it no longer holds one of the worker's slots, only
+    /// waits for its partitions to be acknowledged.
+    mapped: bool,
+}
+
+impl Run {
+    fn new(worker: usize, attempt: u32) -> Run {
+        Run {
+            worker,
+            attempt,
+            mapped: false,
+        }
+    }
+
+    fn is(&self, worker: usize, attempt: u32) -> bool {
+        self.worker == worker && self.attempt == attempt
+    }
 }
 
 #[derive(Debug)]
 struct TaskEntry {
     path: PathBuf,
     state: TaskState,
-    /// The worker whose attempt finished the task (it keeps the task's outputs).
+    /// The worker that keeps the finished task's outputs: the one whose attempt finished
+    /// it, or, once that one is lost, its buddy (which keeps copies of some of them).
     done_by: Option<usize>,
+    /// The buddy of `done_by` that keeps copies of its outputs for its own partitions.
+    copy_at: Option<usize>,
     /// Its outputs for moved partitions are being sent again.
     resending: bool,
-    /// A backup copy running beside the first (worker, attempt).
-    backup: Option<(usize, u32)>,
+    /// A backup copy running beside the first.
+    backup: Option<Run>,
     /// Dispatch order of its current run (the oldest running task is backed up first).
     started: u64,
     attempts: u32,
@@ -237,6 +274,8 @@ pub struct Coordinator {
     ranked: Vec<(Vec<Payload>, bool, u64)>,
     /// The owner (job worker index) of each partition.
     owners: Vec<u32>,
+    /// The buddy (job worker index) of each job worker, if any.
+    buddies: Vec<Option<u32>>,
     /// A Reduce naming the partition went out (to its current owner).
     requested: Vec<bool>,
     /// Reassignments so far, and the partitions each one moved.
@@ -253,6 +292,20 @@ pub struct Coordinator {
     /// The first failing task in input order, with its message.
     failure: Option<(usize, String)>,
     actions: VecDeque<Action>,
+}
+
+impl TaskEntry {
+    /// The copy `(worker, attempt)`, if it runs.
+    fn run_mut(&mut self, worker: usize, attempt: u32) -> Option<&mut Run> {
+        let first = match &mut self.state {
+            TaskState::Running(run) => Some(run),
+            _ => None,
+        };
+        first
+            .into_iter()
+            .chain(self.backup.as_mut())
+            .find(|r| r.is(worker, attempt))
+    }
 }
 
 impl Coordinator {
@@ -279,6 +332,7 @@ impl Coordinator {
                 path,
                 state: TaskState::Pending,
                 done_by: None,
+                copy_at: None,
                 resending: false,
                 backup: None,
                 started: 0,
@@ -296,6 +350,7 @@ impl Coordinator {
             live: Vec::new(),
             ranked: Vec::new(),
             owners: Vec::new(),
+            buddies: Vec::new(),
             requested: Vec::new(),
             epoch: 0,
             moved_at: Vec::new(),
@@ -338,6 +393,12 @@ impl Coordinator {
 
     /// Worker `w` could not be reached, or its connection closed.
     pub fn lost(&mut self, w: usize, reason: &str) {
+        self.lose(w, reason, false);
+    }
+
+    /// Worker `w` is out of the job: it failed, or, `taken_over`, it was too slow for
+    /// the job's tail (see [`Coordinator::allowed_silence`]).
+    fn lose(&mut self, w: usize, reason: &str, taken_over: bool) {
         let entry = &mut self.workers[w];
         if matches!(entry.link, Link::Gone(_)) || self.phase == Phase::Over {
             return;
@@ -351,7 +412,7 @@ impl Coordinator {
             ));
             self.check_greetings();
         } else if entry.index.is_some() {
-            self.recover(w, &addr, reason);
+            self.recover(w, &addr, reason, taken_over);
         }
         // Otherwise it was trying to join: it will be tried again.
     }
@@ -399,7 +460,7 @@ impl Coordinator {
                         silent.as_secs_f64()
                     )
                 };
-                self.lost(w, &reason);
+                self.lose(w, &reason, tail);
             }
         }
         self.retry_outsiders(now);
@@ -535,21 +596,35 @@ impl Coordinator {
                 self.workers[w].answered = true;
                 self.check_prepared();
             }
+            (Message::Mapped(m), Phase::Mapping)
+                if self.is_running_ids(m.job, m.task, m.attempt, w) =>
+            {
+                if let Some(run) = self.tasks[m.task as usize].run_mut(w, m.attempt) {
+                    let freed = !run.mapped;
+                    run.mapped = true;
+                    if freed {
+                        self.free_slot(w);
+                    }
+                }
+                self.advance();
+            }
+            (Message::Mapped(_), _) => {}
             (Message::TaskDone(done), Phase::Mapping) if self.is_running(&done, w) => {
-                let entry = &mut self.workers[w];
-                entry.running -= 1;
-                let r = &mut entry.report;
+                self.end_run(done.task as usize, w, done.attempt);
+                let r = &mut self.workers[w].report;
                 r.tasks += 1;
                 r.bytes_in += done.file.bytes_in;
                 r.records += done.file.counters.records;
                 r.shuffle_bytes_sent += done.shuffle_bytes;
                 r.shuffle_bytes_kept += done.kept_bytes;
+                r.shuffle_bytes_copied += done.copied_bytes;
                 r.map_seconds += done.map_micros as f64 / 1e6;
                 r.shuffle_seconds += done.shuffle_micros as f64 / 1e6;
                 let task = done.task as usize;
                 self.settle_copies(task, w, done.attempt);
                 self.tasks[task].state = TaskState::Done(FileOutcome::Counted(done.file));
                 self.tasks[task].done_by = Some(w);
+                self.tasks[task].copy_at = done.copied_to.and_then(|i| self.current(i));
                 if done.epoch < self.epoch {
                     // Acknowledged (in part) by owners since lost: send the moved ones again.
                     self.request_resend(task, done.epoch);
@@ -559,8 +634,8 @@ impl Coordinator {
             (Message::TaskFailed(f), Phase::Mapping)
                 if self.is_running_ids(f.job, f.task, f.attempt, w) =>
             {
-                self.workers[w].running -= 1;
                 let task = f.task as usize;
+                self.end_run(task, w, f.attempt);
                 let other = self.drop_copy(task, w, f.attempt);
                 if other && f.failure == Failure::Unreadable {
                     // The other copy goes on; this worker cannot read the file.
@@ -588,7 +663,22 @@ impl Coordinator {
             {
                 self.recovery.bytes_resent += r.bytes;
                 let task = r.task as usize;
-                if r.epoch < self.epoch {
+                if !r.lacking.is_empty() {
+                    // It held copies of only some of the task's outputs: run it again.
+                    let addr = &self.workers[w].report.address;
+                    self.log(format!(
+                        "task {task}: worker {addr} keeps no output for {} moved partitions; \
+                         it runs again",
+                        r.lacking.len()
+                    ));
+                    let t = &mut self.tasks[task];
+                    t.state = TaskState::Pending;
+                    t.done_by = None;
+                    t.copy_at = None;
+                    t.resending = false;
+                    self.recovery.tasks_reexecuted += 1;
+                    self.advance();
+                } else if r.epoch < self.epoch {
                     self.request_resend(task, r.epoch);
                 } else {
                     self.tasks[task].resending = false;
@@ -655,6 +745,9 @@ impl Coordinator {
             .map(|_| (Vec::new(), false, 0))
             .collect();
         self.owners = (0..self.partitions).map(|p| p % n).collect();
+        self.buddies = (0..n)
+            .map(|i| Some((i + 1) % n).filter(|&b| b != i))
+            .collect();
         self.requested = vec![false; self.partitions as usize];
         for (i, &w) in self.live.clone().iter().enumerate() {
             self.send_job(w, i as u32);
@@ -687,6 +780,7 @@ impl Coordinator {
             you: index,
             owners: self.owners.clone(),
             epoch: self.epoch,
+            buddy: self.buddies.get(index as usize).copied().flatten(),
             heartbeat_ms: self
                 .config
                 .heartbeat_interval
@@ -706,6 +800,30 @@ impl Coordinator {
                 .push_back(Action::Send(w, Outgoing::new(frame))),
             Err(e) => self.finish(Err(JobError::Input(e.to_string()))),
         }
+    }
+
+    /// The machine that is the job's worker `index` now, if it is alive.
+    fn current(&self, index: u32) -> Option<usize> {
+        let w = *self.live.get(index as usize)?;
+        let entry = &self.workers[w];
+        (entry.index == Some(index) && entry.link == Link::Ready).then_some(w)
+    }
+
+    /// A buddy for the job's worker `index`: the next live worker after it, in index
+    /// order, wrapping around.
+    fn pick_buddy(&self, index: u32) -> Option<u32> {
+        let mut alive: Vec<u32> = self
+            .alive()
+            .into_iter()
+            .filter_map(|w| self.workers[w].index)
+            .filter(|&i| i != index)
+            .collect();
+        alive.sort_unstable();
+        alive
+            .iter()
+            .copied()
+            .find(|&i| i > index)
+            .or(alive.first().copied())
     }
 
     /// The job's workers' addresses, by job index (lost ones included: indices stay).
@@ -728,6 +846,8 @@ impl Coordinator {
             .collect();
         for w in waiting {
             let index = self.live.len() as u32;
+            let buddy = self.pick_buddy(index);
+            self.buddies.push(buddy);
             self.live.push(w);
             self.workers[w].link = Link::Ready;
             self.workers[w].report.joined += 1;
@@ -752,9 +872,24 @@ impl Coordinator {
         let Some(t) = self.tasks.get(task as usize) else {
             return false;
         };
-        job == self.config.job
-            && (matches!(t.state, TaskState::Running { worker, attempt: a } if worker == w && a == attempt)
-                || t.backup == Some((w, attempt)))
+        let first = matches!(t.state, TaskState::Running(run) if run.is(w, attempt));
+        job == self.config.job && (first || t.backup.is_some_and(|b| b.is(w, attempt)))
+    }
+
+    /// The copy `(w, attempt)` of `task` ends (finished, failed or cancelled): its slot is
+    /// free, if it still held one.
+    fn end_run(&mut self, task: usize, w: usize, attempt: u32) {
+        let held = self.tasks[task]
+            .run_mut(w, attempt)
+            .is_some_and(|run| !std::mem::replace(&mut run.mapped, true));
+        if held {
+            self.free_slot(w);
+        }
+    }
+
+    fn free_slot(&mut self, w: usize) {
+        let entry = &mut self.workers[w];
+        entry.running = entry.running.saturating_sub(1);
     }
 
     fn task_failed(&mut self, w: usize, f: msg::TaskFailed) {
@@ -837,10 +972,7 @@ impl Coordinator {
                 attempt: entry.attempts,
                 path: path_to_bytes(&entry.path),
             };
-            entry.state = TaskState::Running {
-                worker: w,
-                attempt: entry.attempts,
-            };
+            entry.state = TaskState::Running(Run::new(w, entry.attempts));
             entry.backup = None;
             self.dispatched += 1;
             entry.started = self.dispatched;
@@ -859,7 +991,9 @@ impl Coordinator {
 
     /// When no task is left to hand out, idle slots run backup copies of the oldest
     /// running tasks (a straggler's); the first copy to finish wins (MapReduce's backup
-    /// tasks). Each task has at most one backup, never on the worker of the first copy.
+    /// tasks). Each task has at most one backup, never on the worker of the first copy,
+    /// and none once its file is counted (only its shuffle is left: a copy would wait on
+    /// the same reducers).
     fn launch_backups(&mut self, cutoff: usize) {
         if self.tasks[..cutoff]
             .iter()
@@ -869,13 +1003,13 @@ impl Coordinator {
         }
         let mut running: Vec<usize> = (0..cutoff)
             .filter(|&t| {
-                matches!(self.tasks[t].state, TaskState::Running { .. })
+                matches!(self.tasks[t].state, TaskState::Running(run) if !run.mapped)
                     && self.tasks[t].backup.is_none()
             })
             .collect();
         running.sort_by_key(|&t| self.tasks[t].started);
         for t in running {
-            let TaskState::Running { worker: first, .. } = self.tasks[t].state else {
+            let TaskState::Running(Run { worker: first, .. }) = self.tasks[t].state else {
                 continue;
             };
             let idle = self
@@ -886,7 +1020,7 @@ impl Coordinator {
             let Some(w) = idle else { return };
             let entry = &mut self.tasks[t];
             entry.attempts += 1;
-            entry.backup = Some((w, entry.attempts));
+            entry.backup = Some(Run::new(w, entry.attempts));
             let task = Task {
                 job: self.config.job,
                 task: t as u32,
@@ -908,23 +1042,26 @@ impl Coordinator {
     fn settle_copies(&mut self, task: usize, w: usize, attempt: u32) {
         let entry = &mut self.tasks[task];
         let first = match entry.state {
-            TaskState::Running { worker, attempt } => Some((worker, attempt)),
+            TaskState::Running(run) => Some(run),
             _ => None,
         };
         let backup = entry.backup.take();
-        if backup == Some((w, attempt)) {
+        if backup.is_some_and(|b| b.is(w, attempt)) {
             self.recovery.backups_won += 1;
         }
-        for (v, a) in [first, backup].into_iter().flatten() {
-            if (v, a) == (w, attempt) {
+        for run in [first, backup].into_iter().flatten() {
+            if run.is(w, attempt) {
                 continue;
             }
-            self.workers[v].running = self.workers[v].running.saturating_sub(1);
+            if !run.mapped {
+                self.free_slot(run.worker);
+            }
             let cancel = msg::Cancel {
                 job: self.config.job,
                 task: task as u32,
-                attempt: a,
+                attempt: run.attempt,
             };
+            let v = run.worker;
             if let Ok(frame) = encode(&cancel) {
                 self.actions
                     .push_back(Action::Send(v, Outgoing::new(frame)));
@@ -935,15 +1072,12 @@ impl Coordinator {
     /// Copy `(w, attempt)` of `task` failed: forget it. Returns whether another copy runs.
     fn drop_copy(&mut self, task: usize, w: usize, attempt: u32) -> bool {
         let entry = &mut self.tasks[task];
-        if entry.backup == Some((w, attempt)) {
+        if entry.backup.is_some_and(|b| b.is(w, attempt)) {
             entry.backup = None;
             return true;
         }
-        if let Some((b, a)) = entry.backup.take() {
-            entry.state = TaskState::Running {
-                worker: b,
-                attempt: a,
-            };
+        if let Some(backup) = entry.backup.take() {
+            entry.state = TaskState::Running(backup);
             return true;
         }
         false
@@ -1038,6 +1172,9 @@ impl Coordinator {
                 self.tasks[t as usize].resending = true;
             }
             self.recovery.resends += resend.len() as u64;
+            let buddy = self.workers[v]
+                .index
+                .and_then(|i| self.buddies.get(i as usize).copied().flatten());
             let reassign = msg::Reassign {
                 job: self.config.job,
                 epoch,
@@ -1045,6 +1182,7 @@ impl Coordinator {
                 workers: self.members(),
                 moved: moved.clone(),
                 resend,
+                buddy,
             };
             if let Ok(frame) = encode(&reassign) {
                 self.actions
@@ -1077,10 +1215,11 @@ impl Coordinator {
         }
     }
 
-    /// Worker `w` was lost after the job started: its running tasks and the tasks whose
-    /// outputs it kept run again elsewhere, its partitions move to live workers (round
-    /// robin), and every live worker sends its outputs for them again.
-    fn recover(&mut self, w: usize, addr: &str, reason: &str) {
+    /// Worker `w` was lost after the job started: its running tasks run again elsewhere,
+    /// its partitions move to live workers (round robin), and every live worker sends its
+    /// outputs for them again — the outputs of the lost worker's finished tasks from its
+    /// buddy's copies, or, where those are gone too, by running the tasks again.
+    fn recover(&mut self, w: usize, addr: &str, reason: &str, taken_over: bool) {
         let Some(dead) = self.workers[w].index.take() else {
             return;
         };
@@ -1096,20 +1235,34 @@ impl Coordinator {
             }));
         }
         let mut again = 0;
+        let mut from_copies = 0;
         let mut give_up = None;
         for t in &mut self.tasks {
-            let lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
-            if matches!(t.backup, Some((b, _)) if b == w) {
+            if t.copy_at == Some(w) {
+                t.copy_at = None;
+            }
+            let mut lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
+            // The buddy's copies stand for the outputs the lost worker owned, not for
+            // those it was still sending again to other new owners (resending).
+            if lost_output && !t.resending {
+                if let Some(b) = t.copy_at.take().filter(|b| alive.contains(b)) {
+                    // The buddy sends its copies (asked with the reassignment below).
+                    t.done_by = Some(b);
+                    from_copies += 1;
+                    lost_output = false;
+                }
+            }
+            if t.backup.is_some_and(|b| b.worker == w) {
                 t.backup = None;
             }
-            let mut lost_run = matches!(t.state, TaskState::Running { worker, .. } if worker == w);
+            let mut lost_run = matches!(t.state, TaskState::Running(run) if run.worker == w);
             if lost_run {
-                if let Some((b, attempt)) = t.backup.take() {
-                    t.state = TaskState::Running { worker: b, attempt };
+                if let Some(backup) = t.backup.take() {
+                    t.state = TaskState::Running(backup);
                     lost_run = false;
                 }
             }
-            if lost_run {
+            if lost_run && !taken_over {
                 t.lost_runs += 1;
                 if t.lost_runs >= MAX_LOST_RUNS && self.failure.is_none() {
                     let path = t.path.display();
@@ -1121,11 +1274,13 @@ impl Coordinator {
             if lost_output || lost_run {
                 t.state = TaskState::Pending;
                 t.done_by = None;
+                t.copy_at = None;
                 t.resending = false;
                 again += 1;
             }
         }
         self.recovery.tasks_reexecuted += again;
+        self.recovery.tasks_from_copies += from_copies;
         if let Some(reason) = give_up {
             return self.finish(Err(JobError::Worker {
                 addr: addr.to_string(),
@@ -1148,8 +1303,14 @@ impl Coordinator {
         self.recovery.partitions_moved += moved.len() as u64;
         self.epoch += 1;
         self.moved_at.push(moved.clone());
+        for i in 0..self.buddies.len() as u32 {
+            if self.buddies[i as usize] == Some(dead) && self.current(i).is_some() {
+                self.buddies[i as usize] = self.pick_buddy(i);
+            }
+        }
         self.log(format!(
-            "worker {addr} lost ({reason}); tasks to run again: {again}, partitions moved: {}",
+            "worker {addr} lost ({reason}); tasks to run again: {again}, sent from copies: \
+             {from_copies}, partitions moved: {}",
             moved.len()
         ));
         // Heirs first (Adopt), everyone once they have answered (Reassign): nobody sends

@@ -10,8 +10,10 @@
 //!
 //! ```text
 //! coordinator → worker   Hello, Job, Task…, Reduce, JobEnd
-//! worker → coordinator   Welcome, JobReady, TaskDone | TaskFailed…, Ranked…, ReduceDone
+//! worker → coordinator   Welcome, JobReady, (Mapped, TaskDone) | TaskFailed…, Ranked…,
+//!                        ReduceDone
 //! worker → worker        Hello (as a peer), Partition…    (replies: PartitionAck…)
+//!                        Copy… to its buddy               (replies: Kept…)
 //! either way             Refused, then the connection is closed
 //! ```
 
@@ -51,6 +53,12 @@ pub enum Kind {
     Adopted = 19,
     Heartbeat = 20,
     Cancel = 21,
+    /// A copy of a [`Partition`] the sender owns and applied itself (same payload), pushed
+    /// to its buddy, which keeps it unapplied until the job ends: if the sender is lost,
+    /// the buddy sends it to the partition's new owner, and the task need not run again.
+    Copy = 22,
+    Kept = 23,
+    Mapped = 24,
 }
 
 impl Kind {
@@ -78,6 +86,9 @@ impl Kind {
             Adopted,
             Heartbeat,
             Cancel,
+            Copy,
+            Kept,
+            Mapped,
         ]
         .into_iter()
         .find(|k| *k as u16 == v)
@@ -138,6 +149,9 @@ pub struct JobSpec {
     pub owners: Vec<u32>,
     /// The reassignment `owners` comes from (0 at the start).
     pub epoch: u32,
+    /// The worker that keeps a copy of what the receiver produces for its own partitions
+    /// (see [`Copy`]); `None` when it is the only worker.
+    pub buddy: Option<u32>,
     /// How often a worker says it is alive (Heartbeat).
     pub heartbeat_ms: u32,
 }
@@ -169,6 +183,15 @@ pub struct FileSummary {
     pub skipped: Vec<Skipped>,
 }
 
+/// A map task's file is counted; its partitions are on their way (TaskDone follows when
+/// they are all acknowledged). The worker's slot is free for another task meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Mapped {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+}
+
 /// A map task finished and every reducer acknowledged its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct TaskDone {
@@ -184,6 +207,11 @@ pub struct TaskDone {
     pub shuffle_micros: u64,
     /// The sender's reassignment epoch when every partition was acknowledged.
     pub epoch: u32,
+    /// The buddy that acknowledged a copy of every partition the sender owns (see
+    /// [`Kind::Copy`]), if any.
+    pub copied_to: Option<u32>,
+    /// Bytes of those copies.
+    pub copied_bytes: u64,
 }
 
 /// Why a task failed.
@@ -217,13 +245,22 @@ pub struct Partition {
     pub words: WordBlock,
 }
 
-/// A reducer has applied (or already had) a task's data for a partition.
+/// A reducer has applied (or already had) a task's data for a partition. The same fields
+/// head a copy ([`Kind::Copy`]) and, as [`Kept`], acknowledge one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct PartitionAck {
     pub job: u64,
     pub task: u32,
     pub attempt: u32,
     pub partition: u32,
+}
+
+/// A buddy keeps a copy ([`Kind::Copy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Kept {
+    pub head: PartitionAck,
+    /// The buddy's index in the job (a late answer from a former buddy does not count).
+    pub keeper: u32,
 }
 
 /// Partitions changed owner (their owner was lost): every live worker gets the new owner of
@@ -240,8 +277,11 @@ pub struct Reassign {
     pub workers: Vec<String>,
     /// The partitions that moved.
     pub moved: Vec<u32>,
-    /// Finished tasks of the receiver whose outputs for `moved` must be sent again.
+    /// Finished tasks of the receiver whose outputs for `moved` must be sent again (from
+    /// its own outputs, or from the copies it keeps as a buddy).
     pub resend: Vec<u32>,
+    /// The receiver's buddy from now on (see [`JobSpec::buddy`]).
+    pub buddy: Option<u32>,
 }
 
 /// First step of a reassignment, to the workers that inherit partitions only: take the new
@@ -279,13 +319,16 @@ pub struct Resend {
     pub partitions: Vec<u32>,
 }
 
-/// A task's outputs for moved partitions were sent again and acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// A task's outputs for moved partitions were sent again and acknowledged, or could not
+/// be: the sender keeps no output for the partitions in `lacking` (it held only copies of
+/// some), and the task must run again.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Resent {
     pub job: u64,
     pub task: u32,
     pub epoch: u32,
     pub bytes: u64,
+    pub lacking: Vec<u32>,
 }
 
 /// All map tasks are done: rank these partitions (owned by the receiver) and send them.
@@ -368,6 +411,9 @@ pub enum Message {
     /// A worker is alive and serving the job (every `heartbeat_ms`).
     Heartbeat(JobRef),
     Cancel(Cancel),
+    Copy(Bulk<PartitionAck>),
+    Kept(Kept),
+    Mapped(Mapped),
 }
 
 /// A bulk message: its small fields read out, and the payload they came from.
@@ -414,7 +460,8 @@ wire! {
     TaskFailed => TaskFailed, Partition => Partition, PartitionAck => PartitionAck,
     Reduce => Reduce, Ranked => Ranked, ReduceDone => ReduceDone, Refused => Refused,
     Reassign => Reassign, Resent => Resent, Resend => Resend,
-    Adopt => Adopt, Adopted => Adopted, Cancel => Cancel,
+    Adopt => Adopt, Adopted => Adopted, Cancel => Cancel, Kept => Kept,
+    Mapped => Mapped,
 }
 
 /// Encodes a message as a complete frame (header and payload).
@@ -482,7 +529,9 @@ pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
         Kind::Adopted => Message::Adopted(owned!(Adopted)),
         Kind::Heartbeat => Message::Heartbeat(owned!(JobRef)),
         Kind::Cancel => Message::Cancel(owned!(Cancel)),
-        Kind::Partition => {
+        Kind::Kept => Message::Kept(owned!(Kept)),
+        Kind::Mapped => Message::Mapped(owned!(Mapped)),
+        Kind::Partition | Kind::Copy => {
             let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
                 .map_err(invalid)?;
             let head = PartitionAck {
@@ -491,10 +540,15 @@ pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
                 attempt: p.attempt.to_native(),
                 partition: p.partition.to_native(),
             };
-            Message::Partition(Bulk {
+            let bulk = Bulk {
                 head,
                 payload: frame.payload,
-            })
+            };
+            if kind == Kind::Copy {
+                Message::Copy(bulk)
+            } else {
+                Message::Partition(bulk)
+            }
         }
         Kind::Ranked => {
             let r =

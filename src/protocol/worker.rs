@@ -11,8 +11,15 @@
 //! dropped; data for a pair being applied waits for that merge and is acknowledged with
 //! it. A task is reported done to the coordinator only when every partition it produced is
 //! acknowledged by its owner, so when all tasks are done all their data sits in the reducers.
+//!
+//! Surviving a loss: a worker keeps the frames of every task it mapped until the job ends,
+//! to send them again to a partition's new owner. The frames for partitions it owns itself
+//! are applied only in its own memory, so it also pushes a copy of each to its buddy (a
+//! worker the coordinator names), which keeps them unapplied; a task is done only once its
+//! buddy has them too. If the worker is lost, its buddy sends those copies to the new
+//! owners, and only the tasks it was still running run again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,15 +135,39 @@ struct Shuffle {
     attempt: u32,
     /// Sending again after a reassignment: completes with Resent, not TaskDone.
     resend: bool,
+    /// Per partition: its owner's acknowledgement is awaited.
     waiting: Vec<bool>,
+    /// Per partition: where its copy at the buddy stands.
+    copies: Vec<CopyState>,
+    /// Acknowledgements awaited, from owners and from the buddy.
     left: usize,
     file: FileSummary,
     bytes_sent: u64,
     bytes_kept: u64,
+    bytes_copied: u64,
     map_micros: u64,
     started: Instant,
 }
 
+/// A shuffle's copy of one of its partitions (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyState {
+    /// No copy belongs with it (the partition is not this worker's, or was not sent).
+    None,
+    Waiting,
+    Kept,
+}
+
+/// The Partition frames of one task, kept until the job ends.
+#[derive(Debug)]
+struct KeptFrames {
+    attempt: u32,
+    /// By partition; `None` where a buddy got no copy (partitions its peer did not own).
+    frames: Vec<Option<Outgoing>>,
+}
+
+/// The maps whose order decides the order of actions are ordered (B-trees), so that the
+/// actions are a function of the events alone: a simulation seed replays exactly.
 #[derive(Debug)]
 struct JobState {
     spec: Arc<JobSpec>,
@@ -147,7 +178,11 @@ struct JobState {
     owners: Vec<u32>,
     /// The Partition frames of every task this worker mapped, by task, kept until the job
     /// ends so they can be sent again to a partition's new owner.
-    outputs: HashMap<u32, (u32, Vec<Outgoing>)>,
+    outputs: HashMap<u32, KeptFrames>,
+    /// The copies kept as a buddy, by task (the last attempt received).
+    copies: HashMap<u32, KeptFrames>,
+    /// Where this worker's copies go.
+    buddy: Option<u32>,
     /// Tasks being mapped.
     mapping: std::collections::HashSet<u32>,
     /// Attempts another copy of which won (Cancel).
@@ -160,9 +195,9 @@ struct JobState {
     next_beat: Instant,
     /// Peers whose connection dropped while partitions waited on them, and when to send
     /// those partitions again (`None`: at the next tick's retry time).
-    retry_peers: HashMap<u32, Option<Instant>>,
+    retry_peers: BTreeMap<u32, Option<Instant>>,
     ledger: HashMap<(u32, u32), Ledger>,
-    shuffles: HashMap<u32, Shuffle>,
+    shuffles: BTreeMap<u32, Shuffle>,
     figures: WorkerFigures,
     reduce_started: Option<Instant>,
 }
@@ -178,6 +213,14 @@ impl JobState {
             self.members = workers;
         }
         extends
+    }
+}
+
+/// A buddy named by the coordinator is another worker of the job.
+fn valid_buddy(buddy: Option<u32>, you: u32, members: usize) -> bool {
+    match buddy {
+        Some(b) => b != you && (b as usize) < members,
+        None => true,
     }
 }
 
@@ -266,6 +309,7 @@ impl Worker {
     fn retry_peer(&mut self, peer: u32, now: Instant) {
         let Some(job) = &mut self.job else { return };
         job.retry_peers.remove(&peer);
+        let job_buddy = job.buddy;
         let owned: Vec<u32> = (0..job.owners.len() as u32)
             .filter(|&p| job.owners[p as usize] == peer)
             .collect();
@@ -284,6 +328,9 @@ impl Worker {
             .collect();
         for (task, parts) in waiting {
             self.send_partitions(task, &parts, now);
+        }
+        if job_buddy == Some(peer) {
+            self.recopy();
         }
     }
 
@@ -325,11 +372,13 @@ impl Worker {
     pub fn peer_unreachable(&mut self, peer: u32, reason: &str) {
         let Some(job) = &self.job else { return };
         let addr = job.members.get(peer as usize).cloned().unwrap_or_default();
+        let is_buddy = job.buddy == Some(peer);
         let waiting = job
             .shuffles
             .values()
             .filter(|s| {
                 (0..s.waiting.len()).any(|p| s.waiting[p] && job.owners.get(p) == Some(&peer))
+                    || (is_buddy && s.copies.contains(&CopyState::Waiting))
             })
             .count();
         if waiting > 0 {
@@ -363,7 +412,10 @@ impl Worker {
                 // would replace a resend under way with a shuffle that ends in a stale
                 // TaskDone instead of the Resent the coordinator waits for.
                 let repeated = job.mapping.contains(&t.task)
-                    || job.outputs.get(&t.task).is_some_and(|o| o.0 == t.attempt);
+                    || job
+                        .outputs
+                        .get(&t.task)
+                        .is_some_and(|o| o.attempt == t.attempt);
                 if repeated {
                     return self.log(format!(
                         "task {} attempt {}: received again, ignored",
@@ -432,6 +484,8 @@ impl Worker {
             }
             Message::Partition(bulk) => self.partition(conn, bulk, now),
             Message::PartitionAck(ack) => self.acknowledged(ack, now),
+            Message::Copy(bulk) => self.keep_copy(conn, bulk),
+            Message::Kept(kept) => self.copy_kept(kept, now),
             Message::Reduce(r) if from_coordinator => {
                 let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "reduce".into());
@@ -508,7 +562,8 @@ impl Worker {
                 .iter()
                 .all(|&o| (o as usize) < spec.workers.len())
             && spec.split_bytes != Some(0)
-            && spec.heartbeat_ms > 0;
+            && spec.heartbeat_ms > 0
+            && valid_buddy(spec.buddy, spec.you, spec.workers.len());
         if !consistent {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into());
         }
@@ -534,17 +589,19 @@ impl Worker {
         let epoch = spec.epoch;
         self.job = Some(JobState {
             members: spec.workers.clone(),
+            buddy: spec.buddy,
             spec: Arc::new(spec),
             owners,
             outputs: HashMap::new(),
+            copies: HashMap::new(),
             mapping: Default::default(),
             accepting: Default::default(),
             cancelled: Default::default(),
             epoch,
             next_beat,
-            retry_peers: HashMap::new(),
+            retry_peers: BTreeMap::new(),
             ledger: HashMap::new(),
-            shuffles: HashMap::new(),
+            shuffles: BTreeMap::new(),
             figures: WorkerFigures::default(),
             reduce_started: None,
         });
@@ -622,25 +679,55 @@ impl Worker {
             *w = false;
         }
         shuffle.left -= 1;
-        if shuffle.left > 0 {
-            return;
-        }
-        let Some(s) = job.shuffles.remove(&ack.task) else {
+        self.settle(ack.task, now);
+    }
+
+    /// The buddy keeps a copy of one of this worker's partitions.
+    fn copy_kept(&mut self, kept: msg::Kept, now: Instant) {
+        let head = kept.head;
+        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
             return;
         };
-        let epoch = job.epoch;
+        if job.buddy != Some(kept.keeper) {
+            return;
+        }
+        let Some(shuffle) = job.shuffles.get_mut(&head.task) else {
+            return;
+        };
+        if shuffle.attempt != head.attempt {
+            return;
+        }
+        match shuffle.copies.get_mut(head.partition as usize) {
+            Some(state @ CopyState::Waiting) => *state = CopyState::Kept,
+            _ => return,
+        }
+        shuffle.left -= 1;
+        self.settle(head.task, now);
+    }
+
+    /// Reports a shuffle whose acknowledgements have all come: TaskDone, or Resent.
+    fn settle(&mut self, task: u32, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        if !job.shuffles.get(&task).is_some_and(|s| s.left == 0) {
+            return;
+        }
+        let Some(s) = job.shuffles.remove(&task) else {
+            return;
+        };
+        let (job_id, epoch) = (job.spec.job, job.epoch);
         if s.resend {
             let resent = msg::Resent {
-                job: ack.job,
-                task: ack.task,
+                job: job_id,
+                task,
                 epoch,
                 bytes: s.bytes_sent,
+                lacking: Vec::new(),
             };
             return self.report(encode(&resent));
         }
         let done = TaskDone {
-            job: ack.job,
-            task: ack.task,
+            job: job_id,
+            task,
             attempt: s.attempt,
             file: s.file,
             shuffle_bytes: s.bytes_sent,
@@ -648,6 +735,8 @@ impl Worker {
             map_micros: s.map_micros,
             shuffle_micros: micros(now.saturating_duration_since(s.started)),
             epoch,
+            copied_to: job.buddy,
+            copied_bytes: s.bytes_copied,
         };
         self.report(encode(&done));
     }
@@ -672,7 +761,10 @@ impl Worker {
                     }
                 }
                 match result {
-                    Ok(out) => self.shuffle(task, attempt, micros, out, now),
+                    Ok(out) => {
+                        self.report(encode(&msg::Mapped { job, task, attempt }));
+                        self.shuffle(task, attempt, micros, out, now)
+                    }
                     Err((failure, message)) => self.fail_task(job, task, attempt, failure, message),
                 }
             }
@@ -744,17 +836,20 @@ impl Worker {
     fn shuffle(&mut self, task: u32, attempt: u32, map_micros: u64, out: MapOutput, now: Instant) {
         let Some(job) = &mut self.job else { return };
         let partitions = job.spec.partitions;
-        job.outputs.insert(task, (attempt, out.frames));
+        let frames = out.frames.into_iter().map(Some).collect();
+        job.outputs.insert(task, KeptFrames { attempt, frames });
         job.shuffles.insert(
             task,
             Shuffle {
                 attempt,
                 resend: false,
                 waiting: vec![true; partitions as usize],
+                copies: vec![CopyState::None; partitions as usize],
                 left: partitions as usize,
                 file: out.file,
                 bytes_sent: 0,
                 bytes_kept: 0,
+                bytes_copied: 0,
                 map_micros,
                 started: now,
             },
@@ -763,18 +858,20 @@ impl Worker {
         self.send_partitions(task, &all, now);
     }
 
-    /// Sends the kept frames of `task` for `partitions` to their current owners, and adds
-    /// the bytes to the task's shuffle figures.
+    /// Sends the kept frames of `task` for `partitions` to their current owners (a copy
+    /// of those it owns itself to its buddy), and adds the bytes to the task's shuffle
+    /// figures.
     fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
         let Some(job) = &mut self.job else { return };
-        let Some((attempt, frames)) = job.outputs.get(&task) else {
+        let Some(source) = job.outputs.get(&task).or_else(|| job.copies.get(&task)) else {
             return;
         };
-        let (attempt, you, job_id) = (*attempt, job.spec.you, job.spec.job);
+        let (attempt, you, job_id) = (source.attempt, job.spec.you, job.spec.job);
         let mut local = Vec::new();
         let (mut sent, mut kept) = (0, 0);
         for &p in partitions {
-            let (Some(frame), Some(&owner)) = (frames.get(p as usize), job.owners.get(p as usize))
+            let (Some(Some(frame)), Some(&owner)) =
+                (source.frames.get(p as usize), job.owners.get(p as usize))
             else {
                 continue;
             };
@@ -791,6 +888,9 @@ impl Worker {
             s.bytes_sent += sent;
             s.bytes_kept += kept;
         }
+        // The copies are awaited before the local merges can complete the shuffle.
+        let own: Vec<u32> = local.iter().map(|(p, _)| *p).collect();
+        self.send_copies(task, &own);
         for (p, frame) in local {
             let head = PartitionAck {
                 job: job_id,
@@ -802,6 +902,103 @@ impl Worker {
             payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
             self.apply(None, head, payload, now);
         }
+    }
+
+    /// Pushes copies of `task`'s frames for `partitions` (owned here) to the buddy, and
+    /// waits for them to be kept.
+    fn send_copies(&mut self, task: u32, partitions: &[u32]) {
+        let Some(job) = &mut self.job else { return };
+        let Some(buddy) = job.buddy else { return };
+        let source = job.outputs.get(&task).or_else(|| job.copies.get(&task));
+        let (Some(source), Some(shuffle)) = (source, job.shuffles.get_mut(&task)) else {
+            return;
+        };
+        for &p in partitions {
+            let (Some(Some(frame)), Some(state)) = (
+                source.frames.get(p as usize),
+                shuffle.copies.get_mut(p as usize),
+            ) else {
+                continue;
+            };
+            if *state != CopyState::Waiting {
+                *state = CopyState::Waiting;
+                shuffle.left += 1;
+            }
+            let copy = retyped(frame, Kind::Copy);
+            shuffle.bytes_copied += copy.len() as u64;
+            self.actions
+                .push_back(Action::Send(Dest::Peer(buddy), copy));
+        }
+    }
+
+    /// The buddy changed (or a connection to it dropped): every unfinished shuffle sends
+    /// its copies again, to the buddy now named. With no buddy left, nothing is copied
+    /// and the copies are no longer awaited (the caller settles the shuffles).
+    fn recopy(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        if job.buddy.is_none() {
+            for shuffle in job.shuffles.values_mut() {
+                for state in &mut shuffle.copies {
+                    if *state == CopyState::Waiting {
+                        shuffle.left -= 1;
+                    }
+                    *state = CopyState::None;
+                }
+            }
+            return;
+        }
+        let copied: Vec<(u32, Vec<u32>)> = job
+            .shuffles
+            .iter()
+            .map(|(&task, s)| {
+                let parts = (0..s.copies.len() as u32)
+                    .filter(|&p| s.copies[p as usize] != CopyState::None)
+                    .collect();
+                (task, parts)
+            })
+            .collect();
+        for (task, parts) in copied {
+            self.send_copies(task, &parts);
+        }
+    }
+
+    /// A peer's copy of a partition it owns: kept, unapplied, and acknowledged.
+    fn keep_copy(&mut self, conn: ConnId, bulk: Bulk<PartitionAck>) {
+        let head = bulk.head;
+        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
+            return self.refuse(
+                conn,
+                RefuseReason::UnknownJob,
+                format!("copy for job {:016x}", head.job),
+            );
+        };
+        let partitions = job.owners.len();
+        if head.partition as usize >= partitions {
+            let detail = format!("copy of partition {} of {partitions}", head.partition);
+            return self.refuse(conn, RefuseReason::Protocol, detail);
+        }
+        let kept = job.copies.entry(head.task).or_insert_with(|| KeptFrames {
+            attempt: head.attempt,
+            frames: vec![None; partitions],
+        });
+        if kept.attempt != head.attempt {
+            *kept = KeptFrames {
+                attempt: head.attempt,
+                frames: vec![None; partitions],
+            };
+        }
+        let mut frame = Vec::with_capacity(HEADER + bulk.payload.len());
+        frame.extend_from_slice(&crate::net::frame::header(
+            Kind::Partition as u16,
+            bulk.payload.len(),
+        ));
+        frame.extend_from_slice(&bulk.payload);
+        kept.frames[head.partition as usize] = Some(Outgoing::new(frame));
+        let ack = msg::Kept {
+            head,
+            keeper: job.spec.you,
+        };
+        self.send_encoded(Dest::Conn(conn), encode(&ack));
     }
 
     /// Partitions moved (their owner was lost): every task whose outputs may have gone to
@@ -816,6 +1013,7 @@ impl Worker {
             || r.owners.len() != job.owners.len()
             || r.owners.iter().any(|&o| o as usize >= job.members.len())
             || r.moved.iter().any(|&p| p >= partitions)
+            || !valid_buddy(r.buddy, job.spec.you, job.members.len())
         {
             return self.refuse(
                 conn,
@@ -826,6 +1024,11 @@ impl Worker {
         job.owners = r.owners;
         job.epoch = r.epoch;
         job.accepting.clear();
+        if job.buddy != r.buddy {
+            job.buddy = r.buddy;
+            self.recopy();
+        }
+        let Some(job) = &mut self.job else { return };
         let mut tasks: Vec<u32> = job
             .shuffles
             .iter()
@@ -836,6 +1039,16 @@ impl Worker {
         for task in tasks {
             self.resend(task, &r.moved, now);
         }
+        // Only now, once the moved partitions are awaited again: a shuffle that waited
+        // only for copies to a buddy gone since is complete.
+        let open: Vec<u32> = self
+            .job
+            .iter()
+            .flat_map(|j| j.shuffles.keys().copied())
+            .collect();
+        for task in open {
+            self.settle(task, now);
+        }
     }
 
     /// Sends `task`'s kept outputs for `partitions` again and waits for their
@@ -843,19 +1056,36 @@ impl Worker {
     /// TaskDone), otherwise in a new one that ends with Resent.
     fn resend(&mut self, task: u32, partitions: &[u32], now: Instant) {
         let Some(job) = &mut self.job else { return };
-        let Some(&(attempt, _)) = job.outputs.get(&task) else {
-            // A task still mapping will shuffle to the new owners; any other has no output
-            // here (a stale request) and is left to the coordinator.
-            if !job.mapping.contains(&task) {
-                self.log(format!("task {task}: no kept output to send again"));
+        // (A task being mapped here is another attempt, or a cancelled backup: what the
+        // coordinator asks for is the finished attempt's outputs, or copies of them.)
+        let source = job.outputs.get(&task).or_else(|| job.copies.get(&task));
+        let has =
+            |p: u32| source.is_some_and(|s| matches!(s.frames.get(p as usize), Some(Some(_))));
+        let lacking: Vec<u32> = partitions.iter().copied().filter(|&p| !has(p)).collect();
+        let Some(source) = source.filter(|_| lacking.is_empty()) else {
+            // Only some copies are kept here (or nothing): the task must run again.
+            let resent = msg::Resent {
+                job: job.spec.job,
+                task,
+                epoch: job.epoch,
+                bytes: 0,
+                lacking,
+            };
+            if !resent.lacking.is_empty() {
+                self.log(format!(
+                    "task {task}: no kept output for {} of the partitions to send again",
+                    resent.lacking.len()
+                ));
             }
-            return;
+            return self.report(encode(&resent));
         };
+        let attempt = source.attempt;
         let n = job.owners.len();
         let shuffle = job.shuffles.entry(task).or_insert_with(|| Shuffle {
             attempt,
             resend: true,
             waiting: vec![false; n],
+            copies: vec![CopyState::None; n],
             left: 0,
             file: FileSummary {
                 format: None,
@@ -867,6 +1097,7 @@ impl Worker {
             },
             bytes_sent: 0,
             bytes_kept: 0,
+            bytes_copied: 0,
             map_micros: 0,
             started: now,
         });
@@ -879,16 +1110,8 @@ impl Worker {
             }
         }
         if shuffle.left == 0 {
-            // Nothing moved: done at once.
-            let (job_id, epoch) = (job.spec.job, job.epoch);
-            job.shuffles.remove(&task);
-            let resent = msg::Resent {
-                job: job_id,
-                task,
-                epoch,
-                bytes: 0,
-            };
-            return self.report(encode(&resent));
+            // Nothing to wait for: done at once (TaskDone, or Resent for a new shuffle).
+            return self.settle(task, now);
         }
         self.send_partitions(task, partitions, now);
     }
@@ -959,7 +1182,19 @@ pub(crate) fn kind_name(m: &Message) -> &'static str {
         Message::Adopted(_) => "Adopted",
         Message::Heartbeat(_) => "Heartbeat",
         Message::Cancel(_) => "Cancel",
+        Message::Copy(_) => "Copy",
+        Message::Kept(_) => "Kept",
+        Message::Mapped(_) => "Mapped",
     }
+}
+
+/// The same frame as another kind (the payload is shared by Partition and Copy).
+fn retyped(frame: &[u8], kind: Kind) -> Outgoing {
+    let payload = frame.get(HEADER..).unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&crate::net::frame::header(kind as u16, payload.len()));
+    out.extend_from_slice(payload);
+    Outgoing::new(out)
 }
 
 pub(crate) fn micros(d: std::time::Duration) -> u64 {
