@@ -90,6 +90,23 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = NonZeroU32::MIN, env = "WETMR_SLOTS")]
     pub slots: NonZeroU32,
 
+    /// Memory for the map outputs kept until the job ends (to rebuild a lost worker's
+    /// partitions without running its tasks again): bytes, or a number with K, M, G or T
+    /// (powers of 1024). Beyond it, they go to a file in --spill-dir.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "2G",
+        value_parser = parse_size,
+        env = "WETMR_KEPT_MEMORY"
+    )]
+    pub kept_memory: u64,
+
+    /// Directory for the spill file of kept map outputs [default: the temporary
+    /// directory]. The file is unlinked as soon as it is created: nothing is left behind.
+    #[arg(long, value_name = "DIR", env = "WETMR_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+
     /// Log nothing but errors.
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
@@ -101,9 +118,30 @@ impl WorkerArgs {
             listen: self.listen,
             threads: threads_or_cores(self.threads),
             slots: self.slots.get(),
+            kept: crate::protocol::kept::KeptConfig {
+                memory: self.kept_memory,
+                spill_dir: self.spill_dir.unwrap_or_else(std::env::temp_dir),
+            },
             quiet: self.quiet,
         }
     }
+}
+
+/// A size in bytes: a whole number, optionally followed by K, M, G or T (powers of 1024,
+/// with an optional `B` or `iB`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let unit = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (digits, shift) = match unit.as_bytes().last() {
+        Some(b'K') => (&unit[..unit.len() - 1], 10),
+        Some(b'M') => (&unit[..unit.len() - 1], 20),
+        Some(b'G') => (&unit[..unit.len() - 1], 30),
+        Some(b'T') => (&unit[..unit.len() - 1], 40),
+        _ => (unit, 0),
+    };
+    let bad = || format!("{text:?} is not a size (e.g. 512M, 2G, 1048576)");
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
 /// Options of `wetmr run`.
@@ -133,7 +171,7 @@ pub struct ClusterOptions {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 0.5,
+        default_value_t = 0.25,
         env = "WETMR_HEARTBEAT_INTERVAL"
     )]
     pub heartbeat_interval: f64,
@@ -322,4 +360,22 @@ fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
         || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
         NonZeroUsize::get,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_anything_else() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1536"), Ok(1536));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("3KiB"), Ok(3 << 10));
+        assert_eq!(parse_size("1TB"), Ok(1 << 40));
+        for bad in ["", "G", "-1", "1.5G", "2X", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

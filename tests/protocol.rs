@@ -19,6 +19,7 @@ use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
+use wetmr::protocol::kept::KeptConfig;
 use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
 use wetmr::tokenize::TokenizerKind;
 
@@ -37,6 +38,8 @@ struct Pipe {
     /// The connection's id at the receiving end (for the coordinator: the worker index).
     conn_at_to: ConnId,
     frames: VecDeque<Outgoing>,
+    /// The sending worker closed it (its id there): it closes once its frames are through.
+    closing: Option<ConnId>,
 }
 
 /// CPU work waiting to run on a worker.
@@ -70,6 +73,8 @@ struct Sim {
     next_conn: ConnId,
     duplicated: usize,
     slots: u32,
+    /// Each worker's budget and spill directory for its kept map outputs.
+    kept: Vec<KeptConfig>,
     /// Steps in a row with nothing to deliver or run.
     idle: usize,
     /// Simulated time: one millisecond per step.
@@ -109,6 +114,7 @@ impl Sim {
             next_conn: 100,
             duplicated: 0,
             slots,
+            kept: vec![KeptConfig::default(); workers],
             idle: 0,
             clock: now,
             start: now,
@@ -133,10 +139,17 @@ impl Sim {
         }
     }
 
+    /// Worker `w` keeps its map outputs as `kept` says (before the job starts).
+    fn keep_within(&mut self, w: usize, kept: KeptConfig) {
+        let worker = std::mem::replace(&mut self.workers[w], Worker::new(1, self.slots));
+        self.workers[w] = worker.with_kept(kept.clone());
+        self.kept[w] = kept;
+    }
+
     /// Worker `w` starts again (same address), empty: it may join the running job.
     fn restart(&mut self, w: usize) {
         self.alive[w] = true;
-        self.workers[w] = Worker::new(1, self.slots);
+        self.workers[w] = Worker::new(1, self.slots).with_kept(self.kept[w].clone());
         self.tables[w] = Arc::new(Vec::new());
         self.peers.retain(|k, _| k.0 != w);
     }
@@ -152,6 +165,7 @@ impl Sim {
             dead,
             conn_at_to: conn_at_b,
             frames: VecDeque::new(),
+            closing: None,
         });
         self.outgoing.insert((a, conn_at_a), self.pipes.len() - 1);
         self.pipes.push(Pipe {
@@ -160,6 +174,7 @@ impl Sim {
             dead,
             conn_at_to: conn_at_a,
             frames: VecDeque::new(),
+            closing: None,
         });
         self.outgoing.insert((b, conn_at_b), self.pipes.len() - 1);
         conn_at_b
@@ -301,9 +316,14 @@ impl Sim {
             Decoder::default().feed(&bytes, &mut frames).unwrap();
             assert_eq!(frames.len(), 1);
             let frame = frames.pop().unwrap();
+            let closing = pipe.closing.filter(|_| pipe.frames.is_empty());
+            let from = pipe.from;
             match to {
                 Node::Coordinator => self.coordinator.frame(conn as usize, frame, now),
                 Node::Worker(w) => self.workers[w].frame(conn, frame, now),
+            }
+            if let (Some(conn), Node::Worker(w)) = (closing, from) {
+                self.close_worker_conn(w, conn);
             }
         } else {
             let (w, work) = self.work.swap_remove(pick - busy.len());
@@ -336,13 +356,19 @@ impl Sim {
         true
     }
 
-    /// Worker `w` closes its connection `conn` (it refused something on it): both
-    /// directions drop, and the other end sees the close.
+    /// Worker `w` closes its connection `conn` (it refused something on it): once the
+    /// frames it queued on it are through, both directions drop and the other end sees
+    /// the close.
     fn close_worker_conn(&mut self, w: usize, conn: ConnId) {
         let Some(&pipe) = self.outgoing.get(&(Node::Worker(w), conn)) else {
             return;
         };
         if self.pipes[pipe].dead {
+            return;
+        }
+        if !self.pipes[pipe].frames.is_empty() {
+            // What it queued goes first (as the driver's Close says).
+            self.pipes[pipe].closing = Some(conn);
             return;
         }
         let (to, conn_at_to) = (self.pipes[pipe].to, self.pipes[pipe].conn_at_to);
@@ -792,7 +818,7 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local_tsv(&files, None, 1);
-    let (mut killed, mut moved, mut again, mut copied) = (0, 0, 0, 0);
+    let (mut killed, mut moved, mut again, mut copied, mut spilled) = (0, 0, 0, 0, 0);
     for seed in chaos_seeds(80) {
         let mut rng = Rng(seed ^ 0x4b1d);
         let workers = 2 + rng.below(3);
@@ -814,6 +840,12 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
             files.clone(),
         );
         sim.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
+        // Kept outputs all in memory, all spilled, or some of each.
+        let memory = [u64::MAX, 0, 200_000][rng.below(3)];
+        for w in 0..workers {
+            let spill_dir = dir.path().to_path_buf();
+            sim.keep_within(w, KeptConfig { memory, spill_dir });
+        }
         let (outcome, _) = sim.run_killing(&kills);
         let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: kills {kills:?}: {e}"));
         let got = tsv_of(&output, None);
@@ -826,15 +858,61 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
         moved += output.recovery.partitions_moved;
         again += output.recovery.tasks_reexecuted;
         copied += output.recovery.tasks_from_copies;
+        spilled += output
+            .workers
+            .iter()
+            .map(|w| w.kept_bytes_spilled)
+            .sum::<u64>();
     }
     // The seeds must have exercised recovery, not just finished before the kills.
     eprintln!(
         "recovery exercised: {killed} workers lost, {moved} partitions moved, \
-         {again} tasks run again, {copied} sent from copies"
+         {again} tasks run again, {copied} sent from copies, {spilled} bytes spilled"
     );
     assert!(
-        replaying() || (killed > 40 && moved > 40 && again > 20 && copied > 20),
-        "lost {killed}, moved {moved}, again {again}, from copies {copied}"
+        replaying()
+            || (killed > 40 && moved > 40 && again > 20 && copied > 20 && spilled > 1 << 20),
+        "lost {killed}, moved {moved}, again {again}, from copies {copied}, \
+         spilled {spilled}"
+    );
+}
+
+#[test]
+fn a_worker_whose_spill_file_fails_leaves_the_job_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local_tsv(&files, None, 1);
+    // No memory for kept outputs, and no directory to spill them to.
+    let missing = dir.path().join("no such dir");
+    let broken = KeptConfig {
+        memory: 0,
+        spill_dir: missing.clone(),
+    };
+    let mut left = 0;
+    for seed in chaos_seeds(20) {
+        let workers = 2 + Rng(seed ^ 0x5b11).below(3);
+        let mut sim = Sim::new(seed, workers, 1, config(None, None, 1), files.clone());
+        sim.keep_within(0, broken.clone());
+        let (outcome, _) = sim.run_killing(&[]);
+        let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let got = tsv_of(&output, None);
+        assert!(
+            got == want,
+            "seed {seed}: {}",
+            first_difference(&got, &want)
+        );
+        if let Some(lost) = &output.workers[0].lost {
+            assert!(
+                lost.contains("left the job: spill file in")
+                    && lost.contains(&missing.display().to_string()),
+                "seed {seed}: {lost}"
+            );
+            left += 1;
+        }
+    }
+    assert!(
+        replaying() || left >= 15,
+        "the broken worker left only {left} of 20 jobs"
     );
 }
 

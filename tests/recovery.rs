@@ -10,6 +10,16 @@ use std::time::Duration;
 
 use common::{stderr, wetgen, wetmr, Worker};
 
+/// The faults land at moments measured on a fault-free run, so these tests run one at a
+/// time: in parallel they would slow each other down unevenly.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn corpus(dir: &Path) -> Vec<PathBuf> {
     (0..4)
         .map(|i| {
@@ -84,20 +94,24 @@ fn local(files: &[PathBuf]) -> Vec<u8> {
 
 #[test]
 fn a_worker_killed_at_any_moment_changes_nothing() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local(&files);
     // The moments are fractions of a fault-free run of the same job on this machine, so
-    // that they fall in the map, the shuffle and the reduce whatever its speed.
-    let started = std::time::Instant::now();
-    {
+    // that they fall in the map, the shuffle and the reduce whatever its speed: the faster
+    // of two runs (the first warms the caches), timed from the command's start as the
+    // faults are.
+    let mut job = u64::MAX;
+    for _ in 0..2 {
         let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+        let started = std::time::Instant::now();
         let (code, out, err, _) =
             run_with_fault(dir.path(), &files, &workers, 0, Duration::ZERO, 0);
+        job = job.min(started.elapsed().as_millis() as u64);
         assert_eq!(code, Some(0), "{err}");
         assert!(out == want);
     }
-    let job = started.elapsed().as_millis() as u64;
     let (mut recovered, mut from_copies) = (0, 0);
     for (i, percent) in [2u64, 15, 35, 55, 75, 90].into_iter().enumerate() {
         let ms = job * percent / 100;
@@ -126,7 +140,78 @@ fn a_worker_killed_at_any_moment_changes_nothing() {
 }
 
 #[test]
+fn kept_outputs_spilled_to_disk_rebuild_a_killed_workers_partitions() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let want = local(&files);
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let options = ["--kept-memory", "0", "--spill-dir", spill.to_str().unwrap()];
+    let start = || -> Vec<Worker> {
+        (0..3)
+            .map(|_| Worker::start_with("127.0.0.1:0", 1, &options))
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let (code, out, err, stats) =
+        run_with_fault(dir.path(), &files, &start(), 0, Duration::ZERO, 0);
+    let job = started.elapsed().as_millis() as u64;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out == want, "spilling changed the output");
+    let spilled: u64 = stats["cluster"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kept_bytes_spilled"].as_u64().unwrap())
+        .sum();
+    assert!(spilled > 0, "nothing was spilled with no memory for it");
+    // Killed late, once tasks are done: their outputs come back from the spill files.
+    let mut lost = 0;
+    for (i, percent) in [50u64, 70, 90].into_iter().enumerate() {
+        let delay = Duration::from_millis(job * percent / 100);
+        let (code, out, err, stats) =
+            run_with_fault(dir.path(), &files, &start(), i, delay, libc::SIGKILL);
+        assert_eq!(code, Some(0), "kill at {percent}%: {err}");
+        assert!(out == want, "kill at {percent}%: output differs from count");
+        lost += stats["cluster"]["recovery"]["workers_lost"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    assert!(lost >= 1, "no kill landed during a {job} ms job");
+    // Spill files are unlinked when created, even those of the killed workers.
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+}
+
+#[test]
+fn a_spill_directory_that_cannot_be_used_stops_the_worker_at_start() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = common::wetmr(
+        &[
+            "worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--spill-dir",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(missing.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    let out = common::wetmr(&["worker", "--kept-memory", "2X"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a size"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_stopped_worker_is_declared_lost_and_its_work_redone() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
@@ -150,6 +235,7 @@ fn a_stopped_worker_is_declared_lost_and_its_work_redone() {
 
 #[test]
 fn every_worker_killed_fails_cleanly() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
@@ -180,6 +266,7 @@ fn every_worker_killed_fails_cleanly() {
 
 #[test]
 fn a_restarted_worker_joins_the_running_job() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let files = long_corpus(dir.path());
     let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
@@ -220,6 +307,7 @@ fn a_restarted_worker_joins_the_running_job() {
 
 #[test]
 fn a_killed_coordinator_leaves_no_output_and_the_same_command_runs_again() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let files = long_corpus(dir.path());
     let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();

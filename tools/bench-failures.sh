@@ -45,7 +45,8 @@ work=$(mktemp -d)
 pids=()
 stop_workers() {
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do { wait "$p"; } 2>/dev/null || true; done
+  # (Disowned workers: polled, so the shell reports no killed job.)
+  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.01; done; done
   pids=()
 }
 cleanup() { stop_workers; rm -rf "$work"; }
@@ -58,6 +59,7 @@ start_workers() {
   for i in 0 1 2; do
     "$wetmr" worker --quiet --listen 127.0.0.1:0 --threads "$threads" > "$work/addr$i" &
     pids+=($!)
+    disown $!
   done
   for i in 0 1 2; do
     while [ ! -s "$work/addr$i" ]; do sleep 0.01; done

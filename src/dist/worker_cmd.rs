@@ -16,6 +16,7 @@ use super::tasks::{self, Tables};
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
 use crate::net::frame::Outgoing;
+use crate::protocol::kept::KeptConfig;
 use crate::protocol::worker::{micros, Action, Completion, Dest, Worker};
 
 /// A resolved `wetmr worker` command line.
@@ -25,6 +26,8 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// Map tasks run at once.
     pub slots: u32,
+    /// Memory budget and spill directory of the kept map outputs.
+    pub kept: KeptConfig,
     pub quiet: bool,
 }
 
@@ -41,6 +44,14 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
     let net = Net::new(Some(listener)).map_err(Error::Net)?;
+    // A spill directory that cannot take the file fails now, not in the middle of a job.
+    let spill_dir = &config.kept.spill_dir;
+    tempfile::tempfile_in(spill_dir).map_err(|e| {
+        Error::Usage(format!(
+            "--spill-dir {}: cannot create a file there: {e}",
+            spill_dir.display()
+        ))
+    })?;
 
     // SIGTERM and SIGINT write to a socket pair that the loop polls.
     let (sig_read, sig_write) = std::os::unix::net::UnixStream::pair().map_err(Error::Net)?;
@@ -66,13 +77,16 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     };
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     log(&format!(
-        "listening, {}, {}",
+        "listening, {}, {}; kept map outputs: {} MiB in memory, then spilled to {}",
         plural(config.threads, "thread"),
-        plural(config.slots as usize, "slot")
+        plural(config.slots as usize, "slot"),
+        config.kept.memory >> 20,
+        spill_dir.display()
     ));
 
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
-    let mut worker = Worker::new(config.threads as u32, config.slots);
+    let mut worker =
+        Worker::new(config.threads as u32, config.slots).with_kept(config.kept.clone());
     let mut driver = Driver {
         net,
         pool,

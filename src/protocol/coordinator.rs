@@ -66,7 +66,8 @@ pub const REJOIN_AFTER_INTERVALS: u32 = 2;
 
 /// Runs of a task lost with their worker after which the job gives up on it (a file that
 /// kills workers would otherwise go round every worker as they restart). A worker taken
-/// over as a straggler does not count: that is the coordinator's choice, not a failure.
+/// over as a straggler, or leaving over its spill file, does not count: neither says
+/// anything about the task.
 pub const MAX_LOST_RUNS: u32 = 3;
 
 /// With backup tasks on, the heartbeats a worker may miss once the job waits on its last
@@ -159,6 +160,9 @@ pub struct WorkerReport {
     pub shuffle_bytes_kept: u64,
     /// Bytes of the copies of those pushed to its buddy.
     pub shuffle_bytes_copied: u64,
+    /// Kept map outputs (its own, and copies kept as a buddy) written to its spill file
+    /// beyond its memory budget, as reported with its reduce.
+    pub kept_bytes_spilled: u64,
     pub duplicates_ignored: u64,
     /// Sums over its tasks (map and shuffle overlap between tasks).
     pub map_seconds: f64,
@@ -396,9 +400,11 @@ impl Coordinator {
         self.lose(w, reason, false);
     }
 
-    /// Worker `w` is out of the job: it failed, or, `taken_over`, it was too slow for
-    /// the job's tail (see [`Coordinator::allowed_silence`]).
-    fn lose(&mut self, w: usize, reason: &str, taken_over: bool) {
+    /// Worker `w` is out of the job. `blameless`: the loss says nothing about the tasks it
+    /// ran (it was taken over as too slow for the job's tail, see
+    /// [`Coordinator::allowed_silence`], or left over its own spill file), so they do not
+    /// count toward [`MAX_LOST_RUNS`].
+    fn lose(&mut self, w: usize, reason: &str, blameless: bool) {
         let entry = &mut self.workers[w];
         if matches!(entry.link, Link::Gone(_)) || self.phase == Phase::Over {
             return;
@@ -412,7 +418,7 @@ impl Coordinator {
             ));
             self.check_greetings();
         } else if entry.index.is_some() {
-            self.recover(w, &addr, reason, taken_over);
+            self.recover(w, &addr, reason, blameless);
         }
         // Otherwise it was trying to join: it will be tried again.
     }
@@ -587,6 +593,11 @@ impl Coordinator {
                 let reason = format!("refused the job ({:?}): {}", r.reason, r.detail);
                 self.actions.push_back(Action::Close(w));
                 self.lost(w, &reason);
+            }
+            // A worker of the job that cannot go on with it.
+            (Message::Refused(r), _) if r.reason == msg::RefuseReason::Leaving => {
+                self.actions.push_back(Action::Close(w));
+                self.lose(w, &format!("left the job: {}", r.detail), true);
             }
             (Message::JobReady(j), _)
                 if j.job == self.config.job
@@ -1219,7 +1230,7 @@ impl Coordinator {
     /// its partitions move to live workers (round robin), and every live worker sends its
     /// outputs for them again — the outputs of the lost worker's finished tasks from its
     /// buddy's copies, or, where those are gone too, by running the tasks again.
-    fn recover(&mut self, w: usize, addr: &str, reason: &str, taken_over: bool) {
+    fn recover(&mut self, w: usize, addr: &str, reason: &str, blameless: bool) {
         let Some(dead) = self.workers[w].index.take() else {
             return;
         };
@@ -1262,7 +1273,7 @@ impl Coordinator {
                     lost_run = false;
                 }
             }
-            if lost_run && !taken_over {
+            if lost_run && !blameless {
                 t.lost_runs += 1;
                 if t.lost_runs >= MAX_LOST_RUNS && self.failure.is_none() {
                     let path = t.path.display();
@@ -1382,6 +1393,7 @@ impl Coordinator {
         let r = &mut self.workers[w].report;
         r.shuffle_bytes_received = f.shuffle_bytes_received;
         r.duplicates_ignored = f.duplicates_ignored;
+        r.kept_bytes_spilled = f.kept_bytes_spilled;
         r.reduce_seconds = f.reduce_micros as f64 / 1e6;
     }
 

@@ -361,6 +361,8 @@ pub struct WorkerFigures {
     pub shuffle_bytes_received: u64,
     pub duplicates_ignored: u64,
     pub reduce_micros: u64,
+    /// Kept map outputs written to the spill file, beyond the memory budget.
+    pub kept_bytes_spilled: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -378,6 +380,9 @@ pub enum RefuseReason {
     UnknownJob,
     /// The message is not valid where it arrived.
     Protocol,
+    /// The worker cannot go on with its job (e.g. its spill file failed) and leaves it:
+    /// the coordinator recovers as from a lost worker.
+    Leaving,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

@@ -17,7 +17,9 @@
 //! are applied only in its own memory, so it also pushes a copy of each to its buddy (a
 //! worker the coordinator names), which keeps them unapplied; a task is done only once its
 //! buddy has them too. If the worker is lost, its buddy sends those copies to the new
-//! owners, and only the tasks it was still running run again.
+//! owners, and only the tasks it was still running run again. Kept frames stay in memory
+//! within a budget and go to a spill file beyond it ([`super::kept`]); a worker whose spill
+//! file fails leaves the job (Refused, Leaving), and the coordinator recovers as from a loss.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::coordinator::MAX_PARTITIONS;
+use super::kept::{KeptConfig, KeptFrame, KeptStore, SpillError};
 use super::messages::{
     self as msg, decode, encode, encode_job_ref, Bulk, Failure, FileSummary, JobSpec, Kind,
     Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
@@ -163,7 +166,13 @@ enum CopyState {
 struct KeptFrames {
     attempt: u32,
     /// By partition; `None` where a buddy got no copy (partitions its peer did not own).
-    frames: Vec<Option<Outgoing>>,
+    frames: Vec<Option<KeptFrame>>,
+}
+
+/// Kept frames of one task, in memory to be sent: (partition, frame).
+struct LoadedFrames {
+    attempt: u32,
+    frames: Vec<(u32, Outgoing)>,
 }
 
 /// The maps whose order decides the order of actions are ordered (B-trees), so that the
@@ -181,6 +190,8 @@ struct JobState {
     outputs: HashMap<u32, KeptFrames>,
     /// The copies kept as a buddy, by task (the last attempt received).
     copies: HashMap<u32, KeptFrames>,
+    /// Where the frames of `outputs` and `copies` are (memory, or the spill file).
+    kept: KeptStore,
     /// Where this worker's copies go.
     buddy: Option<u32>,
     /// Tasks being mapped.
@@ -203,6 +214,36 @@ struct JobState {
 }
 
 impl JobState {
+    /// The kept frames of `task` for `partitions` — its outputs if it was mapped here,
+    /// else the copies kept here — with their attempt; read back from the spill file where
+    /// needed. Partitions with no frame kept are left out.
+    fn kept_frames(
+        &self,
+        task: u32,
+        partitions: &[u32],
+    ) -> Result<Option<LoadedFrames>, SpillError> {
+        let Some(source) = self.outputs.get(&task).or_else(|| self.copies.get(&task)) else {
+            return Ok(None);
+        };
+        let mut frames = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            if let Some(Some(kept)) = source.frames.get(p as usize) {
+                frames.push((p, self.kept.load(kept)?));
+            }
+        }
+        Ok(Some(LoadedFrames {
+            attempt: source.attempt,
+            frames,
+        }))
+    }
+
+    /// Drops the frames of one task, their memory back to the budget.
+    fn release(&mut self, frames: Option<KeptFrames>) {
+        for kept in frames.iter().flat_map(|f| f.frames.iter().flatten()) {
+            self.kept.release(kept);
+        }
+    }
+
     /// Takes a newer list of the job's workers: the same list, extended by workers that
     /// joined. False (nothing changed) for anything else.
     fn take_members(&mut self, workers: Vec<String>) -> bool {
@@ -236,6 +277,7 @@ fn all_socket_addresses(addresses: &[String]) -> bool {
 pub struct Worker {
     threads: u32,
     slots: u32,
+    kept: KeptConfig,
     roles: HashMap<ConnId, Role>,
     coordinator: Option<ConnId>,
     job: Option<JobState>,
@@ -247,11 +289,19 @@ impl Worker {
         Worker {
             threads,
             slots,
+            kept: KeptConfig::default(),
             roles: HashMap::new(),
             coordinator: None,
             job: None,
             actions: VecDeque::new(),
         }
+    }
+
+    /// Keeps map outputs in memory up to `kept.memory` bytes, and in a spill file in
+    /// `kept.spill_dir` beyond (by default, everything in memory).
+    pub fn with_kept(mut self, kept: KeptConfig) -> Worker {
+        self.kept = kept;
+        self
     }
 
     /// The next thing to do, if any.
@@ -444,7 +494,8 @@ impl Worker {
                         .is_some_and(|s| s.attempt == c.attempt && !s.resend)
                     {
                         job.shuffles.remove(&c.task);
-                        job.outputs.remove(&c.task);
+                        let frames = job.outputs.remove(&c.task);
+                        job.release(frames);
                     }
                 }
             }
@@ -594,6 +645,7 @@ impl Worker {
             owners,
             outputs: HashMap::new(),
             copies: HashMap::new(),
+            kept: KeptStore::new(self.kept.clone()),
             mapping: Default::default(),
             accepting: Default::default(),
             cancelled: Default::default(),
@@ -819,6 +871,7 @@ impl Worker {
                 };
                 let started = state.reduce_started.unwrap_or(now);
                 state.figures.reduce_micros = micros(now.saturating_duration_since(started));
+                state.figures.kept_bytes_spilled = state.kept.spilled_bytes();
                 let done = msg::ReduceDone {
                     job,
                     figures: state.figures.clone(),
@@ -836,8 +889,14 @@ impl Worker {
     fn shuffle(&mut self, task: u32, attempt: u32, map_micros: u64, out: MapOutput, now: Instant) {
         let Some(job) = &mut self.job else { return };
         let partitions = job.spec.partitions;
-        let frames = out.frames.into_iter().map(Some).collect();
-        job.outputs.insert(task, KeptFrames { attempt, frames });
+        // Sent from memory first; then kept within the budget (see `keep_outputs`).
+        let frames = out
+            .frames
+            .into_iter()
+            .map(|f| Some(KeptFrame::Memory(f)))
+            .collect();
+        let older = job.outputs.insert(task, KeptFrames { attempt, frames });
+        job.release(older);
         job.shuffles.insert(
             task,
             Shuffle {
@@ -856,6 +915,26 @@ impl Worker {
         );
         let all: Vec<u32> = (0..partitions).collect();
         self.send_partitions(task, &all, now);
+        self.keep_outputs(task);
+    }
+
+    /// Accounts a freshly mapped task's frames (sent already) against the memory budget,
+    /// spilling those beyond it.
+    fn keep_outputs(&mut self, task: u32) {
+        let Some(job) = &mut self.job else { return };
+        let Some(mut outputs) = job.outputs.remove(&task) else {
+            return;
+        };
+        for slot in &mut outputs.frames {
+            let Some(KeptFrame::Memory(frame)) = slot.take() else {
+                continue;
+            };
+            match job.kept.keep(frame) {
+                Ok(kept) => *slot = Some(kept),
+                Err(e) => return self.leave_job(e),
+            }
+        }
+        job.outputs.insert(task, outputs);
     }
 
     /// Sends the kept frames of `task` for `partitions` to their current owners (a copy
@@ -863,25 +942,25 @@ impl Worker {
     /// figures.
     fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
         let Some(job) = &mut self.job else { return };
-        let Some(source) = job.outputs.get(&task).or_else(|| job.copies.get(&task)) else {
-            return;
+        let LoadedFrames { attempt, frames } = match job.kept_frames(task, partitions) {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => return self.leave_job(e),
         };
-        let (attempt, you, job_id) = (source.attempt, job.spec.you, job.spec.job);
+        let (you, job_id) = (job.spec.you, job.spec.job);
         let mut local = Vec::new();
         let (mut sent, mut kept) = (0, 0);
-        for &p in partitions {
-            let (Some(Some(frame)), Some(&owner)) =
-                (source.frames.get(p as usize), job.owners.get(p as usize))
-            else {
+        for (p, frame) in frames {
+            let Some(&owner) = job.owners.get(p as usize) else {
                 continue;
             };
             if owner == you {
                 kept += frame.len() as u64;
-                local.push((p, frame.clone()));
+                local.push((p, frame));
             } else {
                 sent += frame.len() as u64;
                 self.actions
-                    .push_back(Action::Send(Dest::Peer(owner), frame.clone()));
+                    .push_back(Action::Send(Dest::Peer(owner), frame));
             }
         }
         if let Some(s) = job.shuffles.get_mut(&task) {
@@ -889,8 +968,7 @@ impl Worker {
             s.bytes_kept += kept;
         }
         // The copies are awaited before the local merges can complete the shuffle.
-        let own: Vec<u32> = local.iter().map(|(p, _)| *p).collect();
-        self.send_copies(task, &own);
+        self.send_copies(task, &local);
         for (p, frame) in local {
             let head = PartitionAck {
                 job: job_id,
@@ -904,20 +982,16 @@ impl Worker {
         }
     }
 
-    /// Pushes copies of `task`'s frames for `partitions` (owned here) to the buddy, and
+    /// Pushes copies of `task`'s `frames` (of partitions owned here) to the buddy, and
     /// waits for them to be kept.
-    fn send_copies(&mut self, task: u32, partitions: &[u32]) {
+    fn send_copies(&mut self, task: u32, frames: &[(u32, Outgoing)]) {
         let Some(job) = &mut self.job else { return };
         let Some(buddy) = job.buddy else { return };
-        let source = job.outputs.get(&task).or_else(|| job.copies.get(&task));
-        let (Some(source), Some(shuffle)) = (source, job.shuffles.get_mut(&task)) else {
+        let Some(shuffle) = job.shuffles.get_mut(&task) else {
             return;
         };
-        for &p in partitions {
-            let (Some(Some(frame)), Some(state)) = (
-                source.frames.get(p as usize),
-                shuffle.copies.get_mut(p as usize),
-            ) else {
+        for (p, frame) in frames {
+            let Some(state) = shuffle.copies.get_mut(*p as usize) else {
                 continue;
             };
             if *state != CopyState::Waiting {
@@ -958,7 +1032,12 @@ impl Worker {
             })
             .collect();
         for (task, parts) in copied {
-            self.send_copies(task, &parts);
+            let Some(job) = &self.job else { return };
+            match job.kept_frames(task, &parts) {
+                Ok(Some(loaded)) => self.send_copies(task, &loaded.frames),
+                Ok(None) => {}
+                Err(e) => return self.leave_job(e),
+            }
         }
     }
 
@@ -977,15 +1056,13 @@ impl Worker {
             let detail = format!("copy of partition {} of {partitions}", head.partition);
             return self.refuse(conn, RefuseReason::Protocol, detail);
         }
-        let kept = job.copies.entry(head.task).or_insert_with(|| KeptFrames {
-            attempt: head.attempt,
-            frames: vec![None; partitions],
-        });
-        if kept.attempt != head.attempt {
-            *kept = KeptFrames {
-                attempt: head.attempt,
-                frames: vec![None; partitions],
-            };
+        if job
+            .copies
+            .get(&head.task)
+            .is_some_and(|c| c.attempt != head.attempt)
+        {
+            let older = job.copies.remove(&head.task);
+            job.release(older);
         }
         let mut frame = Vec::with_capacity(HEADER + bulk.payload.len());
         frame.extend_from_slice(&crate::net::frame::header(
@@ -993,7 +1070,18 @@ impl Worker {
             bulk.payload.len(),
         ));
         frame.extend_from_slice(&bulk.payload);
-        kept.frames[head.partition as usize] = Some(Outgoing::new(frame));
+        let frame = match job.kept.keep(Outgoing::new(frame)) {
+            Ok(frame) => frame,
+            Err(e) => return self.leave_job(e),
+        };
+        let copies = job.copies.entry(head.task).or_insert_with(|| KeptFrames {
+            attempt: head.attempt,
+            frames: (0..partitions).map(|_| None).collect(),
+        });
+        let older = copies.frames[head.partition as usize].replace(frame);
+        if let Some(older) = older {
+            job.kept.release(&older);
+        }
         let ack = msg::Kept {
             head,
             keeper: job.spec.you,
@@ -1142,6 +1230,17 @@ impl Worker {
     }
 
     /// Tells a peer why it is turned away, and closes its connection.
+    /// The worker cannot go on with its job (its spill file failed): it drops the job and
+    /// tells the coordinator why, which recovers as from a lost worker.
+    fn leave_job(&mut self, error: SpillError) {
+        let Some(job) = self.job.take() else { return };
+        self.log(format!("job {:016x}: leaving it: {error}", job.spec.job));
+        self.actions.push_back(Action::Release);
+        if let Some(conn) = self.coordinator {
+            self.refuse(conn, RefuseReason::Leaving, error.to_string());
+        }
+    }
+
     fn refuse(&mut self, conn: ConnId, reason: RefuseReason, detail: String) {
         self.log(format!("connection {conn}: refused ({reason:?}): {detail}"));
         let refused = Refused { reason, detail };

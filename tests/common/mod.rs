@@ -80,9 +80,15 @@ impl Worker {
 
     /// A worker listening on `listen` (e.g. the address of one that was killed).
     pub fn start_at(listen: &str, threads: usize) -> Worker {
+        Worker::start_with(listen, threads, &[])
+    }
+
+    /// A worker with more options.
+    pub fn start_with(listen: &str, threads: usize, options: &[&str]) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
             .args(["worker", "--listen", listen, "--quiet"])
             .args(["--threads", &threads.to_string()])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
