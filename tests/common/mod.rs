@@ -2,6 +2,7 @@
 //! the slow, obviously-correct references the fast paths are compared with.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod reference;
 
 use std::io::{BufRead, BufReader, Read};
