@@ -66,38 +66,53 @@ fn run_job(
     delay: Duration,
     fault: impl FnOnce(),
 ) -> (Option<i32>, Vec<u8>, String, serde_json::Value) {
-    let machines = dir.join("machines.txt");
-    std::fs::write(&machines, addrs.join("\n")).unwrap();
-    let stats = dir.join("stats.json");
-    let _ = std::fs::remove_file(&stats);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
-    cmd.args([
-        "run",
+    let options = [
         "-q",
         "--heartbeat-interval",
         "0.1",
         "--heartbeat-timeout",
         "1",
-    ])
-    .arg("--machines")
-    .arg(&machines)
-    .arg("--stats")
-    .arg(&stats)
-    .args(files);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    ];
+    let child = spawn_run(dir, files, addrs, &options);
     std::thread::sleep(delay);
     fault();
     let out = child.wait_with_output().unwrap();
-    let stats = std::fs::read(&stats)
+    let err = stderr(&out);
+    (out.status.code(), out.stdout, err, stats_of(dir))
+}
+
+/// Starts `wetmr run` with `options` on the workers at `addrs`, its stats going to
+/// `dir` (read them with [`stats_of`]); its stdout and stderr are piped.
+fn spawn_run(
+    dir: &Path,
+    files: &[PathBuf],
+    addrs: &[&str],
+    options: &[&str],
+) -> std::process::Child {
+    let machines = dir.join("machines.txt");
+    std::fs::write(&machines, addrs.join("\n")).unwrap();
+    let stats = dir.join("stats.json");
+    let _ = std::fs::remove_file(&stats);
+    Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .arg("run")
+        .args(options)
+        .arg("--machines")
+        .arg(&machines)
+        .arg("--stats")
+        .arg(&stats)
+        .args(files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The stats JSON of the last [`spawn_run`] in `dir` (null if it wrote none).
+fn stats_of(dir: &Path) -> serde_json::Value {
+    std::fs::read(dir.join("stats.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let err = stderr(&out);
-    (out.status.code(), out.stdout, err, stats)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn local(files: &[PathBuf]) -> Vec<u8> {
@@ -159,28 +174,14 @@ fn a_worker_killed_after_its_tasks_are_done_is_replaced_by_its_buddys_copies() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local(&files);
-    let (machines, stats) = (
-        dir.path().join("machines.txt"),
-        dir.path().join("stats.json"),
-    );
     let mut from_copies = Vec::new();
     // Killed as soon as three of the four tasks are done (the coordinator's progress
     // lines say when): one of the three victims has finished tasks, whatever the timing.
     for victim in 0..3 {
         let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
-        let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
-        std::fs::write(&machines, list.join("\n")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
-            .args(["run", "--progress", "0.01", "--heartbeat-interval", "0.1"])
-            .arg("--machines")
-            .arg(&machines)
-            .arg("--stats")
-            .arg(&stats)
-            .args(&files)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+        let options = ["--progress", "0.01", "--heartbeat-interval", "0.1"];
+        let mut child = spawn_run(dir.path(), &files, &addrs, &options);
         let pid = workers[victim].child.id() as i32;
         let log = child.stderr.take().unwrap();
         let reader = std::thread::spawn(move || {
@@ -206,8 +207,7 @@ fn a_worker_killed_after_its_tasks_are_done_is_replaced_by_its_buddys_copies() {
             out.stdout == want,
             "victim {victim}: output differs from count"
         );
-        let stats: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        let stats = stats_of(dir.path());
         from_copies.push(stats["cluster"]["recovery"]["tasks_from_copies"].clone());
     }
     assert!(
@@ -396,21 +396,9 @@ fn a_restarted_worker_joins_the_running_job() {
     let dir = tempfile::tempdir().unwrap();
     let files = long_corpus(dir.path());
     let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
-    let machines = dir.path().join("machines.txt");
-    let list: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
-    std::fs::write(&machines, list.join("\n")).unwrap();
-    let stats = dir.path().join("stats.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
-        .args(["run", "-q", "--heartbeat-interval", "0.05"])
-        .arg("--machines")
-        .arg(&machines)
-        .arg("--stats")
-        .arg(&stats)
-        .args(&files)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let options = ["-q", "--heartbeat-interval", "0.05"];
+    let child = spawn_run(dir.path(), &files, &addrs, &options);
     std::thread::sleep(Duration::from_millis(100));
     // Killed, and started again at once on the same address: it joins the job.
     let addr = workers[1].addr.clone();
@@ -420,7 +408,7 @@ fn a_restarted_worker_joins_the_running_job() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout == local(&files), "output differs from count");
-    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let stats = stats_of(dir.path());
     let recovery = &stats["cluster"]["recovery"];
     assert_eq!(recovery["workers_lost"], 1, "{stats}");
     assert_eq!(recovery["workers_joined"], 1, "{stats}");

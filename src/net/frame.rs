@@ -52,6 +52,14 @@ pub fn header(kind: u16, len: usize) -> [u8; HEADER] {
     h
 }
 
+/// A complete frame: the header, then `payload`.
+pub fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&header(kind, payload.len()));
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Cuts frames out of the bytes received on one connection, in any pieces.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -127,12 +135,6 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let mut f = header(kind, payload.len()).to_vec();
-        f.extend_from_slice(payload);
-        f
-    }
 
     #[test]
     fn frames_survive_any_cut() {

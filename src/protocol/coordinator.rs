@@ -299,6 +299,14 @@ pub struct Coordinator {
 }
 
 impl TaskEntry {
+    /// Back to the queue: whatever it produced or was producing is lost.
+    fn run_again(&mut self) {
+        self.state = TaskState::Pending;
+        self.done_by = None;
+        self.copy_at = None;
+        self.resending = false;
+    }
+
     /// The copy `(worker, attempt)`, if it runs.
     fn run_mut(&mut self, worker: usize, attempt: u32) -> Option<&mut Run> {
         let first = match &mut self.state {
@@ -610,18 +618,12 @@ impl Coordinator {
             (Message::Mapped(m), Phase::Mapping)
                 if self.is_running_ids(m.job, m.task, m.attempt, w) =>
             {
-                if let Some(run) = self.tasks[m.task as usize].run_mut(w, m.attempt) {
-                    let freed = !run.mapped;
-                    run.mapped = true;
-                    if freed {
-                        self.free_slot(w);
-                    }
-                }
+                self.release_slot(m.task as usize, w, m.attempt);
                 self.advance();
             }
             (Message::Mapped(_), _) => {}
             (Message::TaskDone(done), Phase::Mapping) if self.is_running(&done, w) => {
-                self.end_run(done.task as usize, w, done.attempt);
+                self.release_slot(done.task as usize, w, done.attempt);
                 let r = &mut self.workers[w].report;
                 r.tasks += 1;
                 r.bytes_in += done.file.bytes_in;
@@ -646,7 +648,7 @@ impl Coordinator {
                 if self.is_running_ids(f.job, f.task, f.attempt, w) =>
             {
                 let task = f.task as usize;
-                self.end_run(task, w, f.attempt);
+                self.release_slot(task, w, f.attempt);
                 let other = self.drop_copy(task, w, f.attempt);
                 if other && f.failure == Failure::Unreadable {
                     // The other copy goes on; this worker cannot read the file.
@@ -682,11 +684,7 @@ impl Coordinator {
                          it runs again",
                         r.lacking.len()
                     ));
-                    let t = &mut self.tasks[task];
-                    t.state = TaskState::Pending;
-                    t.done_by = None;
-                    t.copy_at = None;
-                    t.resending = false;
+                    self.tasks[task].run_again();
                     self.recovery.tasks_reexecuted += 1;
                     self.advance();
                 } else if r.epoch < self.epoch {
@@ -791,7 +789,7 @@ impl Coordinator {
             you: index,
             owners: self.owners.clone(),
             epoch: self.epoch,
-            buddy: self.buddies.get(index as usize).copied().flatten(),
+            buddy: self.buddy_of(index),
             heartbeat_ms: self
                 .config
                 .heartbeat_interval
@@ -818,6 +816,11 @@ impl Coordinator {
         let w = *self.live.get(index as usize)?;
         let entry = &self.workers[w];
         (entry.index == Some(index) && entry.link == Link::Ready).then_some(w)
+    }
+
+    /// The buddy of the job's worker `index`, if it has one.
+    fn buddy_of(&self, index: u32) -> Option<u32> {
+        self.buddies.get(index as usize).copied().flatten()
     }
 
     /// A buddy for the job's worker `index`: the next live worker after it, in index
@@ -887,9 +890,9 @@ impl Coordinator {
         job == self.config.job && (first || t.backup.is_some_and(|b| b.is(w, attempt)))
     }
 
-    /// The copy `(w, attempt)` of `task` ends (finished, failed or cancelled): its slot is
-    /// free, if it still held one.
-    fn end_run(&mut self, task: usize, w: usize, attempt: u32) {
+    /// The copy `(w, attempt)` of `task` no longer needs a slot of its worker (its file is
+    /// counted, or it finished or failed): the slot is free, if the copy still held it.
+    fn release_slot(&mut self, task: usize, w: usize, attempt: u32) {
         let held = self.tasks[task]
             .run_mut(w, attempt)
             .is_some_and(|run| !std::mem::replace(&mut run.mapped, true));
@@ -1183,9 +1186,7 @@ impl Coordinator {
                 self.tasks[t as usize].resending = true;
             }
             self.recovery.resends += resend.len() as u64;
-            let buddy = self.workers[v]
-                .index
-                .and_then(|i| self.buddies.get(i as usize).copied().flatten());
+            let buddy = self.workers[v].index.and_then(|i| self.buddy_of(i));
             let reassign = msg::Reassign {
                 job: self.config.job,
                 epoch,
@@ -1283,10 +1284,7 @@ impl Coordinator {
                 }
             }
             if lost_output || lost_run {
-                t.state = TaskState::Pending;
-                t.done_by = None;
-                t.copy_at = None;
-                t.resending = false;
+                t.run_again();
                 again += 1;
             }
         }

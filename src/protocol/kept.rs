@@ -5,8 +5,12 @@
 //! They stay in memory up to a budget; beyond it they go to a spill file in a local
 //! directory and are read back only when they must be sent again (after a loss). The file
 //! is created already unlinked, so nothing is left behind, even by a killed worker; it goes
-//! with the job's store. A spill file that cannot be written or read is an error for the
-//! caller to act on (the worker leaves the job, and the coordinator recovers as from a
+//! with the job's store.
+//!
+//! Its reads and writes run on the caller's thread (the worker's event loop): nothing
+//! within the budget; beyond it, one write per frame (to the page cache, as a rule), and
+//! reads only after a loss. A spill file that cannot be written or read is an error for
+//! the caller to act on (the worker leaves the job, and the coordinator recovers as from a
 //! lost worker): a frame is never silently lost.
 
 use std::fs::File;

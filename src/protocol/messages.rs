@@ -491,10 +491,7 @@ where
     if payload.len() > MAX_FRAME {
         return Err(ProtocolError::TooLarge(payload.len()));
     }
-    let mut out = Vec::with_capacity(frame::HEADER + payload.len());
-    out.extend_from_slice(&frame::header(kind as u16, payload.len()));
-    out.extend_from_slice(&payload);
-    Ok(out)
+    Ok(frame::frame(kind as u16, &payload))
 }
 
 /// Validates a frame and decodes its message.

@@ -1064,12 +1064,7 @@ impl Worker {
             let older = job.copies.remove(&head.task);
             job.release(older);
         }
-        let mut frame = Vec::with_capacity(HEADER + bulk.payload.len());
-        frame.extend_from_slice(&crate::net::frame::header(
-            Kind::Partition as u16,
-            bulk.payload.len(),
-        ));
-        frame.extend_from_slice(&bulk.payload);
+        let frame = crate::net::frame::frame(Kind::Partition as u16, &bulk.payload);
         let frame = match job.kept.keep(Outgoing::new(frame)) {
             Ok(frame) => frame,
             Err(e) => return self.leave_job(e),
@@ -1229,7 +1224,6 @@ impl Worker {
         }
     }
 
-    /// Tells a peer why it is turned away, and closes its connection.
     /// The worker cannot go on with its job (its spill file failed): it drops the job and
     /// tells the coordinator why, which recovers as from a lost worker.
     fn leave_job(&mut self, error: SpillError) {
@@ -1241,6 +1235,7 @@ impl Worker {
         }
     }
 
+    /// Tells a peer why it is turned away, and closes its connection.
     fn refuse(&mut self, conn: ConnId, reason: RefuseReason, detail: String) {
         self.log(format!("connection {conn}: refused ({reason:?}): {detail}"));
         let refused = Refused { reason, detail };
@@ -1290,10 +1285,7 @@ pub(crate) fn kind_name(m: &Message) -> &'static str {
 /// The same frame as another kind (the payload is shared by Partition and Copy).
 fn retyped(frame: &[u8], kind: Kind) -> Outgoing {
     let payload = frame.get(HEADER..).unwrap_or_default();
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&crate::net::frame::header(kind as u16, payload.len()));
-    out.extend_from_slice(payload);
-    Outgoing::new(out)
+    Outgoing::new(crate::net::frame::frame(kind as u16, payload))
 }
 
 pub(crate) fn micros(d: std::time::Duration) -> u64 {
