@@ -171,7 +171,7 @@ pub struct ClusterOptions {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 0.25,
+        default_value_t = 0.1,
         env = "WETMR_HEARTBEAT_INTERVAL"
     )]
     pub heartbeat_interval: f64,

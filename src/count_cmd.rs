@@ -29,7 +29,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
         split_bytes: config.split_bytes,
         spill_at: config.spill_at,
     };
-    let progress = AtomicU64::new(0);
+    let control = engine::Control::default();
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         let reporter = config.progress.filter(|_| !config.quiet).map(|every| {
@@ -38,10 +38,10 @@ pub fn count(config: &CountConfig) -> Result<()> {
                 .filter_map(|p| std::fs::metadata(p).ok())
                 .map(|m| m.len())
                 .sum();
-            let (progress, finished) = (&progress, &finished);
+            let (progress, finished) = (&control.progress, &finished);
             scope.spawn(move || report_progress(every, total, started, progress, finished))
         });
-        let outcome = pool.install(|| engine::run(&job, &paths, &progress));
+        let outcome = pool.install(|| engine::run(&job, &paths, &control));
         finished.store(true, Ordering::Relaxed);
         if let Some(reporter) = reporter {
             reporter.thread().unpark();

@@ -116,6 +116,9 @@ pub enum Error {
     Cluster(String),
     #[error("network: {0}")]
     Net(std::io::Error),
+    /// A run stopped early on request (`engine::Control::abandon`).
+    #[error("abandoned")]
+    Abandoned,
 }
 
 impl Error {
@@ -130,7 +133,7 @@ impl Error {
             | Error::Damaged { .. }
             | Error::RemoteInput(_) => exit::BAD_INPUT,
             Error::Output { .. } | Error::Stdout(_) => exit::IO,
-            Error::Cluster(_) | Error::Net(_) => exit::CLUSTER,
+            Error::Cluster(_) | Error::Net(_) | Error::Abandoned => exit::CLUSTER,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -44,7 +44,8 @@ struct Pipe {
 
 /// CPU work waiting to run on a worker.
 enum Work {
-    Map(worker::MapOrder),
+    /// A map, and whether it was abandoned (it then stops at once, as the driver's does).
+    Map(worker::MapOrder, bool),
     Merge(u64, worker::MergeOrder),
     Rank {
         job: u64,
@@ -71,7 +72,7 @@ struct Sim {
     alive: Vec<bool>,
     logs: Vec<String>,
     next_conn: ConnId,
-    duplicated: usize,
+    counts: Counts,
     slots: u32,
     /// Each worker's budget and spill directory for its kept map outputs.
     kept: Vec<KeptConfig>,
@@ -112,7 +113,7 @@ impl Sim {
             alive: vec![true; workers],
             logs: Vec::new(),
             next_conn: 100,
-            duplicated: 0,
+            counts: Counts::default(),
             slots,
             kept: vec![KeptConfig::default(); workers],
             idle: 0,
@@ -191,7 +192,7 @@ impl Sim {
         // exactly-once rule must absorb.
         let kind = u16::from_le_bytes([frame[6], frame[7]]);
         if (kind == 8 || kind == 5) && self.rng.chance(self.duplicate_percent) {
-            self.duplicated += 1;
+            self.counts.duplicated += 1;
             self.pipes[pipe].frames.push_back(frame.clone());
         }
         self.pipes[pipe].frames.push_back(frame);
@@ -253,7 +254,18 @@ impl Sim {
                             Arc::new((0..partitions).map(|_| Mutex::default()).collect());
                     }
                     worker::Action::Release => self.tables[w] = Arc::new(Vec::new()),
-                    worker::Action::Map(order) => self.work.push((w, Work::Map(order))),
+                    worker::Action::Map(order) => self.work.push((w, Work::Map(order, false))),
+                    worker::Action::Abandon { job, task, attempt } => {
+                        for (at, work) in &mut self.work {
+                            if let Work::Map(order, abandoned) = work {
+                                let key = (order.job.job, order.task, order.attempt);
+                                if *at == w && key == (job, task, attempt) {
+                                    *abandoned = true;
+                                    self.counts.abandoned += 1;
+                                }
+                            }
+                        }
+                    }
                     worker::Action::Merge(order) => {
                         // (Unless the job was dropped meanwhile.)
                         if let Some(job) = self.workers[w].job_id() {
@@ -328,13 +340,18 @@ impl Sim {
         } else {
             let (w, work) = self.work.swap_remove(pick - busy.len());
             let done = match work {
-                Work::Map(order) => Completion::Mapped {
-                    job: order.job.job,
-                    task: order.task,
-                    attempt: order.attempt,
-                    micros: 1,
-                    result: tasks::map_file(&order.job, order.task, order.attempt, &order.path),
-                },
+                Work::Map(order, abandoned) => {
+                    let control = engine::Control::default();
+                    control.abandon.store(abandoned, Ordering::Relaxed);
+                    let (job, task, attempt) = (&order.job, order.task, order.attempt);
+                    Completion::Mapped {
+                        job: job.job,
+                        task,
+                        attempt,
+                        micros: 1,
+                        result: tasks::map_file(job, task, attempt, &order.path, &control),
+                    }
+                }
                 Work::Merge(job, order) => Completion::Merged {
                     job,
                     from: order.from,
@@ -452,12 +469,12 @@ impl Sim {
         }
     }
 
-    fn run(self) -> (Result<JobOutput, JobError>, usize) {
+    fn run(self) -> (Result<JobOutput, JobError>, Counts) {
         self.run_killing(&[])
     }
 
     /// Runs the job, killing worker `w` after `step` steps for each `(step, w)`.
-    fn run_killing(self, kills: &[(usize, usize)]) -> (Result<JobOutput, JobError>, usize) {
+    fn run_killing(self, kills: &[(usize, usize)]) -> (Result<JobOutput, JobError>, Counts) {
         self.run_with(kills, &[])
     }
 
@@ -467,7 +484,7 @@ impl Sim {
         mut self,
         kills: &[(usize, usize)],
         starts: &[(usize, usize)],
-    ) -> (Result<JobOutput, JobError>, usize) {
+    ) -> (Result<JobOutput, JobError>, Counts) {
         let mut steps = 0;
         loop {
             for &(at, w) in kills {
@@ -484,7 +501,7 @@ impl Sim {
                 if std::env::var_os("WETMR_SIM_TRACE").is_some() {
                     eprintln!("{}", self.logs.join("\n"));
                 }
-                return (outcome, self.duplicated);
+                return (outcome, self.counts);
             }
             let tail = |logs: &[String]| logs[logs.len().saturating_sub(40)..].join("\n");
             assert!(
@@ -503,6 +520,15 @@ impl Sim {
             steps += 1;
         }
     }
+}
+
+/// What the simulated network and drivers did besides running the job.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Frames delivered twice.
+    duplicated: usize,
+    /// Maps abandoned while queued (their attempt lost to another copy).
+    abandoned: usize,
 }
 
 /// Seeds per chaos test: `0..default`, or `0..WETMR_CHAOS_SEEDS` for a longer hunt, or
@@ -567,7 +593,7 @@ fn local_tsv(files: &[PathBuf], top: Option<usize>, min_count: u64) -> Vec<u8> {
         split_bytes: None,
         spill_at: wetmr::count::SPILL_AT,
     };
-    let outcome = engine::run(&job, files, &AtomicU64::new(0)).unwrap();
+    let outcome = engine::run(&job, files, &engine::Control::default()).unwrap();
     let words = outcome.counted.ranked(min_count, top);
     let mut out = Vec::new();
     write_tsv(&mut out, &words).unwrap();
@@ -595,7 +621,7 @@ fn any_delivery_order_gives_the_local_result() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local_tsv(&files, None, 1);
-    let (mut backups, mut won) = (0, 0);
+    let (mut backups, mut won, mut abandoned) = (0, 0, 0);
     for seed in chaos_seeds(40) {
         let mut rng = Rng(seed ^ 0xabcd);
         let workers = 1 + rng.below(4);
@@ -608,7 +634,8 @@ fn any_delivery_order_gives_the_local_result() {
             config(partitions, None, 1),
             files.clone(),
         );
-        let (outcome, _) = sim.run();
+        let (outcome, counts) = sim.run();
+        abandoned += counts.abandoned;
         let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert!(
             tsv_of(&output, None) == want,
@@ -619,10 +646,11 @@ fn any_delivery_order_gives_the_local_result() {
         backups += output.recovery.backups_launched;
         won += output.recovery.backups_won;
     }
-    // Idle slots at the end of a job run backup copies; the winners' data is applied once.
+    // Idle slots at the end of a job run backup copies; the winners' data is applied once,
+    // and a copy still mapping when the other wins is abandoned (it stops early).
     assert!(
-        replaying() || (backups > 0 && won > 0),
-        "backups launched {backups}, won {won}"
+        replaying() || (backups > 0 && won > 0 && abandoned > 0),
+        "backups launched {backups}, won {won}, maps abandoned {abandoned}"
     );
 }
 
@@ -636,10 +664,10 @@ fn duplicated_partitions_and_tasks_are_applied_once() {
     for seed in chaos_seeds(25) {
         let mut sim = Sim::new(seed, 3, 2, config(Some(5), Some(500), 2), files.clone());
         sim.duplicate_percent = 30;
-        let (outcome, duplicated) = sim.run();
+        let (outcome, counts) = sim.run();
         let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert!(tsv_of(&output, Some(500)) == want, "seed {seed}");
-        duplicates += duplicated;
+        duplicates += counts.duplicated;
         ignored += output
             .workers
             .iter()
@@ -871,7 +899,7 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
     );
     assert!(
         replaying()
-            || (killed > 40 && moved > 40 && again > 20 && copied > 20 && spilled > 1 << 20),
+            || (killed > 40 && moved > 40 && again > 20 && copied > 10 && spilled > 1 << 20),
         "lost {killed}, moved {moved}, again {again}, from copies {copied}, \
          spilled {spilled}"
     );

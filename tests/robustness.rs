@@ -54,7 +54,7 @@ fn counts(job: &Job, paths: &[PathBuf], threads: usize) -> Result<Vec<(Vec<u8>, 
         .build()
         .unwrap();
     pool.install(|| {
-        let outcome = engine::run(job, paths, &std::sync::atomic::AtomicU64::new(0))?;
+        let outcome = engine::run(job, paths, &wetmr::engine::Control::default())?;
         Ok(outcome
             .counted
             .ranked(1, None)

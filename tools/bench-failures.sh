@@ -3,9 +3,9 @@
 # them fails, against the same job without failure, measured in the same run.
 #
 #   kill   one worker SIGKILLed halfway through the map phase
-#   stop   one worker SIGSTOPped near the end (at 80% of the fault-free time: the last
-#          round of tasks), the one busiest then (it holds a task); with backup tasks,
-#          then with --no-backup-tasks
+#   stop   one worker SIGSTOPped near the end: as soon as the files of all tasks but one
+#          are counted (read from the coordinator's progress lines), the one busiest then
+#          (it maps the last task); with backup tasks, then with --no-backup-tasks
 #
 # Every faulty run's output is compared with the fault-free one (it must be identical).
 # Uses the 50 MB parts of tools/bench.sh's corpus (run it once first, or give --dir);
@@ -77,6 +77,36 @@ timed_run() {
   echo "$t1 - $t0" | bc -l >> "$work/times"
 }
 
+# stop_near_end: reads the coordinator's stderr; once the files of all tasks but one are
+# counted (the last one is being mapped), stops the busiest worker: the one mapping it.
+stop_near_end() {
+  local line stopped=
+  while IFS= read -r line; do
+    if [[ $line =~ progress:\ [0-9]+/[0-9]+\ files\ done,\ ([0-9]+)\ counted ]]; then
+      if [ -z "$stopped" ] && [ "${BASH_REMATCH[1]}" -ge $((nfiles - 1)) ]; then
+        kill -STOP "$(busiest)" 2>/dev/null || true
+        stopped=1
+      fi
+    else
+      printf '%s\n' "$line" >> "$work/run.log"
+    fi
+  done
+}
+
+# stopped_run [run options]: a job with a worker stopped near the end (stop_near_end).
+stopped_run() {
+  start_workers
+  local t0 t1
+  : > "$work/run.log"
+  t0=$(date +%s.%N)
+  "$wetmr" run --progress 0.01 --machines "$work/machines.txt" --output "$work/faulty.tsv" \
+    "$@" "${files[@]}" 2> >(stop_near_end) || { cat "$work/run.log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l >> "$work/times"
+  cmp -s "$work/faulty.tsv" "$work/reference.tsv" || {
+    echo "bench-failures.sh: output differs after SIGSTOP" >&2; exit 1; }
+}
+
 # cpu_ticks PID: the CPU time a process has used so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -92,20 +122,16 @@ busiest() {
   echo "$best"
 }
 
-# faulty_run SIGNAL DELAY [run options]: a job with a worker signalled after DELAY seconds:
-# worker 1 for KILL, the busiest one for STOP.
-faulty_run() {
-  local signal=$1 delay=$2; shift 2
+# killed_run DELAY [run options]: a job with worker 1 SIGKILLed after DELAY seconds.
+killed_run() {
+  local delay=$1; shift
   start_workers
-  (sleep "$delay"
-   victim=${pids[1]}
-   [ "$signal" = STOP ] && victim=$(busiest)
-   kill "-$signal" "$victim" 2>/dev/null || true) &
+  (sleep "$delay"; kill -KILL "${pids[1]}" 2>/dev/null || true) &
   local killer=$!
   timed_run "$work/faulty.tsv" "$@"
   wait "$killer" || true
   cmp -s "$work/faulty.tsv" "$work/reference.tsv" || {
-    echo "bench-failures.sh: output differs after SIG$signal" >&2; exit 1; }
+    echo "bench-failures.sh: output differs after SIGKILL" >&2; exit 1; }
 }
 
 # measure CMD...: runs CMD $runs times, prints the median of the times they appended.
@@ -131,15 +157,13 @@ report() { # label target
   printf '%-52s %7.2f s  %5.2fx  (target <= %s)\n' "$1" "$t" "$(echo "$t / $base" | bc -l)" "$2"
 }
 half=$(echo "$base * 0.5 * 0.8" | bc -l) # the map phase is about 80% of the job
-late=$(echo "$base * 0.8" | bc -l)
-measure faulty_run KILL "$half" > "$work/median"
+measure killed_run "$half" > "$work/median"
 report "one worker SIGKILLed halfway through the map" 1.6
-measure faulty_run STOP "$late" > "$work/median"
+measure stopped_run > "$work/median"
 report "one worker SIGSTOPped near the end, backup tasks" 1.3
-# Without backups the job runs at another pace (on few cores, backup copies compete with
-# the tasks they back up): its stop moment is 80% of its own fault-free time.
-base_nb=$(measure free_run --no-backup-tasks)
+# (Not in a $(...) subshell: the workers it starts must be stopped by this shell.)
+measure free_run --no-backup-tasks > "$work/base_nb"
+base_nb=$(cat "$work/base_nb")
 printf '%-52s %7.2f s  %5.2fx\n' "no failure, no backups" "$base_nb" "$(echo "$base_nb / $base" | bc -l)"
-late_nb=$(echo "$base_nb * 0.8" | bc -l)
-measure faulty_run STOP "$late_nb" --no-backup-tasks > "$work/median"
+measure stopped_run --no-backup-tasks > "$work/median"
 report "one worker SIGSTOPped near the end, no backups" -

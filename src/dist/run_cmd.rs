@@ -181,9 +181,12 @@ fn coordinate(
         }
         if let (Some(at), Some(every)) = (next_progress, config.progress) {
             if now >= at && !config.quiet {
-                let (done, total) = coordinator.progress();
+                let p = coordinator.progress();
                 eprintln!(
-                    "wetmr: progress: {done}/{total} files done, {:.0} s",
+                    "wetmr: progress: {}/{} files done, {} counted, {:.0} s",
+                    p.done,
+                    p.tasks,
+                    p.counted,
                     started.elapsed().as_secs_f64()
                 );
                 next_progress = Some(at + every);

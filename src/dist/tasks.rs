@@ -4,7 +4,6 @@
 //! driver runs it and hands the result back as a completion.
 
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -23,11 +22,13 @@ use crate::protocol::worker::{MapOutput, MergeOrder};
 const RANKED_PIECE: usize = 1 << 20;
 
 /// Counts one file with the local engine and encodes one Partition frame per partition.
+/// Setting `control.abandon` stops it early (with a fatal failure nobody reads).
 pub fn map_file(
     spec: &JobSpec,
     task: u32,
     attempt: u32,
     path: &Path,
+    control: &engine::Control,
 ) -> Result<MapOutput, (Failure, String)> {
     let job = Job {
         tokenizer: spec.tokenizer,
@@ -35,7 +36,7 @@ pub fn map_file(
         split_bytes: spec.split_bytes.map(|b| b as usize),
         spill_at: spec.spill_at as usize,
     };
-    let outcome = engine::run(&job, &[path.to_path_buf()], &AtomicU64::new(0)).map_err(|e| {
+    let outcome = engine::run(&job, &[path.to_path_buf()], control).map_err(|e| {
         let failure = match e {
             Error::Open { .. } => Failure::Unreadable,
             Error::Damaged { .. } => Failure::Damaged,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,6 +14,7 @@ use mio::Interest;
 
 use super::machines::parse_machine;
 use super::tasks::{self, Tables};
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
 use crate::net::frame::Outgoing;
@@ -31,6 +33,9 @@ pub struct WorkerConfig {
     pub quiet: bool,
 }
 
+/// Main-pool threads per merge thread.
+const MERGE_THREAD_PER: usize = 4;
+
 /// Serves jobs until SIGTERM or SIGINT. Prints the bound address on stdout (one line) once
 /// it listens, so that scripts (and `wetmr cluster`) can use port 0.
 pub fn serve(config: &WorkerConfig) -> Result<()> {
@@ -38,11 +43,18 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .thread_name(|i| format!("wetmr-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+    let pool_of = |threads: usize, name: &'static str| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("wetmr-{name}-{i}"))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))
+    };
+    let pool = pool_of(config.threads, "worker")?;
+    // Received partitions are merged on threads of their own: on the main pool they would
+    // wait for the running maps to end (a busy rayon pool takes spawned work last), and so
+    // would the acknowledgements, the tasks' ends and the buddy copies behind them.
+    let merge_pool = pool_of(config.threads.div_ceil(MERGE_THREAD_PER), "merge")?;
     let net = Net::new(Some(listener)).map_err(Error::Net)?;
     // A spill directory that cannot take the file fails now, not in the middle of a job.
     let spill_dir = &config.kept.spill_dir;
@@ -90,9 +102,11 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let mut driver = Driver {
         net,
         pool,
+        merge_pool,
         done_tx,
         tables: Arc::new(Vec::new()),
         peers: HashMap::new(),
+        maps: HashMap::new(),
         events: Vec::new(),
     };
     loop {
@@ -120,6 +134,12 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
                 }
                 NetEvent::Woken => {
                     while let Ok(done) = done_rx.try_recv() {
+                        if let Completion::Mapped {
+                            job, task, attempt, ..
+                        } = done
+                        {
+                            driver.maps.remove(&(job, task, attempt));
+                        }
                         worker.complete(done, Instant::now());
                     }
                 }
@@ -153,11 +173,16 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
 /// The worker loop's state besides the protocol machine.
 struct Driver {
     net: Net,
+    /// Maps and ranking.
     pool: rayon::ThreadPool,
+    /// Merges of received partitions.
+    merge_pool: rayon::ThreadPool,
     done_tx: mpsc::Sender<Completion>,
     tables: Arc<Tables>,
     /// Connections to the job's other workers, by their index.
     peers: HashMap<u32, ConnId>,
+    /// The maps under way, by (job, task, attempt): their abandon flag.
+    maps: HashMap<(u64, u32, u32), Arc<engine::Control>>,
     events: Vec<NetEvent>,
 }
 
@@ -172,10 +197,14 @@ impl Driver {
             Action::Close(id) => self.net.close(id, &mut self.events),
             Action::Map(order) => {
                 let (tx, waker) = (self.done_tx.clone(), self.net.waker());
+                let control = Arc::new(engine::Control::default());
+                let key = (order.job.job, order.task, order.attempt);
+                self.maps.insert(key, control.clone());
                 self.pool.spawn(move || {
                     let started = Instant::now();
-                    let result =
-                        tasks::map_file(&order.job, order.task, order.attempt, &order.path);
+                    let (job, task, attempt, path) =
+                        (&order.job, order.task, order.attempt, &order.path);
+                    let result = tasks::map_file(job, task, attempt, path, &control);
                     let _ = tx.send(Completion::Mapped {
                         job: order.job.job,
                         task: order.task,
@@ -190,7 +219,7 @@ impl Driver {
                 let job = worker.job_id().unwrap_or_default();
                 let (tx, waker, tables) =
                     (self.done_tx.clone(), self.net.waker(), self.tables.clone());
-                self.pool.spawn(move || {
+                self.merge_pool.spawn(move || {
                     let result = tasks::merge(&tables, &order);
                     let _ = tx.send(Completion::Merged {
                         job,
@@ -215,7 +244,18 @@ impl Driver {
                     let _ = waker.wake();
                 });
             }
-            Action::Log(_) | Action::Prepare { .. } | Action::Release => {}
+            Action::Abandon { job, task, attempt } => {
+                if let Some(control) = self.maps.get(&(job, task, attempt)) {
+                    control.abandon.store(true, Ordering::Relaxed);
+                }
+            }
+            Action::Prepare { .. } | Action::Release => {
+                // A job that ends (or is replaced) abandons what it still maps.
+                for control in self.maps.values() {
+                    control.abandon.store(true, Ordering::Relaxed);
+                }
+            }
+            Action::Log(_) => {}
         }
     }
 

@@ -17,7 +17,7 @@ pub mod report;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -39,6 +39,16 @@ pub struct Job {
     pub split_bytes: Option<usize>,
     /// Words a thread's table may hold before it is spilled (see `count::SharedTable`).
     pub spill_at: usize,
+}
+
+/// What a caller shares with a [`run`] under way.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Advanced by the input bytes of each chunk scanned (it reaches the files' total size).
+    pub progress: AtomicU64,
+    /// Set to stop the run early: its chunks stop at their next record and it returns
+    /// [`Error::Abandoned`] (a map attempt that another copy has won).
+    pub abandon: AtomicBool,
 }
 
 /// The outcome for one input file.
@@ -73,9 +83,9 @@ struct ThreadState {
 }
 
 /// Counts `paths` on the current rayon pool. Under `Policy::Strict` the first damaged or
-/// unreadable file (in input order) fails the run. `progress` is advanced by the input bytes
-/// of each chunk scanned (it reaches the total size of the files).
-pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome> {
+/// unreadable file (in input order) fails the run. `control` reports progress and can
+/// abandon the run.
+pub fn run(job: &Job, paths: &[PathBuf], control: &Control) -> Result<Outcome> {
     let tokenizer = Tokenizer::new(job.tokenizer);
     let (files, mut results) = open_inputs(paths, job.policy)?;
 
@@ -124,6 +134,7 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
             policy: job.policy,
             file: f,
             failing_file: &failing_file,
+            abandon: &control.abandon,
         };
         let outcome = match format {
             Format::Plain => scan::scan_plain(bytes, points, c, &ctx, &mut sink),
@@ -143,10 +154,15 @@ pub fn run(job: &Job, paths: &[PathBuf], progress: &AtomicU64) -> Result<Outcome
             let (f, c) = *unit;
             let points = &plans[f].1;
             let end = points.get(c + 1).copied().unwrap_or(files[f].1.len());
-            progress.fetch_add((end - points[c]) as u64, Ordering::Relaxed);
+            control
+                .progress
+                .fetch_add((end - points[c]) as u64, Ordering::Relaxed);
             outcome
         })
         .collect();
+    if control.abandon.load(Ordering::Relaxed) {
+        return Err(Error::Abandoned);
+    }
 
     // Follow each file's chain; collect the chunks to withdraw.
     let mut false_units = Vec::new();

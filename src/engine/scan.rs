@@ -15,7 +15,7 @@
 //! [`super::chain`] turns into file offsets once it knows what precedes the chunk.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::report::{Counters, Skipped};
 use crate::count::{CountTable, Lookahead, SharedTable};
@@ -93,11 +93,14 @@ pub struct ScanCtx<'a> {
     /// later files stop early: their results cannot matter, while earlier files must still
     /// be scanned in full so that the error reported is the first one in input order.
     pub failing_file: &'a AtomicUsize,
+    /// Set when the whole run is abandoned (see `engine::Control`).
+    pub abandon: &'a AtomicBool,
 }
 
 impl ScanCtx<'_> {
     fn cancelled(&self) -> bool {
         self.failing_file.load(Ordering::Relaxed) < self.file
+            || self.abandon.load(Ordering::Relaxed)
     }
 }
 

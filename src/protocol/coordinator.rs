@@ -125,7 +125,8 @@ pub struct Recovery {
     /// Requests to send finished tasks' outputs again, and the bytes sent.
     pub resends: u64,
     pub bytes_resent: u64,
-    /// Backup copies of slow tasks started, and those that finished first.
+    /// Backup copies of slow tasks started, and those that counted their file first (or
+    /// finished the task first, when both copies had counted it).
     pub backups_launched: u64,
     pub backups_won: u64,
     /// Workers that joined the running job (restarted, or started late).
@@ -193,8 +194,9 @@ struct WorkerEntry {
     index: Option<u32>,
     /// It answered the job description (JobReady).
     answered: bool,
-    /// A Reduce was sent to it and its ReduceDone has not come yet.
-    reducing: bool,
+    /// Reduces sent to it whose ReduceDone has not come yet (a second one names the
+    /// partitions it inherited while it ranked its own).
+    reducing: u32,
     /// Once the job runs, for a worker outside it: when to try to reach it again (gone),
     /// or when to stop waiting for its answer (connecting, greeted).
     retry_at: Option<Instant>,
@@ -262,6 +264,14 @@ enum Phase {
     Mapping,
     Reducing,
     Over,
+}
+
+/// See [`Coordinator::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub counted: usize,
+    pub done: usize,
+    pub tasks: usize,
 }
 
 /// The coordinator state machine (see the module docs).
@@ -334,7 +344,7 @@ impl Coordinator {
                 },
                 index: None,
                 answered: false,
-                reducing: false,
+                reducing: 0,
                 retry_at: None,
             })
             .collect();
@@ -379,14 +389,19 @@ impl Coordinator {
         self.actions.pop_front()
     }
 
-    /// Tasks finished, of all tasks.
-    pub fn progress(&self) -> (usize, usize) {
-        let done = self
-            .tasks
-            .iter()
-            .filter(|t| matches!(t.state, TaskState::Done(_)))
-            .count();
-        (done, self.tasks.len())
+    /// How far the map phase is: tasks whose file is counted (mapped, their shuffle
+    /// perhaps under way), tasks done (shuffled too), and all tasks.
+    pub fn progress(&self) -> Progress {
+        let done = |t: &&TaskEntry| matches!(t.state, TaskState::Done(_));
+        let counted = |t: &&TaskEntry| match &t.state {
+            TaskState::Running(run) => run.mapped || t.backup.is_some_and(|b| b.mapped),
+            state => matches!(state, TaskState::Done(_)),
+        };
+        Progress {
+            counted: self.tasks.iter().filter(counted).count(),
+            done: self.tasks.iter().filter(done).count(),
+            tasks: self.tasks.len(),
+        }
     }
 
     /// The connection to worker `w` is up: greet it.
@@ -619,6 +634,7 @@ impl Coordinator {
                 if self.is_running_ids(m.job, m.task, m.attempt, w) =>
             {
                 self.release_slot(m.task as usize, w, m.attempt);
+                self.cancel_unmapped_copy(m.task as usize, w, m.attempt);
                 self.advance();
             }
             (Message::Mapped(_), _) => {}
@@ -706,11 +722,11 @@ impl Coordinator {
                 }
             }
             // Pieces and ReduceDone may arrive while moved partitions are rebuilt.
-            (Message::Ranked(bulk), _) if self.workers[w].reducing => self.ranked(w, bulk),
+            (Message::Ranked(bulk), _) if self.workers[w].reducing > 0 => self.ranked(w, bulk),
             (Message::ReduceDone(done), _)
-                if done.job == self.config.job && self.workers[w].reducing =>
+                if done.job == self.config.job && self.workers[w].reducing > 0 =>
             {
-                self.workers[w].reducing = false;
+                self.workers[w].reducing -= 1;
                 self.absorb_figures(w, &done.figures);
                 self.check_reduced();
             }
@@ -800,7 +816,7 @@ impl Coordinator {
         entry.index = Some(index);
         entry.answered = false;
         entry.running = 0;
-        entry.reducing = false;
+        entry.reducing = 0;
         entry.report.took_part = true;
         entry.report.partitions_owned = self.owners.iter().filter(|&&o| o == index).count() as u32;
         match encode(&spec) {
@@ -1052,6 +1068,44 @@ impl Coordinator {
         }
     }
 
+    /// Copy `(w, attempt)` of `task` has counted its file: the other copy, if it is still
+    /// mapping, could only count it again, so it is cancelled (its worker abandons the map
+    /// and frees the slot) and the mapped copy goes on alone. Two copies that have both
+    /// mapped are settled at the first TaskDone ([`Coordinator::settle_copies`]).
+    fn cancel_unmapped_copy(&mut self, task: usize, w: usize, attempt: u32) {
+        let entry = &mut self.tasks[task];
+        let (&TaskState::Running(first), Some(backup)) = (&entry.state, entry.backup) else {
+            return;
+        };
+        let (winner, other) = if backup.is(w, attempt) {
+            (backup, first)
+        } else {
+            (first, backup)
+        };
+        if other.mapped {
+            return;
+        }
+        entry.state = TaskState::Running(winner);
+        entry.backup = None;
+        if winner == backup {
+            self.recovery.backups_won += 1;
+        }
+        self.free_slot(other.worker);
+        self.cancel(task, other.worker, other.attempt);
+    }
+
+    fn cancel(&mut self, task: usize, w: usize, attempt: u32) {
+        let cancel = msg::Cancel {
+            job: self.config.job,
+            task: task as u32,
+            attempt,
+        };
+        if let Ok(frame) = encode(&cancel) {
+            self.actions
+                .push_back(Action::Send(w, Outgoing::new(frame)));
+        }
+    }
+
     /// Task `task` finished on `(w, attempt)`: cancel the other copy, if any.
     fn settle_copies(&mut self, task: usize, w: usize, attempt: u32) {
         let entry = &mut self.tasks[task];
@@ -1070,16 +1124,7 @@ impl Coordinator {
             if !run.mapped {
                 self.free_slot(run.worker);
             }
-            let cancel = msg::Cancel {
-                job: self.config.job,
-                task: task as u32,
-                attempt: run.attempt,
-            };
-            let v = run.worker;
-            if let Ok(frame) = encode(&cancel) {
-                self.actions
-                    .push_back(Action::Send(v, Outgoing::new(frame)));
-            }
+            self.cancel(task, run.worker, run.attempt);
         }
     }
 
@@ -1125,7 +1170,7 @@ impl Coordinator {
             };
             match encode(&reduce) {
                 Ok(frame) => {
-                    self.workers[w].reducing = true;
+                    self.workers[w].reducing += 1;
                     self.actions
                         .push_back(Action::Send(w, Outgoing::new(frame)));
                 }
@@ -1137,7 +1182,7 @@ impl Coordinator {
 
     /// Every partition complete and no Reduce outstanding: the job is done.
     fn check_reduced(&mut self) {
-        let waiting = self.workers.iter().any(|e| e.reducing);
+        let waiting = self.workers.iter().any(|e| e.reducing > 0);
         if self.phase == Phase::Reducing && !waiting && self.ranked.iter().all(|r| r.1) {
             self.reduced();
         }
@@ -1235,7 +1280,7 @@ impl Coordinator {
         let Some(dead) = self.workers[w].index.take() else {
             return;
         };
-        self.workers[w].reducing = false;
+        self.workers[w].reducing = 0;
         self.workers[w].running = 0;
         self.workers[w].report.lost = Some(reason.to_string());
         self.recovery.workers_lost += 1;

@@ -61,6 +61,13 @@ pub enum Action {
         owned: Vec<u32>,
     },
     Map(MapOrder),
+    /// Stop the map of this attempt early (another copy won): it completes at once with an
+    /// error that is ignored.
+    Abandon {
+        job: u64,
+        task: u32,
+        attempt: u32,
+    },
     Merge(MergeOrder),
     /// Rank the owned partitions' words (tf ≥ `min_count`, at most `top` each) and complete
     /// with [`Completion::Ranked`].
@@ -194,8 +201,8 @@ struct JobState {
     kept: KeptStore,
     /// Where this worker's copies go.
     buddy: Option<u32>,
-    /// Tasks being mapped.
-    mapping: std::collections::HashSet<u32>,
+    /// Tasks being mapped, with the attempt (the latest, when an abandoned one still runs).
+    mapping: HashMap<u32, u32>,
     /// Attempts another copy of which won (Cancel).
     cancelled: std::collections::HashSet<(u32, u32)>,
     /// Partitions adopted (Adopt) and not yet in `owners` (Reassign).
@@ -461,7 +468,7 @@ impl Worker {
                 // The same attempt twice (a repeated delivery): mapped once. A second map
                 // would replace a resend under way with a shuffle that ends in a stale
                 // TaskDone instead of the Resent the coordinator waits for.
-                let repeated = job.mapping.contains(&t.task)
+                let repeated = job.mapping.get(&t.task) == Some(&t.attempt)
                     || job
                         .outputs
                         .get(&t.task)
@@ -474,7 +481,7 @@ impl Worker {
                 }
                 let spec = job.spec.clone();
                 if let Some(job) = self.job.as_mut() {
-                    job.mapping.insert(t.task);
+                    job.mapping.insert(t.task, t.attempt);
                 }
                 let order = MapOrder {
                     job: spec,
@@ -488,6 +495,13 @@ impl Worker {
             Message::Cancel(c) if from_coordinator => {
                 if let Some(job) = self.job.as_mut().filter(|j| j.spec.job == c.job) {
                     job.cancelled.insert((c.task, c.attempt));
+                    if job.mapping.get(&c.task) == Some(&c.attempt) {
+                        self.actions.push_back(Action::Abandon {
+                            job: c.job,
+                            task: c.task,
+                            attempt: c.attempt,
+                        });
+                    }
                     if job
                         .shuffles
                         .get(&c.task)
@@ -807,7 +821,10 @@ impl Worker {
                     return;
                 }
                 if let Some(state) = self.job.as_mut() {
-                    state.mapping.remove(&task);
+                    // (An abandoned attempt may end after the next one started here.)
+                    if state.mapping.get(&task) == Some(&attempt) {
+                        state.mapping.remove(&task);
+                    }
                     if state.cancelled.contains(&(task, attempt)) {
                         return;
                     }
