@@ -12,6 +12,7 @@
 # --files N takes N of them, round robin (default 12: four rounds of three tasks).
 #
 # Usage: tools/bench-failures.sh [--dir DIR] [--runs N] [--files N] [--threads N]
+# (BF_DEBUG=1 also prints every run's time.)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --files) nfiles=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench-failures.sh: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -56,6 +57,8 @@ trap cleanup EXIT
 start_workers() {
   stop_workers
   : > "$work/machines.txt"
+  # (Removed first: a stale address could be read before the new worker truncates it.)
+  rm -f "$work"/addr[0-2]
   for i in 0 1 2; do
     "$wetmr" worker --quiet --listen 127.0.0.1:0 --threads "$threads" > "$work/addr$i" &
     pids+=($!)
@@ -138,6 +141,7 @@ killed_run() {
 measure() {
   : > "$work/times"
   for _ in $(seq "$runs"); do "$@"; done
+  [ -z "${BF_DEBUG:-}" ] || echo "$* times: $(tr "\n" " " < "$work/times")" >&2
   sort -g "$work/times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
