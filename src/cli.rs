@@ -47,15 +47,38 @@ pub enum Command {
     /// Start N workers on this machine, run the job through them, stop them.
     #[command(after_help = CLUSTER_HELP)]
     Cluster(ClusterArgs),
+    /// Print a new random cluster secret (for --secret-file).
+    #[command(after_help = KEYGEN_HELP)]
+    Keygen(KeygenArgs),
+}
+
+const KEYGEN_HELP: &str = "\
+The key is 32 random bytes in hex, one line. Written to a file (by -o, or by the shell's
+redirection), the file is made readable by its owner only (mode 0600): workers and
+coordinators refuse a key file that others may read. Give the same file to every worker
+and to the coordinator.
+
+Examples:
+  wetmr keygen > cluster.key
+  wetmr keygen -o cluster.key";
+
+/// Options of `wetmr keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write the key to this new file (mode 0600) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 const WORKER_HELP: &str = "\
 Prints the address it listens on (one line on stdout), logs on stderr, and stops cleanly
-on SIGTERM or SIGINT. Input paths named by a job are read on this machine.
+on SIGTERM or SIGINT. Input paths named by a job are read on this machine. It listens on
+loopback unless told otherwise, and on any other address only with --secret-file (every
+connection must then prove it holds the same secret) or --insecure.
 
 Examples:
   wetmr worker --listen 127.0.0.1:7070
-  wetmr worker --listen 0.0.0.0:7070 --threads 16";
+  wetmr worker --listen 0.0.0.0:7070 --threads 16 --secret-file cluster.key";
 
 const RUN_HELP: &str = "\
 The output, options and exit codes are those of `wetmr count`; exit code 4 means the
@@ -107,6 +130,16 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "DIR", env = "WETMR_SPILL_DIR")]
     pub spill_dir: Option<PathBuf>,
 
+    /// The cluster's secret (`wetmr keygen`): connections that do not prove they hold it
+    /// are refused, and every frame is authenticated.
+    #[arg(long, value_name = "FILE", env = "WETMR_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Listen on a non-loopback address without a secret: anyone who can reach the port
+    /// can then make this worker read files and send their words.
+    #[arg(long, env = "WETMR_INSECURE")]
+    pub insecure: bool,
+
     /// Log nothing but errors.
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
@@ -122,9 +155,17 @@ impl WorkerArgs {
                 memory: self.kept_memory,
                 spill_dir: self.spill_dir.unwrap_or_else(std::env::temp_dir),
             },
+            secret_file: self.secret_file,
+            insecure: self.insecure,
             quiet: self.quiet,
         }
     }
+}
+
+/// Reads `--secret-file`.
+pub fn load_secret(path: &std::path::Path) -> crate::error::Result<crate::net::auth::Secret> {
+    crate::net::auth::Secret::load(path)
+        .map_err(|e| crate::error::Error::Usage(format!("--secret-file {}: {e}", path.display())))
 }
 
 /// A size in bytes: a whole number, optionally followed by K, M, G or T (powers of 1024,
@@ -189,15 +230,21 @@ pub struct ClusterOptions {
     /// Do not run backup copies of the last running tasks on idle workers.
     #[arg(long, env = "WETMR_NO_BACKUP_TASKS")]
     pub no_backup_tasks: bool,
+
+    /// The cluster's secret (`wetmr keygen`), the workers' own: every connection proves it
+    /// holds it, and every frame is authenticated. (`cluster` makes one for its workers.)
+    #[arg(long, value_name = "FILE", env = "WETMR_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// [`ClusterOptions`], resolved.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub partitions: Option<u32>,
     pub heartbeat_interval: std::time::Duration,
     pub heartbeat_timeout: std::time::Duration,
     pub backup_tasks: bool,
+    pub secret: Option<crate::net::auth::Secret>,
 }
 
 impl ClusterOptions {
@@ -215,6 +262,7 @@ impl ClusterOptions {
             heartbeat_interval: secs("heartbeat-interval", self.heartbeat_interval)?,
             heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
             backup_tasks: !self.no_backup_tasks,
+            secret: self.secret_file.as_deref().map(load_secret).transpose()?,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {
             return Err(crate::error::Error::Usage(

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => args.cluster.resolve().and_then(|cluster| {
             wetmr::dist::cluster_cmd::cluster(&args.count.resolve(), args.workers.get(), &cluster)
         }),
+        Command::Keygen(args) => wetmr::dist::keygen::keygen(args.output.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

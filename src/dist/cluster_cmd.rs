@@ -1,7 +1,8 @@
 //! `wetmr cluster`: a whole cluster on this machine, for one job. Starts N `wetmr worker`
 //! processes on loopback (port 0; each prints the address it got), runs the job through
 //! them with the real coordinator, and stops them (SIGTERM, then wait), whatever the
-//! outcome. The one-command way to run the distributed path.
+//! outcome. The one-command way to run the distributed path. The workers and the
+//! coordinator authenticate with a secret made for the run (or `--secret-file`'s).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -10,11 +11,21 @@ use std::process::{Child, Command, Stdio};
 
 use crate::cli::{ClusterConfig, CountConfig};
 use crate::error::{Error, Result};
+use crate::net::auth::Secret;
 
 /// Runs the job on `workers` fresh local worker processes, `threads` threads each.
 pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Cluster(format!("cannot find the wetmr executable: {e}")))?;
+    // The workers and this coordinator share a secret: the given one, or a new one. The
+    // workers read it from a private temporary file (mode 0600), removed at the end.
+    let mut cluster = cluster.clone();
+    let secret = match &cluster.secret {
+        Some(secret) => secret.clone(),
+        None => Secret::generate().map_err(|e| Error::Cluster(format!("no secret: {e}")))?,
+    };
+    cluster.secret = Some(secret.clone());
+    let key_file = write_key(&secret)?;
     let mut fleet = Fleet(Vec::with_capacity(workers));
     for _ in 0..workers {
         let mut command = Command::new(&exe);
@@ -29,6 +40,8 @@ pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) ->
         let child = command
             .args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
             .args(["--threads", &config.threads.to_string()])
+            .arg("--secret-file")
+            .arg(key_file.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -52,7 +65,17 @@ pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) ->
         })?;
         addrs.push(addr);
     }
-    crate::dist::run_cmd::run(config, &addrs, cluster)
+    crate::dist::run_cmd::run(config, &addrs, &cluster)
+}
+
+/// A new private file holding `secret`, deleted when dropped.
+fn write_key(secret: &Secret) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| Error::Cluster(format!("cannot write the workers' key: {e}"));
+    let mut file = tempfile::NamedTempFile::new().map_err(fail)?;
+    file.write_all(secret.to_hex().as_bytes()).map_err(fail)?;
+    file.flush().map_err(fail)?;
+    Ok(file)
 }
 
 /// The worker processes; stopped when dropped.

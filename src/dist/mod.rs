@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cluster_cmd;
+pub mod keygen;
 pub mod machines;
 pub mod run_cmd;
 pub mod tasks;

@@ -14,6 +14,7 @@ use crate::count::{output_order, WordCount};
 use crate::count_cmd::{deliver, input_paths, Delivery};
 use crate::engine::FileResult;
 use crate::error::{Error, Result};
+use crate::net::auth::Secret;
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
 use crate::output::stats::ClusterStats;
@@ -43,7 +44,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         heartbeat_timeout: cluster.heartbeat_timeout,
         backup_tasks: cluster.backup_tasks,
     };
-    let output = coordinate(job, workers, paths.clone(), config)?;
+    let output = coordinate(job, workers, paths.clone(), config, cluster.secret.clone())?;
     let words = merge_ranked(&output.ranked, config.top)?;
     let files: Vec<FileResult> = paths
         .iter()
@@ -80,13 +81,16 @@ fn coordinate(
     workers: &[SocketAddr],
     paths: Vec<PathBuf>,
     config: &CountConfig,
+    secret: Option<Secret>,
 ) -> Result<JobOutput> {
     let started = Instant::now();
-    let mut net = Net::new(None).map_err(Error::Net)?;
+    let mut net = Net::new(None, secret).map_err(Error::Net)?;
     let addresses = workers.iter().map(|a| a.to_string()).collect();
     let mut coordinator = Coordinator::new(job, addresses, paths);
     let mut conns: Vec<Option<ConnId>> = vec![None; workers.len()];
     let mut worker_of: HashMap<ConnId, usize> = HashMap::new();
+    // Connections up and not yet answered: a close then hints at a secret mismatch.
+    let mut unanswered: std::collections::HashSet<ConnId> = Default::default();
     let mut events = Vec::new();
     for (w, addr) in workers.iter().enumerate() {
         match net.connect(*addr) {
@@ -157,21 +161,35 @@ fn coordinate(
             match event {
                 NetEvent::Connected(id) => {
                     if let Some(&w) = worker_of.get(&id) {
+                        unanswered.insert(id);
                         coordinator.connected(w);
                     }
                 }
                 NetEvent::Frame(id, frame) => {
                     if let Some(&w) = worker_of.get(&id) {
+                        unanswered.remove(&id);
                         coordinator.frame(w, frame, Instant::now());
                     }
                 }
                 NetEvent::Closed(id, reason) => {
                     if let Some(w) = worker_of.remove(&id) {
                         conns[w] = None;
+                        let reason = if !unanswered.remove(&id) {
+                            reason
+                        } else {
+                            // Closed once up, before any answer: most often a secret mismatch.
+                            format!(
+                                "{reason}, before answering (do this coordinator and the \
+                                 worker use the same --secret-file?)"
+                            )
+                        };
                         coordinator.lost(w, &reason);
                     }
                 }
-                NetEvent::Accepted(..) | NetEvent::Woken | NetEvent::Extra => {}
+                NetEvent::Accepted(..)
+                | NetEvent::Woken
+                | NetEvent::Extra
+                | NetEvent::Rejected(..) => {}
             }
         }
         let now = Instant::now();

@@ -14,6 +14,7 @@ use mio::Interest;
 
 use super::machines::parse_machine;
 use super::tasks::{self, Tables};
+use crate::cli::load_secret;
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
@@ -30,6 +31,10 @@ pub struct WorkerConfig {
     pub slots: u32,
     /// Memory budget and spill directory of the kept map outputs.
     pub kept: KeptConfig,
+    /// The cluster's secret, if any (`--secret-file`).
+    pub secret_file: Option<std::path::PathBuf>,
+    /// Listen on a non-loopback address without a secret.
+    pub insecure: bool,
     pub quiet: bool,
 }
 
@@ -41,6 +46,14 @@ const MERGE_THREAD_PER: usize = 4;
 pub fn serve(config: &WorkerConfig) -> Result<()> {
     let addr = parse_machine(&config.listen)
         .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
+    let secret = config.secret_file.as_deref().map(load_secret).transpose()?;
+    if secret.is_none() && !addr.ip().is_loopback() && !config.insecure {
+        return Err(Error::Usage(format!(
+            "--listen {addr}: not a loopback address, and no --secret-file: anyone who can \
+             reach it could make this worker read files; give the cluster's secret (wetmr \
+             keygen), or --insecure to run without one"
+        )));
+    }
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
     let pool_of = |threads: usize, name: &'static str| {
@@ -55,7 +68,8 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     // wait for the running maps to end (a busy rayon pool takes spawned work last), and so
     // would the acknowledgements, the tasks' ends and the buddy copies behind them.
     let merge_pool = pool_of(config.threads.div_ceil(MERGE_THREAD_PER), "merge")?;
-    let net = Net::new(Some(listener)).map_err(Error::Net)?;
+    let authenticated = secret.is_some();
+    let net = Net::new(Some(listener), secret).map_err(Error::Net)?;
     // A spill directory that cannot take the file fails now, not in the middle of a job.
     let spill_dir = &config.kept.spill_dir;
     tempfile::tempfile_in(spill_dir).map_err(|e| {
@@ -89,11 +103,16 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     };
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     log(&format!(
-        "listening, {}, {}; kept map outputs: {} MiB in memory, then spilled to {}",
+        "listening, {}, {}; kept map outputs: {} MiB in memory, then spilled to {}; {}",
         plural(config.threads, "thread"),
         plural(config.slots as usize, "slot"),
         config.kept.memory >> 20,
-        spill_dir.display()
+        spill_dir.display(),
+        if authenticated {
+            "connections authenticated with the cluster's secret"
+        } else {
+            "no secret: connections are not authenticated"
+        }
     ));
 
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
@@ -123,6 +142,9 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         for event in std::mem::take(&mut driver.events) {
             match event {
                 NetEvent::Accepted(..) | NetEvent::Connected(_) => {}
+                NetEvent::Rejected(peer, reason) => {
+                    log(&format!("refused a connection from {peer}: {reason}"));
+                }
                 NetEvent::Frame(id, frame) => worker.frame(id, frame, Instant::now()),
                 NetEvent::Closed(id, reason) => {
                     if let Some(peer) = driver.forget_peer(id) {

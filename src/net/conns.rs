@@ -10,6 +10,14 @@
 //! followed by `take_error()` and `peer_addr()`. Events are hints: spurious ones are
 //! harmless.
 //!
+//! With the cluster's secret, every connection first runs the handshake of
+//! [`super::auth`] (the driver's frames wait until it succeeds, and no frame reaches the
+//! driver before), then every frame goes out followed by its tag and comes in checked.
+//! Strangers are bounded: an accepted connection has [`HANDSHAKE_TIMEOUT`] to
+//! authenticate, at most [`MAX_UNGREETED`] may be waiting to (the oldest goes first), and
+//! at most [`MAX_CONNS`] are open in all. A connection closed for what its peer did is
+//! reported as [`NetEvent::Rejected`].
+//!
 //! [`Net::poll`] turns readiness into [`NetEvent`]s for a driver, which feeds them to a
 //! protocol state machine and carries out its actions with [`Net::send`] and
 //! [`Net::close`].
@@ -18,11 +26,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
+use super::auth::{FrameKeys, Handshake, Secret, Signer};
 use super::frame::{Decoder, Frame, Outgoing};
 
 /// A connection's name, stable for its lifetime and never reused.
@@ -39,6 +48,14 @@ const LISTENER: Token = Token(1);
 pub const EXTRA: Token = Token(2);
 const FIRST_CONN: usize = 16;
 
+/// How long an accepted connection may take to authenticate (or, without a secret, to send
+/// its first frame) before it is closed: a stranger holding connections open costs little.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Accepted connections not yet authenticated, at most; beyond it the oldest is closed.
+pub const MAX_UNGREETED: usize = 64;
+/// Connections in all, at most; beyond it a new one is closed at once.
+pub const MAX_CONNS: usize = 1024;
+
 /// What happened on the sockets.
 #[derive(Debug)]
 pub enum NetEvent {
@@ -54,6 +71,23 @@ pub enum NetEvent {
     Woken,
     /// The [`EXTRA`] source is readable.
     Extra,
+    /// A connection was closed for what its peer did (failed authentication, broke the
+    /// framing, took too long to authenticate, came over a limit): for the logs and the
+    /// counters. A [`NetEvent::Closed`] for it follows when the driver knew of it.
+    Rejected(SocketAddr, String),
+}
+
+/// Where a connection stands with authentication.
+enum Auth {
+    /// The cluster has no secret: frames flow untagged.
+    Off,
+    /// The handshake runs; what the driver sends waits here, untagged.
+    Pending {
+        handshake: Handshake,
+        held: Vec<Outgoing>,
+    },
+    /// Authenticated: every frame sent is followed by its tag.
+    On(Signer),
 }
 
 struct Conn {
@@ -68,6 +102,9 @@ struct Conn {
     reading: bool,
     /// Close once the outbox is flushed.
     closing: bool,
+    auth: Auth,
+    /// Accepted and not yet authenticated (or, without a secret, no frame yet): since when.
+    ungreeted: Option<Instant>,
 }
 
 /// The poll, its listener and connections (see the module docs).
@@ -79,10 +116,14 @@ pub struct Net {
     next_id: ConnId,
     scratch: Vec<u8>,
     waker: Arc<Waker>,
+    /// The cluster's secret: every connection authenticates with it.
+    secret: Option<Secret>,
 }
 
 impl Net {
-    pub fn new(mut listener: Option<TcpListener>) -> io::Result<Net> {
+    /// The sockets, with `listener` if any; with a `secret`, every connection runs the
+    /// handshake of [`super::auth`] and every frame is tagged.
+    pub fn new(mut listener: Option<TcpListener>, secret: Option<Secret>) -> io::Result<Net> {
         let poll = Poll::new()?;
         if let Some(l) = &mut listener {
             poll.registry().register(l, LISTENER, Interest::READABLE)?;
@@ -96,6 +137,7 @@ impl Net {
             next_id: FIRST_CONN as ConnId,
             scratch: vec![0; 256 << 10],
             waker,
+            secret,
         })
     }
 
@@ -125,7 +167,20 @@ impl Net {
     /// Frames sent before the connection is up wait in its outbox.
     pub fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
         let stream = TcpStream::connect(addr)?;
-        self.add(stream, addr, true)
+        let (auth, hello) = match &self.secret {
+            None => (Auth::Off, None),
+            Some(secret) => {
+                let (handshake, hello) = Handshake::initiate(secret).map_err(io::Error::other)?;
+                let held = Vec::new();
+                (Auth::Pending { handshake, held }, Some(hello))
+            }
+        };
+        let id = self.add(stream, addr, true, auth)?;
+        if let (Some(hello), Some(conn)) = (hello, self.conns.get_mut(&id)) {
+            conn.queued += hello.len();
+            conn.outbox.push_back(Arc::new(hello));
+        }
+        Ok(id)
     }
 
     fn add(
@@ -133,6 +188,7 @@ impl Net {
         mut stream: TcpStream,
         peer: SocketAddr,
         connecting: bool,
+        auth: Auth,
     ) -> io::Result<ConnId> {
         let id = self.next_id;
         self.next_id += 1;
@@ -155,6 +211,8 @@ impl Net {
                 queued: 0,
                 reading: true,
                 closing: false,
+                auth,
+                ungreeted: (!connecting).then(Instant::now),
             },
         );
         Ok(id)
@@ -179,9 +237,53 @@ impl Net {
             return;
         }
         conn.queued += frame.len();
-        conn.outbox.push_back(frame);
+        match &mut conn.auth {
+            Auth::Off => conn.outbox.push_back(frame),
+            Auth::Pending { held, .. } => return held.push(frame),
+            Auth::On(signer) => {
+                let tag = signer.tag(&frame);
+                conn.queued += tag.len();
+                conn.outbox.push_back(frame);
+                conn.outbox.push_back(Arc::new(tag.to_vec()));
+            }
+        }
         if !conn.connecting {
             self.flush(id, out);
+        }
+    }
+
+    /// Closes the accepted connections that have not authenticated (or, without a
+    /// secret, sent a frame) within [`HANDSHAKE_TIMEOUT`].
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<NetEvent>) {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.ungreeted.is_some_and(|t| now >= t + HANDSHAKE_TIMEOUT))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in late {
+            let why = format!(
+                "nothing authenticated within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            );
+            self.reject(id, why, out);
+        }
+    }
+
+    /// When [`Net::expire`] next has something to do, if ever.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| c.ungreeted)
+            .min()
+            .map(|t| t + HANDSHAKE_TIMEOUT)
+    }
+
+    /// Closes a connection for what its peer did, now ([`NetEvent::Rejected`]).
+    fn reject(&mut self, id: ConnId, reason: String, out: &mut Vec<NetEvent>) {
+        if let Some(conn) = self.conns.get(&id) {
+            out.push(NetEvent::Rejected(conn.peer, reason.clone()));
+            self.drop_conn(id, reason, out);
         }
     }
 
@@ -204,8 +306,17 @@ impl Net {
     }
 
     /// Waits for readiness (at most `timeout`) and appends what happened to `out`.
+    /// Connections that take too long to authenticate are closed here too.
     pub fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<NetEvent>) -> io::Result<()> {
-        match self.poll.poll(&mut self.events, timeout) {
+        let now = Instant::now();
+        let expiry = self.next_expiry().map(|t| t.saturating_duration_since(now));
+        let timeout = match (timeout, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let polled = self.poll.poll(&mut self.events, timeout);
+        self.expire(Instant::now(), out);
+        match polled {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             r => r?,
         }
@@ -245,16 +356,55 @@ impl Net {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => match self.add(stream, peer, false) {
-                    Ok(id) => out.push(NetEvent::Accepted(id, peer)),
-                    Err(_) => continue,
-                },
+                Ok((stream, peer)) => {
+                    if self.conns.len() >= MAX_CONNS {
+                        // (Dropping the stream closes it.)
+                        let why = format!("over the limit of {MAX_CONNS} connections");
+                        out.push(NetEvent::Rejected(peer, why));
+                        continue;
+                    }
+                    self.make_room(out);
+                    let auth = match &self.secret {
+                        None => Auth::Off,
+                        Some(secret) => Auth::Pending {
+                            handshake: Handshake::respond(secret),
+                            held: Vec::new(),
+                        },
+                    };
+                    match self.add(stream, peer, false, auth) {
+                        Ok(id) => out.push(NetEvent::Accepted(id, peer)),
+                        Err(_) => continue,
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // Out of descriptors, or a connection reset before it was accepted: the
                 // listener stays; the next readiness event retries.
                 Err(_) => return,
             }
+        }
+    }
+
+    /// At [`MAX_UNGREETED`] connections waiting to authenticate, closes the oldest of them
+    /// (a flood of idle connections cannot crowd out a peer that authenticates at once).
+    fn make_room(&mut self, out: &mut Vec<NetEvent>) {
+        let waiting = self
+            .conns
+            .values()
+            .filter(|c| c.ungreeted.is_some())
+            .count();
+        if waiting < MAX_UNGREETED {
+            return;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .filter_map(|(&id, c)| c.ungreeted.map(|t| (t, id)))
+            .min();
+        if let Some((_, id)) = oldest {
+            let why =
+                format!("over the limit of {MAX_UNGREETED} connections not yet authenticated");
+            self.reject(id, why, out);
         }
     }
 
@@ -338,12 +488,16 @@ impl Net {
                         "closed by the peer in the middle of a frame"
                     };
                     out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
+                    if conn.ungreeted.is_some() {
+                        let why = format!("{reason} before authenticating");
+                        return self.reject(id, why, out);
+                    }
                     return self.drop_conn(id, reason.into(), out);
                 }
                 Ok(n) => {
-                    if let Err(e) = conn.decoder.feed(&self.scratch[..n], &mut frames) {
+                    if let Err(why) = take_bytes(conn, &self.scratch[..n], &mut frames) {
                         out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
-                        return self.drop_conn(id, e.to_string(), out);
+                        return self.reject(id, why, out);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -355,6 +509,8 @@ impl Net {
             }
         }
         out.extend(frames.into_iter().map(|f| NetEvent::Frame(id, f)));
+        // (A handshake step may have queued a reply.)
+        self.flush(id, out);
     }
 
     fn drop_conn(&mut self, id: ConnId, reason: String, out: &mut Vec<NetEvent>) {
@@ -363,4 +519,46 @@ impl Net {
             out.push(NetEvent::Closed(id, reason));
         }
     }
+}
+
+/// Bytes read on `conn`: runs its handshake while it lasts, then cuts (and checks) frames.
+/// An error is the reason to close the connection.
+fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Result<(), String> {
+    while !bytes.is_empty() {
+        let Auth::Pending { handshake, held } = &mut conn.auth else {
+            conn.decoder
+                .feed(bytes, frames)
+                .map_err(|e| e.to_string())?;
+            if !frames.is_empty() {
+                conn.ungreeted = None;
+            }
+            return Ok(());
+        };
+        // One frame at a time: the frames after the handshake are tagged.
+        let (used, frame) = conn.decoder.feed_one(bytes).map_err(|e| e.to_string())?;
+        bytes = &bytes[used..];
+        let Some(frame) = frame else { continue };
+        let step = handshake.on_frame(&frame).map_err(|e| e.to_string())?;
+        if let Some(reply) = step.reply {
+            conn.queued += reply.len();
+            conn.outbox.push_back(Arc::new(reply));
+        }
+        if let Some(FrameKeys {
+            mut signer,
+            verifier,
+        }) = step.keys
+        {
+            let held = std::mem::take(held);
+            conn.decoder.expect_tags(verifier);
+            for frame in held {
+                let tag = signer.tag(&frame);
+                conn.queued += tag.len();
+                conn.outbox.push_back(frame);
+                conn.outbox.push_back(Arc::new(tag.to_vec()));
+            }
+            conn.auth = Auth::On(signer);
+            conn.ungreeted = None;
+        }
+    }
+    Ok(())
 }

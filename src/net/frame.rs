@@ -4,9 +4,12 @@
 //! (u16), payload length (u32), all little-endian — then the payload, an rkyv archive of the
 //! message of that kind. The length is checked against [`MAX_FRAME`] before any allocation,
 //! and the payload is read into an aligned buffer of exactly that length, ready for
-//! validation with `rkyv::access`.
+//! validation with `rkyv::access`. On an authenticated connection (see [`super::auth`]) a
+//! 32-byte tag follows every frame.
 
 use rkyv::util::AlignedVec;
+
+use super::auth::{AuthError, Verifier, TAG};
 
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"WTMR";
@@ -40,13 +43,20 @@ pub enum FrameError {
     BadMagic([u8; 4]),
     #[error("frame of {0} bytes is over the limit of {MAX_FRAME} bytes")]
     TooLong(u64),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// Writes the header for a payload of `len` bytes.
 pub fn header(kind: u16, len: usize) -> [u8; HEADER] {
+    header_of(PROTOCOL_VERSION, kind, len)
+}
+
+/// The header of a frame of protocol `version` (a received frame's, to check its tag).
+pub fn header_of(version: u16, kind: u16, len: usize) -> [u8; HEADER] {
     let mut h = [0u8; HEADER];
     h[..4].copy_from_slice(&MAGIC);
-    h[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    h[4..6].copy_from_slice(&version.to_le_bytes());
     h[6..8].copy_from_slice(&kind.to_le_bytes());
     h[8..].copy_from_slice(&(len as u32).to_le_bytes());
     h
@@ -60,43 +70,79 @@ pub fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Cuts frames out of the bytes received on one connection, in any pieces.
+/// Cuts frames out of the bytes received on one connection, in any pieces. Once given a
+/// [`Verifier`] (an authenticated connection), it expects a tag after every frame and
+/// checks it before handing the frame out.
 #[derive(Debug, Default)]
 pub struct Decoder {
     head: [u8; HEADER],
     head_len: usize,
     /// The frame being filled once its header is complete.
     body: Option<(u16, u16, usize, Payload)>,
+    verifier: Option<Verifier>,
+    /// A complete frame waiting for its tag, and the tag bytes so far.
+    sealed: Option<Frame>,
+    tag: [u8; TAG],
+    tag_len: usize,
 }
 
 impl Decoder {
     /// Consumes `bytes`, pushing every completed frame to `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Frame>) -> Result<(), FrameError> {
         while !bytes.is_empty() {
-            match &mut self.body {
-                None => {
-                    let take = (HEADER - self.head_len).min(bytes.len());
-                    self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
-                    self.head_len += take;
-                    bytes = &bytes[take..];
-                    if self.head_len == HEADER {
-                        self.start_body(out)?;
-                    }
-                }
-                Some((_, _, len, payload)) => {
-                    let take = (*len - payload.len()).min(bytes.len());
-                    payload.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if payload.len() == *len {
-                        self.finish(out);
-                    }
-                }
-            }
+            let (used, frame) = self.feed_one(bytes)?;
+            bytes = &bytes[used..];
+            out.extend(frame);
         }
         Ok(())
     }
 
-    fn start_body(&mut self, out: &mut Vec<Frame>) -> Result<(), FrameError> {
+    /// Consumes `bytes` up to the end of the next complete frame (all of them if none
+    /// completes): how many it consumed, and the frame. A handshake reads frames one at a
+    /// time, as the frames after it are tagged.
+    pub fn feed_one(&mut self, mut bytes: &[u8]) -> Result<(usize, Option<Frame>), FrameError> {
+        let total = bytes.len();
+        while !bytes.is_empty() {
+            let done = if self.sealed.is_some() {
+                let take = (TAG - self.tag_len).min(bytes.len());
+                self.tag[self.tag_len..self.tag_len + take].copy_from_slice(&bytes[..take]);
+                self.tag_len += take;
+                bytes = &bytes[take..];
+                self.tag_len == TAG
+            } else {
+                match &mut self.body {
+                    None => {
+                        let take = (HEADER - self.head_len).min(bytes.len());
+                        self.head[self.head_len..self.head_len + take]
+                            .copy_from_slice(&bytes[..take]);
+                        self.head_len += take;
+                        bytes = &bytes[take..];
+                        self.head_len == HEADER && self.start_body()?
+                    }
+                    Some((_, _, len, payload)) => {
+                        let take = (*len - payload.len()).min(bytes.len());
+                        payload.extend_from_slice(&bytes[..take]);
+                        bytes = &bytes[take..];
+                        payload.len() == *len
+                    }
+                }
+            };
+            if done {
+                if let Some(frame) = self.finish()? {
+                    return Ok((total - bytes.len(), Some(frame)));
+                }
+            }
+        }
+        Ok((total, None))
+    }
+
+    /// From the next frame on, every frame must be followed by its tag.
+    pub fn expect_tags(&mut self, verifier: Verifier) {
+        self.verifier = Some(verifier);
+    }
+
+    /// Reads a complete header: whether the frame is complete already (empty payload).
+    fn start_body(&mut self) -> Result<bool, FrameError> {
         let h = self.head;
         let magic: [u8; 4] = h[..4].try_into().unwrap_or_default();
         if magic != MAGIC {
@@ -110,25 +156,36 @@ impl Decoder {
         }
         self.head_len = 0;
         self.body = Some((version, kind, len, Payload::with_capacity(len.min(1 << 20))));
-        if len == 0 {
-            self.finish(out);
-        }
-        Ok(())
+        Ok(len == 0)
     }
 
-    fn finish(&mut self, out: &mut Vec<Frame>) {
-        if let Some((version, kind, _, payload)) = self.body.take() {
-            out.push(Frame {
-                version,
-                kind,
-                payload,
-            });
+    /// The payload (or the tag) is complete: the frame, unless its tag is still to come.
+    fn finish(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(frame) = self.sealed.take() {
+            self.tag_len = 0;
+            if let Some(verifier) = &mut self.verifier {
+                verifier.check(&frame, &self.tag)?;
+            }
+            return Ok(Some(frame));
         }
+        let Some((version, kind, _, payload)) = self.body.take() else {
+            return Ok(None);
+        };
+        let frame = Frame {
+            version,
+            kind,
+            payload,
+        };
+        if self.verifier.is_some() {
+            self.sealed = Some(frame);
+            return Ok(None);
+        }
+        Ok(Some(frame))
     }
 
     /// True when no partial frame is pending (a clean place for the stream to end).
     pub fn is_idle(&self) -> bool {
-        self.head_len == 0 && self.body.is_none()
+        self.head_len == 0 && self.body.is_none() && self.sealed.is_none()
     }
 }
 

@@ -1,0 +1,478 @@
+//! Cluster authentication: a shared secret, a mutual challenge–response when a connection
+//! opens, then a tag on every frame. No I/O here: [`crate::net::conns`] runs it for each
+//! connection, before any frame reaches a protocol state machine.
+//!
+//! The handshake is three frames of the kinds below, with raw payloads; `mac(label, …)` is
+//! HMAC-SHA256 keyed with the secret over the label, the protocol version (u16 LE) and the
+//! two nonces (32 random bytes each, fresh for every connection):
+//!
+//! ```text
+//! initiator → AUTH_HELLO      nonce_i
+//! responder → AUTH_CHALLENGE  nonce_r, mac("wetmr responder", version, nonce_i, nonce_r)
+//! initiator → AUTH_PROOF      mac("wetmr initiator", version, nonce_i, nonce_r)
+//! ```
+//!
+//! Each side proves it holds the secret over a nonce the other side just chose, so a
+//! recorded handshake replayed later fails, and the secret never crosses the wire. The
+//! labels differ, so a responder's answer can never serve as an initiator's proof.
+//!
+//! Then each direction has its own key, `mac("wetmr key i→r" | "wetmr key r→i", …)`, and
+//! every frame is followed by a 32-byte tag: HMAC-SHA256 under that key over a frame
+//! counter (u64 LE, from 0 in each direction, never sent) and the frame's bytes (header and
+//! payload). A changed, dropped, repeated or reordered frame fails its tag, and the
+//! connection closes.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::frame::{self, Frame, PROTOCOL_VERSION};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of a secret, of a nonce, and of a frame tag.
+pub const SECRET: usize = 32;
+pub const NONCE: usize = 32;
+pub const TAG: usize = 32;
+
+/// Frame kinds of the handshake, apart from the protocol's message kinds.
+pub const AUTH_HELLO: u16 = 0xA001;
+pub const AUTH_CHALLENGE: u16 = 0xA002;
+pub const AUTH_PROOF: u16 = 0xA003;
+
+/// The cluster's shared secret (`wetmr keygen`). Its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct Secret([u8; SECRET]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A new random secret, from the operating system's generator.
+    pub fn generate() -> io::Result<Secret> {
+        let mut bytes = [0u8; SECRET];
+        getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Secret(bytes))
+    }
+
+    /// The key file's text: the secret in hex, one line.
+    pub fn to_hex(&self) -> String {
+        let mut text: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        text.push('\n');
+        text
+    }
+
+    /// Parses a key file's text (64 hex digits, surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Secret, String> {
+        let text = text.trim();
+        if text.len() != 2 * SECRET || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "not a wetmr key ({} hex digits expected, as `wetmr keygen` writes)",
+                2 * SECRET
+            ));
+        }
+        let mut bytes = [0u8; SECRET];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        Ok(Secret(bytes))
+    }
+
+    /// Reads a key file. Like ssh with a private key, refuses a file that others than its
+    /// owner may read or write.
+    pub fn load(path: &Path) -> Result<Secret, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "permissions {mode:04o} are too open: the key must be readable by its owner \
+                 only (chmod 600)"
+            ));
+        }
+        let mut text = String::new();
+        // (A key file is one line: anything much longer is not one.)
+        file.by_ref()
+            .take(4096)
+            .read_to_string(&mut text)
+            .map_err(|_| "not a wetmr key (not text)".to_string())?;
+        Secret::from_hex(&text)
+    }
+
+    fn mac(&self, label: &[u8], nonce_i: &[u8; NONCE], nonce_r: &[u8; NONCE]) -> [u8; TAG] {
+        let mut mac = keyed(&self.0);
+        mac.update(label);
+        mac.update(&PROTOCOL_VERSION.to_le_bytes());
+        mac.update(nonce_i);
+        mac.update(nonce_r);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+fn keyed(key: &[u8]) -> HmacSha256 {
+    // (HMAC takes a key of any length.)
+    HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+}
+
+fn nonce() -> io::Result<[u8; NONCE]> {
+    let mut bytes = [0u8; NONCE];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Why a handshake or a frame failed authentication. The connection cannot go on after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication failed: {0}")]
+    Failed(&'static str),
+    #[error("authentication failed: the peer speaks protocol version {0}, this build {PROTOCOL_VERSION}")]
+    Version(u16),
+    #[error(
+        "authentication failed: a frame's tag does not match (altered, replayed or out of order)"
+    )]
+    BadTag,
+    #[error("authentication failed: no random numbers: {0}")]
+    Random(String),
+}
+
+/// One side of a connection's handshake.
+#[derive(Debug)]
+pub struct Handshake {
+    secret: Secret,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Initiator: AUTH_HELLO sent, waiting for the challenge.
+    Hello { nonce_i: [u8; NONCE] },
+    /// Responder: waiting for AUTH_HELLO.
+    Listening,
+    /// Responder: challenge sent, waiting for the proof.
+    Challenged {
+        nonce_i: [u8; NONCE],
+        nonce_r: [u8; NONCE],
+    },
+    /// Over (established or failed): no frame is expected.
+    Over,
+}
+
+/// What a handshake frame leads to.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// A frame to send back.
+    pub reply: Option<Vec<u8>>,
+    /// The handshake is complete: the frame keys from now on.
+    pub keys: Option<FrameKeys>,
+}
+
+impl Handshake {
+    /// The connecting side: its handshake and the AUTH_HELLO frame to send first.
+    pub fn initiate(secret: &Secret) -> Result<(Handshake, Vec<u8>), AuthError> {
+        let nonce_i = nonce().map_err(|e| AuthError::Random(e.to_string()))?;
+        let hello = frame::frame(AUTH_HELLO, &nonce_i);
+        let state = State::Hello { nonce_i };
+        let secret = secret.clone();
+        Ok((Handshake { secret, state }, hello))
+    }
+
+    /// The accepting side: waits for the initiator's AUTH_HELLO.
+    pub fn respond(secret: &Secret) -> Handshake {
+        let secret = secret.clone();
+        Handshake {
+            secret,
+            state: State::Listening,
+        }
+    }
+
+    /// A frame arrived before the handshake ended.
+    pub fn on_frame(&mut self, frame: &Frame) -> Result<Step, AuthError> {
+        if frame.version != PROTOCOL_VERSION {
+            self.state = State::Over;
+            return Err(AuthError::Version(frame.version));
+        }
+        let state = std::mem::replace(&mut self.state, State::Over);
+        let payload = &frame.payload[..];
+        match (state, frame.kind) {
+            (State::Listening, AUTH_HELLO) => {
+                let nonce_i: [u8; NONCE] = payload
+                    .try_into()
+                    .map_err(|_| AuthError::Failed("malformed hello"))?;
+                let nonce_r = nonce().map_err(|e| AuthError::Random(e.to_string()))?;
+                let mut challenge = nonce_r.to_vec();
+                challenge.extend(self.secret.mac(b"wetmr responder", &nonce_i, &nonce_r));
+                self.state = State::Challenged { nonce_i, nonce_r };
+                Ok(Step {
+                    reply: Some(frame::frame(AUTH_CHALLENGE, &challenge)),
+                    keys: None,
+                })
+            }
+            (State::Hello { nonce_i }, AUTH_CHALLENGE) => {
+                if payload.len() != NONCE + TAG {
+                    return Err(AuthError::Failed("malformed challenge"));
+                }
+                let (nonce_r, proof) = payload.split_at(NONCE);
+                let nonce_r: [u8; NONCE] = nonce_r.try_into().unwrap_or([0; NONCE]);
+                if !self.verify(b"wetmr responder", &nonce_i, &nonce_r, proof) {
+                    return Err(AuthError::Failed("the peer does not hold this secret"));
+                }
+                let proof = self.secret.mac(b"wetmr initiator", &nonce_i, &nonce_r);
+                Ok(Step {
+                    reply: Some(frame::frame(AUTH_PROOF, &proof)),
+                    keys: Some(FrameKeys::new(&self.secret, &nonce_i, &nonce_r, true)),
+                })
+            }
+            (State::Challenged { nonce_i, nonce_r }, AUTH_PROOF) => {
+                if !self.verify(b"wetmr initiator", &nonce_i, &nonce_r, payload) {
+                    return Err(AuthError::Failed("the peer does not hold this secret"));
+                }
+                Ok(Step {
+                    reply: None,
+                    keys: Some(FrameKeys::new(&self.secret, &nonce_i, &nonce_r, false)),
+                })
+            }
+            _ => Err(AuthError::Failed(
+                "unexpected frame during the handshake (is the peer started with the same \
+                 --secret-file?)",
+            )),
+        }
+    }
+
+    fn verify(
+        &self,
+        label: &[u8],
+        nonce_i: &[u8; NONCE],
+        nonce_r: &[u8; NONCE],
+        tag: &[u8],
+    ) -> bool {
+        let mut mac = keyed(&self.secret.0);
+        mac.update(label);
+        mac.update(&PROTOCOL_VERSION.to_le_bytes());
+        mac.update(nonce_i);
+        mac.update(nonce_r);
+        // Constant time.
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+/// The keys of an established connection, one per direction.
+#[derive(Debug, Clone)]
+pub struct FrameKeys {
+    pub signer: Signer,
+    pub verifier: Verifier,
+}
+
+impl FrameKeys {
+    fn new(
+        secret: &Secret,
+        nonce_i: &[u8; NONCE],
+        nonce_r: &[u8; NONCE],
+        initiator: bool,
+    ) -> FrameKeys {
+        let i_to_r = keyed(&secret.mac(b"wetmr key i->r", nonce_i, nonce_r));
+        let r_to_i = keyed(&secret.mac(b"wetmr key r->i", nonce_i, nonce_r));
+        let (send, recv) = if initiator {
+            (i_to_r, r_to_i)
+        } else {
+            (r_to_i, i_to_r)
+        };
+        FrameKeys {
+            signer: Signer {
+                key: send,
+                count: 0,
+            },
+            verifier: Verifier {
+                key: recv,
+                count: 0,
+            },
+        }
+    }
+}
+
+/// Tags the frames a connection sends, in order.
+#[derive(Clone)]
+pub struct Signer {
+    key: HmacSha256,
+    count: u64,
+}
+
+/// Checks the tags of the frames a connection receives, in order.
+#[derive(Clone)]
+pub struct Verifier {
+    key: HmacSha256,
+    count: u64,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({} frames)", self.count)
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verifier({} frames)", self.count)
+    }
+}
+
+impl Signer {
+    /// The tag to send after the next frame, `bytes` (header and payload).
+    pub fn tag(&mut self, bytes: &[u8]) -> [u8; TAG] {
+        let mut mac = self.key.clone();
+        mac.update(&self.count.to_le_bytes());
+        mac.update(bytes);
+        self.count += 1;
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl Verifier {
+    /// Checks the tag that followed the next frame received.
+    pub fn check(&mut self, frame: &Frame, tag: &[u8]) -> Result<(), AuthError> {
+        let mut mac = self.key.clone();
+        mac.update(&self.count.to_le_bytes());
+        mac.update(&frame::header_of(
+            frame.version,
+            frame.kind,
+            frame.payload.len(),
+        ));
+        mac.update(&frame.payload);
+        self.count += 1;
+        mac.verify_slice(tag).map_err(|_| AuthError::BadTag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame::{Decoder, FrameError};
+
+    fn parse(bytes: &[u8]) -> Frame {
+        let mut out = Vec::new();
+        Decoder::default().feed(bytes, &mut out).unwrap();
+        out.pop().unwrap()
+    }
+
+    /// Runs a handshake between two secrets; returns both sides' keys or the error.
+    fn shake(a: &Secret, b: &Secret) -> Result<(FrameKeys, FrameKeys), AuthError> {
+        let (mut init, hello) = Handshake::initiate(a)?;
+        let mut resp = Handshake::respond(b);
+        let challenge = resp.on_frame(&parse(&hello))?.reply.unwrap();
+        let step = init.on_frame(&parse(&challenge))?;
+        let proof = step.reply.unwrap();
+        let done = resp.on_frame(&parse(&proof))?;
+        Ok((step.keys.unwrap(), done.keys.unwrap()))
+    }
+
+    #[test]
+    fn the_same_secret_authenticates_both_ways_and_tags_every_frame() {
+        let secret = Secret::generate().unwrap();
+        let (mut i, mut r) = shake(&secret, &secret).unwrap();
+        for (kind, payload) in [(5u16, &b"task"[..]), (8, &[7u8; 3000][..]), (20, &b""[..])] {
+            let bytes = frame::frame(kind, payload);
+            let tag = i.signer.tag(&bytes);
+            r.verifier.check(&parse(&bytes), &tag).unwrap();
+            let tag = r.signer.tag(&bytes);
+            i.verifier.check(&parse(&bytes), &tag).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_wrong_secret_fails_on_either_side() {
+        let (a, b) = (Secret::generate().unwrap(), Secret::generate().unwrap());
+        assert!(matches!(shake(&a, &b), Err(AuthError::Failed(_))));
+        // The responder with the wrong secret is caught by the initiator, before it proves
+        // anything; an initiator with the wrong secret fails at the responder.
+        let (mut init, hello) = Handshake::initiate(&a).unwrap();
+        let challenge = Handshake::respond(&b)
+            .on_frame(&parse(&hello))
+            .unwrap()
+            .reply
+            .unwrap();
+        assert!(init.on_frame(&parse(&challenge)).is_err());
+    }
+
+    #[test]
+    fn a_replayed_handshake_fails() {
+        let secret = Secret::generate().unwrap();
+        // Record a good handshake's initiator frames…
+        let (mut init, hello) = Handshake::initiate(&secret).unwrap();
+        let mut resp = Handshake::respond(&secret);
+        let challenge = resp.on_frame(&parse(&hello)).unwrap().reply.unwrap();
+        let proof = init.on_frame(&parse(&challenge)).unwrap().reply.unwrap();
+        resp.on_frame(&parse(&proof)).unwrap();
+        // …and play them to a new responder: its fresh nonce makes the old proof worthless.
+        let mut victim = Handshake::respond(&secret);
+        victim.on_frame(&parse(&hello)).unwrap();
+        assert!(victim.on_frame(&parse(&proof)).is_err());
+    }
+
+    #[test]
+    fn altered_dropped_or_repeated_frames_fail_their_tag() {
+        let secret = Secret::generate().unwrap();
+        let (mut i, r) = shake(&secret, &secret).unwrap();
+        let mut r = r.verifier;
+        let one = frame::frame(5, b"first");
+        let two = frame::frame(5, b"second");
+        let (t1, t2) = (i.signer.tag(&one), i.signer.tag(&two));
+        // Dropped (or reordered): the second frame arrives where the first was due.
+        assert_eq!(r.clone().check(&parse(&two), &t2), Err(AuthError::BadTag));
+        // Altered.
+        let mut bad = one.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(r.clone().check(&parse(&bad), &t1), Err(AuthError::BadTag));
+        // In order: fine; then the first again (a replay): refused.
+        r.check(&parse(&one), &t1).unwrap();
+        r.check(&parse(&two), &t2).unwrap();
+        assert_eq!(r.check(&parse(&one), &t1), Err(AuthError::BadTag));
+        // Through a decoder, tags are expected and checked after every frame.
+        let (mut i, r) = shake(&secret, &secret).unwrap();
+        let mut stream = Vec::new();
+        for payload in [&b"a"[..], b"bb", b""] {
+            let bytes = frame::frame(9, payload);
+            stream.extend(&bytes);
+            stream.extend(i.signer.tag(&bytes));
+        }
+        for piece in [1, 7, 33, stream.len()] {
+            let mut d = Decoder::default();
+            d.expect_tags(r.verifier.clone());
+            let mut out = Vec::new();
+            for chunk in stream.chunks(piece) {
+                d.feed(chunk, &mut out).unwrap();
+            }
+            assert_eq!(out.len(), 3, "pieces of {piece}");
+            assert!(d.is_idle());
+        }
+        let mut d = Decoder::default();
+        d.expect_tags(r.verifier);
+        let last = stream.len() - 1;
+        stream[last] ^= 1;
+        let err = d.feed(&stream, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, FrameError::Auth(AuthError::BadTag)), "{err}");
+    }
+
+    #[test]
+    fn key_files_are_hex_and_private() {
+        let secret = Secret::generate().unwrap();
+        let back = Secret::from_hex(&secret.to_hex()).unwrap();
+        assert_eq!(back.0, secret.0);
+        assert!(Secret::from_hex("abc").is_err());
+        assert!(Secret::from_hex(&"zz".repeat(SECRET)).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cluster.key");
+        std::fs::write(&path, secret.to_hex()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Secret::load(&path).unwrap_err();
+        assert!(err.contains("0644") && err.contains("too open"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(Secret::load(&path).unwrap().0, secret.0);
+        assert!(format!("{secret:?}").find(&secret.to_hex()[..8]).is_none());
+    }
+}
