@@ -55,9 +55,7 @@ impl std::fmt::Debug for Secret {
 impl Secret {
     /// A new random secret, from the operating system's generator.
     pub fn generate() -> io::Result<Secret> {
-        let mut bytes = [0u8; SECRET];
-        getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(Secret(bytes))
+        random().map(Secret)
     }
 
     /// The key file's text: the secret in hex, one line.
@@ -105,13 +103,34 @@ impl Secret {
         Secret::from_hex(&text)
     }
 
+    /// HMAC-SHA256 under the secret of `label`, the protocol version and the nonces.
     fn mac(&self, label: &[u8], nonce_i: &[u8; NONCE], nonce_r: &[u8; NONCE]) -> [u8; TAG] {
+        self.mac_of(label, nonce_i, nonce_r)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// Whether `tag` is the [`Secret::mac`] of the same (compared in constant time).
+    fn verify(
+        &self,
+        label: &[u8],
+        nonce_i: &[u8; NONCE],
+        nonce_r: &[u8; NONCE],
+        tag: &[u8],
+    ) -> bool {
+        self.mac_of(label, nonce_i, nonce_r)
+            .verify_slice(tag)
+            .is_ok()
+    }
+
+    fn mac_of(&self, label: &[u8], nonce_i: &[u8; NONCE], nonce_r: &[u8; NONCE]) -> HmacSha256 {
         let mut mac = keyed(&self.0);
         mac.update(label);
         mac.update(&PROTOCOL_VERSION.to_le_bytes());
         mac.update(nonce_i);
         mac.update(nonce_r);
-        mac.finalize().into_bytes().into()
+        mac
     }
 }
 
@@ -120,10 +139,15 @@ fn keyed(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
-fn nonce() -> io::Result<[u8; NONCE]> {
-    let mut bytes = [0u8; NONCE];
+/// Bytes from the operating system's random generator (secrets and nonces).
+fn random<const N: usize>() -> io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(bytes)
+}
+
+fn nonce() -> Result<[u8; NONCE], AuthError> {
+    random().map_err(|e| AuthError::Random(e.to_string()))
 }
 
 /// Why a handshake or a frame failed authentication. The connection cannot go on after it.
@@ -175,7 +199,7 @@ pub struct Step {
 impl Handshake {
     /// The connecting side: its handshake and the AUTH_HELLO frame to send first.
     pub fn initiate(secret: &Secret) -> Result<(Handshake, Vec<u8>), AuthError> {
-        let nonce_i = nonce().map_err(|e| AuthError::Random(e.to_string()))?;
+        let nonce_i = nonce()?;
         let hello = frame::frame(AUTH_HELLO, &nonce_i);
         let state = State::Hello { nonce_i };
         let secret = secret.clone();
@@ -204,7 +228,7 @@ impl Handshake {
                 let nonce_i: [u8; NONCE] = payload
                     .try_into()
                     .map_err(|_| AuthError::Failed("malformed hello"))?;
-                let nonce_r = nonce().map_err(|e| AuthError::Random(e.to_string()))?;
+                let nonce_r = nonce()?;
                 let mut challenge = nonce_r.to_vec();
                 challenge.extend(self.secret.mac(b"wetmr responder", &nonce_i, &nonce_r));
                 self.state = State::Challenged { nonce_i, nonce_r };
@@ -214,12 +238,16 @@ impl Handshake {
                 })
             }
             (State::Hello { nonce_i }, AUTH_CHALLENGE) => {
-                if payload.len() != NONCE + TAG {
+                let Some((&nonce_r, proof)) = payload
+                    .split_first_chunk::<NONCE>()
+                    .filter(|(_, proof)| proof.len() == TAG)
+                else {
                     return Err(AuthError::Failed("malformed challenge"));
-                }
-                let (nonce_r, proof) = payload.split_at(NONCE);
-                let nonce_r: [u8; NONCE] = nonce_r.try_into().unwrap_or([0; NONCE]);
-                if !self.verify(b"wetmr responder", &nonce_i, &nonce_r, proof) {
+                };
+                if !self
+                    .secret
+                    .verify(b"wetmr responder", &nonce_i, &nonce_r, proof)
+                {
                     return Err(AuthError::Failed("the peer does not hold this secret"));
                 }
                 let proof = self.secret.mac(b"wetmr initiator", &nonce_i, &nonce_r);
@@ -229,7 +257,10 @@ impl Handshake {
                 })
             }
             (State::Challenged { nonce_i, nonce_r }, AUTH_PROOF) => {
-                if !self.verify(b"wetmr initiator", &nonce_i, &nonce_r, payload) {
+                if !self
+                    .secret
+                    .verify(b"wetmr initiator", &nonce_i, &nonce_r, payload)
+                {
                     return Err(AuthError::Failed("the peer does not hold this secret"));
                 }
                 Ok(Step {
@@ -242,22 +273,6 @@ impl Handshake {
                  --secret-file?)",
             )),
         }
-    }
-
-    fn verify(
-        &self,
-        label: &[u8],
-        nonce_i: &[u8; NONCE],
-        nonce_r: &[u8; NONCE],
-        tag: &[u8],
-    ) -> bool {
-        let mut mac = keyed(&self.secret.0);
-        mac.update(label);
-        mac.update(&PROTOCOL_VERSION.to_le_bytes());
-        mac.update(nonce_i);
-        mac.update(nonce_r);
-        // Constant time.
-        mac.verify_slice(tag).is_ok()
     }
 }
 

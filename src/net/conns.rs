@@ -107,6 +107,28 @@ struct Conn {
     ungreeted: Option<Instant>,
 }
 
+impl Conn {
+    /// Queues a frame of the driver's as the connection stands: as is without a secret,
+    /// held while the handshake runs, followed by its tag once authenticated.
+    fn enqueue(&mut self, frame: Outgoing) {
+        let tag = match &mut self.auth {
+            Auth::Off => None,
+            Auth::Pending { held, .. } => return held.push(frame),
+            Auth::On(signer) => Some(signer.tag(&frame)),
+        };
+        self.push(frame);
+        if let Some(tag) = tag {
+            self.push(Arc::new(tag.to_vec()));
+        }
+    }
+
+    /// Appends bytes to the outbox.
+    fn push(&mut self, bytes: Outgoing) {
+        self.queued += bytes.len();
+        self.outbox.push_back(bytes);
+    }
+}
+
 /// The poll, its listener and connections (see the module docs).
 pub struct Net {
     poll: Poll,
@@ -177,8 +199,7 @@ impl Net {
         };
         let id = self.add(stream, addr, true, auth)?;
         if let (Some(hello), Some(conn)) = (hello, self.conns.get_mut(&id)) {
-            conn.queued += hello.len();
-            conn.outbox.push_back(Arc::new(hello));
+            conn.push(Arc::new(hello));
         }
         Ok(id)
     }
@@ -223,9 +244,15 @@ impl Net {
         self.conns.get(&id).map(|c| c.peer)
     }
 
-    /// Bytes waiting in a connection's outbox.
+    /// Bytes waiting to be sent on a connection (also those held for its handshake).
     pub fn queued(&self, id: ConnId) -> usize {
-        self.conns.get(&id).map_or(0, |c| c.queued)
+        self.conns.get(&id).map_or(0, |c| {
+            let held = match &c.auth {
+                Auth::Pending { held, .. } => held.iter().map(|f| f.len()).sum(),
+                _ => 0,
+            };
+            c.queued + held
+        })
     }
 
     /// Queues a frame (dropped if the connection is gone) and writes what the socket takes.
@@ -236,17 +263,7 @@ impl Net {
         if conn.closing || frame.is_empty() {
             return;
         }
-        conn.queued += frame.len();
-        match &mut conn.auth {
-            Auth::Off => conn.outbox.push_back(frame),
-            Auth::Pending { held, .. } => return held.push(frame),
-            Auth::On(signer) => {
-                let tag = signer.tag(&frame);
-                conn.queued += tag.len();
-                conn.outbox.push_back(frame);
-                conn.outbox.push_back(Arc::new(tag.to_vec()));
-            }
-        }
+        conn.enqueue(frame);
         if !conn.connecting {
             self.flush(id, out);
         }
@@ -539,25 +556,21 @@ fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Res
         bytes = &bytes[used..];
         let Some(frame) = frame else { continue };
         let step = handshake.on_frame(&frame).map_err(|e| e.to_string())?;
+        // The driver's frames held so far go out (tagged) once the handshake ends.
+        let held = match step.keys {
+            Some(_) => std::mem::take(held),
+            None => Vec::new(),
+        };
         if let Some(reply) = step.reply {
-            conn.queued += reply.len();
-            conn.outbox.push_back(Arc::new(reply));
+            conn.push(Arc::new(reply));
         }
-        if let Some(FrameKeys {
-            mut signer,
-            verifier,
-        }) = step.keys
-        {
-            let held = std::mem::take(held);
+        if let Some(FrameKeys { signer, verifier }) = step.keys {
             conn.decoder.expect_tags(verifier);
-            for frame in held {
-                let tag = signer.tag(&frame);
-                conn.queued += tag.len();
-                conn.outbox.push_back(frame);
-                conn.outbox.push_back(Arc::new(tag.to_vec()));
-            }
             conn.auth = Auth::On(signer);
             conn.ungreeted = None;
+            for frame in held {
+                conn.enqueue(frame);
+            }
         }
     }
     Ok(())

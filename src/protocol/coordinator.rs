@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use super::messages::{
     self as msg, decode, encode, encode_job_ref, Failure, FileSummary, JobSpec, Kind, Message,
-    PartitionHash, Role, Task, WorkerFigures,
+    PartitionHash, Role, Task, Wire, WorkerFigures,
 };
 use super::worker::{kind_name, path_to_bytes};
 use crate::engine::{Policy, Skipped};
@@ -411,11 +411,8 @@ impl Coordinator {
             job: self.config.job,
             worker: 0,
         };
-        if let Ok(frame) = encode(&hello) {
-            self.workers[w].link = Link::Greeted;
-            self.actions
-                .push_back(Action::Send(w, Outgoing::new(frame)));
-        }
+        self.workers[w].link = Link::Greeted;
+        self.send(w, &hello);
     }
 
     /// Worker `w` could not be reached, or its connection closed.
@@ -819,12 +816,7 @@ impl Coordinator {
         entry.reducing = 0;
         entry.report.took_part = true;
         entry.report.partitions_owned = self.owners.iter().filter(|&&o| o == index).count() as u32;
-        match encode(&spec) {
-            Ok(frame) => self
-                .actions
-                .push_back(Action::Send(w, Outgoing::new(frame))),
-            Err(e) => self.finish(Err(JobError::Input(e.to_string()))),
-        }
+        self.send(w, &spec);
     }
 
     /// The machine that is the job's worker `index` now, if it is alive.
@@ -1007,11 +999,8 @@ impl Coordinator {
             self.dispatched += 1;
             entry.started = self.dispatched;
             self.workers[w].running += 1;
-            match encode(&task) {
-                Ok(frame) => self
-                    .actions
-                    .push_back(Action::Send(w, Outgoing::new(frame))),
-                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
+            if !self.send(w, &task) {
+                return;
             }
         }
         if self.config.backup_tasks {
@@ -1061,9 +1050,8 @@ impl Coordinator {
             self.recovery.backups_launched += 1;
             let addr = self.workers[w].report.address.clone();
             self.log(format!("task {t}: backup copy on worker {addr}"));
-            if let Ok(frame) = encode(&task) {
-                self.actions
-                    .push_back(Action::Send(w, Outgoing::new(frame)));
+            if !self.send(w, &task) {
+                return;
             }
         }
     }
@@ -1100,9 +1088,22 @@ impl Coordinator {
             task: task as u32,
             attempt,
         };
-        if let Ok(frame) = encode(&cancel) {
-            self.actions
-                .push_back(Action::Send(w, Outgoing::new(frame)));
+        self.send(w, &cancel);
+    }
+
+    /// Queues `message` for worker `w`. One that cannot be encoded (over the frame size
+    /// limit) fails the job; returns whether it was queued.
+    fn send<T: Wire>(&mut self, w: usize, message: &T) -> bool {
+        match encode(message) {
+            Ok(frame) => {
+                self.actions
+                    .push_back(Action::Send(w, Outgoing::new(frame)));
+                true
+            }
+            Err(e) => {
+                self.finish(Err(JobError::Input(e.to_string())));
+                false
+            }
         }
     }
 
@@ -1168,14 +1169,10 @@ impl Coordinator {
                 min_count: self.config.min_count,
                 top: self.config.top.map(|k| k as u64),
             };
-            match encode(&reduce) {
-                Ok(frame) => {
-                    self.workers[w].reducing += 1;
-                    self.actions
-                        .push_back(Action::Send(w, Outgoing::new(frame)));
-                }
-                Err(e) => return self.finish(Err(JobError::Input(e.to_string()))),
+            if !self.send(w, &reduce) {
+                return;
             }
+            self.workers[w].reducing += 1;
         }
         self.check_reduced();
     }
@@ -1241,10 +1238,7 @@ impl Coordinator {
                 resend,
                 buddy,
             };
-            if let Ok(frame) = encode(&reassign) {
-                self.actions
-                    .push_back(Action::Send(v, Outgoing::new(frame)));
-            }
+            self.send(v, &reassign);
         }
         self.admit_joiners();
         self.advance();
@@ -1266,10 +1260,7 @@ impl Coordinator {
             task: task as u32,
             partitions,
         };
-        if let Ok(frame) = encode(&resend) {
-            self.actions
-                .push_back(Action::Send(w, Outgoing::new(frame)));
-        }
+        self.send(w, &resend);
     }
 
     /// Worker `w` was lost after the job started: its running tasks run again elsewhere,
@@ -1390,10 +1381,7 @@ impl Coordinator {
             workers: self.members(),
         };
         for &h in &heirs {
-            if let Ok(frame) = encode(&adopt) {
-                self.actions
-                    .push_back(Action::Send(h, Outgoing::new(frame)));
-            }
+            self.send(h, &adopt);
         }
         self.adopting = Some((self.epoch, heirs.clone(), all_moved));
         if heirs.is_empty() {

@@ -493,28 +493,30 @@ impl Worker {
             }
             Message::Reassign(r) if from_coordinator => self.reassign(conn, r, now),
             Message::Cancel(c) if from_coordinator => {
-                if let Some(job) = self.job.as_mut().filter(|j| j.spec.job == c.job) {
-                    job.cancelled.insert((c.task, c.attempt));
-                    if job.mapping.get(&c.task) == Some(&c.attempt) {
-                        self.actions.push_back(Action::Abandon {
-                            job: c.job,
-                            task: c.task,
-                            attempt: c.attempt,
-                        });
-                    }
-                    if job
-                        .shuffles
-                        .get(&c.task)
-                        .is_some_and(|s| s.attempt == c.attempt && !s.resend)
-                    {
-                        job.shuffles.remove(&c.task);
-                        let frames = job.outputs.remove(&c.task);
-                        job.release(frames);
-                    }
+                let Some(job) = self.current_mut(c.job) else {
+                    return;
+                };
+                job.cancelled.insert((c.task, c.attempt));
+                let mapping = job.mapping.get(&c.task) == Some(&c.attempt);
+                if job
+                    .shuffles
+                    .get(&c.task)
+                    .is_some_and(|s| s.attempt == c.attempt && !s.resend)
+                {
+                    job.shuffles.remove(&c.task);
+                    let frames = job.outputs.remove(&c.task);
+                    job.release(frames);
+                }
+                if mapping {
+                    self.actions.push_back(Action::Abandon {
+                        job: c.job,
+                        task: c.task,
+                        attempt: c.attempt,
+                    });
                 }
             }
             Message::Adopt(a) if from_coordinator => {
-                let Some(job) = self.job.as_mut().filter(|j| j.spec.job == a.job) else {
+                let Some(job) = self.current_mut(a.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "adopt".into());
                 };
                 if !job.take_members(a.workers)
@@ -539,7 +541,7 @@ impl Worker {
                 self.send_encoded(Dest::Conn(conn), encode(&adopted));
             }
             Message::Resend(r) if from_coordinator => {
-                let Some(job) = self.job.as_ref().filter(|j| j.spec.job == r.job) else {
+                let Some(job) = self.current(r.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "resend".into());
                 };
                 if r.partitions.iter().any(|&p| p as usize >= job.owners.len()) {
@@ -552,7 +554,7 @@ impl Worker {
             Message::Copy(bulk) => self.keep_copy(conn, bulk),
             Message::Kept(kept) => self.copy_kept(kept, now),
             Message::Reduce(r) if from_coordinator => {
-                let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
+                let Some(job) = self.current_mut(r.job) else {
                     return self.refuse(conn, RefuseReason::UnknownJob, "reduce".into());
                 };
                 if r.partitions
@@ -679,7 +681,7 @@ impl Worker {
 
     fn partition(&mut self, conn: ConnId, bulk: Bulk<PartitionAck>, now: Instant) {
         let head = bulk.head;
-        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
+        let Some(job) = self.current_mut(head.job) else {
             return self.refuse(
                 conn,
                 RefuseReason::UnknownJob,
@@ -731,7 +733,7 @@ impl Worker {
 
     /// A reducer acknowledged one of this worker's partitions.
     fn acknowledged(&mut self, ack: PartitionAck, now: Instant) {
-        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == ack.job) else {
+        let Some(job) = self.current_mut(ack.job) else {
             return;
         };
         let Some(shuffle) = job.shuffles.get_mut(&ack.task) else {
@@ -751,7 +753,7 @@ impl Worker {
     /// The buddy keeps a copy of one of this worker's partitions.
     fn copy_kept(&mut self, kept: msg::Kept, now: Instant) {
         let head = kept.head;
-        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
+        let Some(job) = self.current_mut(head.job) else {
             return;
         };
         if job.buddy != Some(kept.keeper) {
@@ -843,7 +845,7 @@ impl Worker {
                 head,
                 result,
             } => {
-                let Some(state) = self.job.as_mut().filter(|j| j.spec.job == job) else {
+                let Some(state) = self.current_mut(job) else {
                     return;
                 };
                 let key = (head.partition, head.task);
@@ -1061,7 +1063,7 @@ impl Worker {
     /// A peer's copy of a partition it owns: kept, unapplied, and acknowledged.
     fn keep_copy(&mut self, conn: ConnId, bulk: Bulk<PartitionAck>) {
         let head = bulk.head;
-        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == head.job) else {
+        let Some(job) = self.current_mut(head.job) else {
             return self.refuse(
                 conn,
                 RefuseReason::UnknownJob,
@@ -1105,7 +1107,7 @@ impl Worker {
     /// the lost owner — unfinished shuffles, and the finished tasks the coordinator names
     /// — sends its moved partitions again, to the new owners.
     fn reassign(&mut self, conn: ConnId, r: msg::Reassign, now: Instant) {
-        let Some(job) = self.job.as_mut().filter(|j| j.spec.job == r.job) else {
+        let Some(job) = self.current_mut(r.job) else {
             return self.refuse(conn, RefuseReason::UnknownJob, "reassign".into());
         };
         let partitions = job.owners.len() as u32;
@@ -1260,8 +1262,13 @@ impl Worker {
         self.actions.push_back(Action::Close(conn));
     }
 
+    /// The job `job`, if it is this worker's current one.
     fn current(&self, job: u64) -> Option<&JobState> {
         self.job.as_ref().filter(|j| j.spec.job == job)
+    }
+
+    fn current_mut(&mut self, job: u64) -> Option<&mut JobState> {
+        self.job.as_mut().filter(|j| j.spec.job == job)
     }
 
     fn log(&mut self, line: String) {
