@@ -135,6 +135,11 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FILE", env = "WETMR_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
 
+    /// Read only files under this directory (symlinks resolved): a task naming any other
+    /// path fails as unreadable.
+    #[arg(long, value_name = "DIR", env = "WETMR_INPUT_ROOT")]
+    pub input_root: Option<PathBuf>,
+
     /// Listen on a non-loopback address without a secret: anyone who can reach the port
     /// can then make this worker read files and send their words.
     #[arg(long, env = "WETMR_INSECURE")]
@@ -156,6 +161,7 @@ impl WorkerArgs {
                 spill_dir: self.spill_dir.unwrap_or_else(std::env::temp_dir),
             },
             secret_file: self.secret_file,
+            input_root: self.input_root,
             insecure: self.insecure,
             quiet: self.quiet,
         }

@@ -287,6 +287,9 @@ impl Sim {
                         },
                     )),
                     worker::Action::Log(line) => self.log(&format!("worker {w}"), line),
+                    // The simulated partitions are far below the workers' in-flight limit
+                    // (its pausing is tested on its own).
+                    worker::Action::Pause(_) | worker::Action::Resume(_) => {}
                 }
             }
         }
@@ -727,6 +730,7 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         epoch: 0,
         buddy: Some(1 - you.min(1)),
         heartbeat_ms: 1000,
+        tasks: 3,
     };
     let mut unknown_owner = spec(4, 0);
     unknown_owner.owners[3] = 2;
@@ -772,29 +776,182 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
             .iter()
             .any(|a| matches!(a, worker::Action::Prepare { .. })));
     }
-    // A good job; then a partition this worker does not own, from a peer.
-    let mut w = Worker::new(1, 1);
-    w.frame(1, frame(messages::encode(&hello).unwrap()), now);
-    w.frame(1, frame(messages::encode(&spec(4, 0)).unwrap()), now);
-    while w.poll_action().is_some() {}
-    let misplaced = messages::Partition {
-        job: 9,
-        task: 0,
+    // A good job; then, from peers, messages naming what does not exist or coming out of
+    // turn: each closes its connection, is counted, and merges nothing.
+    let started = || {
+        let mut w = Worker::new(1, 1);
+        w.frame(1, frame(messages::encode(&hello).unwrap()), now);
+        w.frame(1, frame(messages::encode(&spec(4, 0)).unwrap()), now);
+        while w.poll_action().is_some() {}
+        w
+    };
+    let peer = |job: u64, worker: u32| Hello {
+        role: Role::Peer,
+        job,
+        worker,
+    };
+    let partition = |job: u64, task: u32, partition: u32| messages::Partition {
+        job,
+        task,
         attempt: 1,
-        partition: 1, // owned by worker 1
+        partition,
         words: Default::default(),
     };
-    w.frame(2, frame(messages::encode(&misplaced).unwrap()), now);
+    let enc = |m: &dyn Fn() -> Result<Vec<u8>, messages::ProtocolError>| frame(m().unwrap());
+    let cases: Vec<(&str, Vec<wetmr::net::frame::Frame>)> = vec![
+        (
+            "partition before Hello",
+            vec![enc(&|| messages::encode(&partition(9, 0, 0)))],
+        ),
+        (
+            "peer of another job",
+            vec![enc(&|| messages::encode(&peer(8, 1)))],
+        ),
+        (
+            "partition owned by worker 1",
+            vec![
+                enc(&|| messages::encode(&peer(9, 1))),
+                enc(&|| messages::encode(&partition(9, 0, 1))),
+            ],
+        ),
+        (
+            "partition of task 3 of 3",
+            vec![
+                enc(&|| messages::encode(&peer(9, 1))),
+                enc(&|| messages::encode(&partition(9, 3, 0))),
+            ],
+        ),
+        (
+            "partition of another job",
+            vec![
+                enc(&|| messages::encode(&peer(9, 1))),
+                enc(&|| messages::encode(&partition(8, 0, 0))),
+            ],
+        ),
+        (
+            "partition of partition 4 of 4",
+            vec![
+                enc(&|| messages::encode(&peer(9, 1))),
+                enc(&|| messages::encode(&partition(9, 0, 4))),
+            ],
+        ),
+    ];
+    for (what, frames) in cases {
+        let mut w = started();
+        for f in frames {
+            w.frame(2, f, now);
+        }
+        let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, worker::Action::Close(2))),
+            "{what}: {actions:?}"
+        );
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, worker::Action::Merge(_))),
+            "{what}: {actions:?}"
+        );
+        assert_eq!(w.refusals(), 1, "{what}");
+    }
+    // The same peer's good partition is merged.
+    let mut w = started();
+    w.frame(2, frame(messages::encode(&peer(9, 1)).unwrap()), now);
+    w.frame(
+        2,
+        frame(messages::encode(&partition(9, 2, 0)).unwrap()),
+        now,
+    );
     let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
     assert!(
         actions
             .iter()
-            .any(|a| matches!(a, worker::Action::Close(2))),
+            .any(|a| matches!(a, worker::Action::Merge(_))),
         "{actions:?}"
     );
-    assert!(!actions
-        .iter()
-        .any(|a| matches!(a, worker::Action::Merge(_))));
+    assert_eq!(w.refusals(), 0);
+}
+
+#[test]
+fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
+    use wetmr::protocol::messages::{self, Hello, JobSpec, PartitionHash, Role};
+    use wetmr::protocol::worker::{Completion, MergeOrder};
+    let frame = |bytes: Vec<u8>| {
+        let mut frames = Vec::new();
+        Decoder::default().feed(&bytes, &mut frames).unwrap();
+        frames.pop().unwrap()
+    };
+    let now = Instant::now();
+    let spec = JobSpec {
+        job: 9,
+        tokenizer: TokenizerKind::Word,
+        policy: Policy::Strict,
+        split_bytes: None,
+        spill_at: 1000,
+        hash: PartitionHash::Xxh3Seed0Mod,
+        partitions: 1,
+        workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
+        you: 0,
+        owners: vec![0],
+        epoch: 0,
+        buddy: Some(1),
+        heartbeat_ms: 1000,
+        tasks: 4,
+    };
+    let hello = |role, worker| Hello {
+        role,
+        job: 9,
+        worker,
+    };
+    let mut w = Worker::new(1, 1).with_inflight_limits(1, 1);
+    w.frame(
+        1,
+        frame(messages::encode(&hello(Role::Coordinator, 0)).unwrap()),
+        now,
+    );
+    w.frame(1, frame(messages::encode(&spec).unwrap()), now);
+    w.frame(
+        2,
+        frame(messages::encode(&hello(Role::Peer, 1)).unwrap()),
+        now,
+    );
+    while w.poll_action().is_some() {}
+    let mut merges = Vec::new();
+    for task in 0..2 {
+        let partition = messages::Partition {
+            job: 9,
+            task,
+            attempt: 1,
+            partition: 0,
+            words: Default::default(),
+        };
+        w.frame(2, frame(messages::encode(&partition).unwrap()), now);
+        for action in std::iter::from_fn(|| w.poll_action()) {
+            match action {
+                worker::Action::Merge(order) => merges.push(order),
+                worker::Action::Pause(c) => assert_eq!((c, task), (2, 0), "paused once"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(merges.len(), 2);
+    // Resumed only once nothing waits any more.
+    for (i, MergeOrder { from, head, .. }) in merges.into_iter().enumerate() {
+        let done = Completion::Merged {
+            job: 9,
+            from,
+            head,
+            result: Ok(()),
+        };
+        w.complete(done, now);
+        let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
+        let resumed = actions
+            .iter()
+            .any(|a| matches!(a, worker::Action::Resume(2)));
+        assert_eq!(resumed, i == 1, "{actions:?}");
+    }
 }
 
 #[test]

@@ -106,3 +106,55 @@ fn a_worker_without_a_secret_listens_only_on_loopback_unless_insecure() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("too open"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_worker_with_an_input_root_reads_only_files_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let sample = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sample.warc.wet.gz"
+    ));
+    let inside = root.join("inside.warc.wet.gz");
+    std::fs::copy(sample, &inside).unwrap();
+    let outside = dir.path().join("outside.warc.wet.gz");
+    std::fs::copy(sample, &outside).unwrap();
+    // A symlink under the root that leads out of it, and a path that climbs out.
+    let link = root.join("link.warc.wet.gz");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let climbing = root.join("..").join("outside.warc.wet.gz");
+    let worker = Worker::start_with("127.0.0.1:0", 1, &["--input-root", root.to_str().unwrap()]);
+    let machines = dir.path().join("machines.txt");
+    std::fs::write(&machines, format!("{}\n", worker.addr)).unwrap();
+    let run = |file: &Path| {
+        let m = machines.to_str().unwrap();
+        wetmr(&["run", "--machines", m, file.to_str().unwrap()], &[])
+    };
+    let ok = run(&inside);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let local = wetmr(&["count", inside.to_str().unwrap()], &[]);
+    assert!(ok.stdout == local.stdout, "output differs from count");
+    for refused in [&outside, &link, &climbing] {
+        let out = run(refused);
+        assert_eq!(out.status.code(), Some(2), "{refused:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert!(err.contains("outside this worker's --input-root"), "{err}");
+    }
+    // A root that is not a directory stops the worker at start.
+    let bad = wetmr(
+        &[
+            "worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--input-root",
+            inside.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("not a directory"), "{}", stderr(&bad));
+    let (code, _) = worker.stop();
+    assert_eq!(code, Some(0));
+}

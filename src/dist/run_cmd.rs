@@ -226,8 +226,12 @@ fn flush(net: &mut Net, conns: &[Option<ConnId>]) {
     }
 }
 
-/// A job id: unique enough to tell jobs apart in workers' logs and messages.
+/// A job id: random, so that a stranger cannot name a running job (and unique enough to
+/// tell jobs apart in workers' logs); from the clock if the system has no random bytes.
 fn job_id() -> u64 {
+    if let Ok(bytes) = crate::net::auth::random() {
+        return u64::from_le_bytes(bytes);
+    }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -3,7 +3,7 @@
 //! Each function is what a protocol action asks for (see [`crate::protocol::worker`]); the
 //! driver runs it and hands the result back as a completion.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -20,6 +20,38 @@ use crate::protocol::worker::{MapOutput, MergeOrder};
 
 /// Entries per Ranked piece are cut at about this many bytes.
 const RANKED_PIECE: usize = 1 << 20;
+
+/// `--input-root`: the directory's real path (symlinks resolved), or why it cannot be one.
+pub fn input_root(dir: &Path) -> Result<PathBuf, String> {
+    let real =
+        std::fs::canonicalize(dir).map_err(|e| format!("--input-root {}: {e}", dir.display()))?;
+    if !real.is_dir() {
+        return Err(format!("--input-root {}: not a directory", dir.display()));
+    }
+    Ok(real)
+}
+
+/// The file a task names, as the worker opens it. With an input root, its real path
+/// (symlinks resolved), which must lie under the root: anything else fails as unreadable.
+/// The real path is what is opened, so a symlink cannot lead the reading elsewhere after
+/// the check (a directory under the root that others may write to still could be swapped
+/// for a symlink between the check and the open: keep such directories out of the root).
+pub fn confine(path: &Path, root: Option<&Path>) -> Result<PathBuf, (Failure, String)> {
+    let Some(root) = root else {
+        return Ok(path.to_path_buf());
+    };
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| (Failure::Unreadable, format!("{}: {e}", path.display())))?;
+    if !real.starts_with(root) {
+        let why = format!(
+            "{}: refused, outside this worker's --input-root {}",
+            path.display(),
+            root.display()
+        );
+        return Err((Failure::Unreadable, why));
+    }
+    Ok(real)
+}
 
 /// Counts one file with the local engine and encodes one Partition frame per partition.
 /// Setting `control.abandon` stops it early (with a fatal failure nobody reads).

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub struct WorkerConfig {
     pub kept: KeptConfig,
     /// The cluster's secret, if any (`--secret-file`).
     pub secret_file: Option<std::path::PathBuf>,
+    /// Read only files under this directory (`--input-root`).
+    pub input_root: Option<PathBuf>,
     /// Listen on a non-loopback address without a secret.
     pub insecure: bool,
     pub quiet: bool,
@@ -47,6 +50,11 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let addr = parse_machine(&config.listen)
         .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
     let secret = config.secret_file.as_deref().map(load_secret).transpose()?;
+    let input_root = match &config.input_root {
+        None => None,
+        Some(dir) => Some(Arc::new(tasks::input_root(dir).map_err(Error::Usage)?)),
+    };
+    raise_open_files_limit();
     if secret.is_none() && !addr.ip().is_loopback() && !config.insecure {
         return Err(Error::Usage(format!(
             "--listen {addr}: not a loopback address, and no --secret-file: anyone who can \
@@ -126,6 +134,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         tables: Arc::new(Vec::new()),
         peers: HashMap::new(),
         maps: HashMap::new(),
+        input_root,
         events: Vec::new(),
     };
     loop {
@@ -143,7 +152,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
             match event {
                 NetEvent::Accepted(..) | NetEvent::Connected(_) => {}
                 NetEvent::Rejected(peer, reason) => {
-                    log(&format!("refused a connection from {peer}: {reason}"));
+                    worker.rejected(&peer.to_string(), &reason, Instant::now());
                 }
                 NetEvent::Frame(id, frame) => worker.frame(id, frame, Instant::now()),
                 NetEvent::Closed(id, reason) => {
@@ -192,6 +201,23 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     }
 }
 
+/// Raises the soft limit on open files to the hard one: a worker holds up to
+/// [`crate::net::conns::MAX_CONNS`] connections besides its input and spill files.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls only read or write the struct given, which outlives them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// The worker loop's state besides the protocol machine.
 struct Driver {
     net: Net,
@@ -205,6 +231,8 @@ struct Driver {
     peers: HashMap<u32, ConnId>,
     /// The maps under way, by (job, task, attempt): their abandon flag.
     maps: HashMap<(u64, u32, u32), Arc<engine::Control>>,
+    /// `--input-root`, resolved.
+    input_root: Option<Arc<PathBuf>>,
     events: Vec<NetEvent>,
 }
 
@@ -222,11 +250,13 @@ impl Driver {
                 let control = Arc::new(engine::Control::default());
                 let key = (order.job.job, order.task, order.attempt);
                 self.maps.insert(key, control.clone());
+                let root = self.input_root.clone();
                 self.pool.spawn(move || {
                     let started = Instant::now();
                     let (job, task, attempt, path) =
                         (&order.job, order.task, order.attempt, &order.path);
-                    let result = tasks::map_file(job, task, attempt, path, &control);
+                    let result = tasks::confine(path, root.as_deref().map(PathBuf::as_path))
+                        .and_then(|path| tasks::map_file(job, task, attempt, &path, &control));
                     let _ = tx.send(Completion::Mapped {
                         job: order.job.job,
                         task: order.task,
@@ -277,6 +307,8 @@ impl Driver {
                     control.abandon.store(true, Ordering::Relaxed);
                 }
             }
+            Action::Pause(id) => self.net.pause(id, true),
+            Action::Resume(id) => self.net.pause(id, false),
             Action::Log(_) => {}
         }
     }

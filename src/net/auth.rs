@@ -139,8 +139,8 @@ fn keyed(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
-/// Bytes from the operating system's random generator (secrets and nonces).
-fn random<const N: usize>() -> io::Result<[u8; N]> {
+/// Bytes from the operating system's random generator (secrets, nonces, job ids).
+pub fn random<const N: usize>() -> io::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(bytes)

@@ -32,7 +32,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::auth::{FrameKeys, Handshake, Secret, Signer};
-use super::frame::{Decoder, Frame, Outgoing};
+use super::frame::{Decoder, Frame, Outgoing, MAX_FRAME};
 
 /// A connection's name, stable for its lifetime and never reused.
 pub type ConnId = u64;
@@ -55,6 +55,14 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_UNGREETED: usize = 64;
 /// Connections in all, at most; beyond it a new one is closed at once.
 pub const MAX_CONNS: usize = 1024;
+/// The largest frame accepted before a connection has authenticated (or, without a
+/// secret, on an accepted connection's first frame): handshakes and Hellos are small, and
+/// strangers must not make us buffer [`super::frame::MAX_FRAME`] each.
+pub const GREETING_MAX: usize = 4 << 10;
+/// Bytes read from one connection per turn: beyond it the connection waits for the next
+/// [`Net::poll`] (so one busy peer cannot starve the others, and a driver's
+/// [`Net::pause`] takes effect before more is read).
+const READ_TURN: usize = 4 << 20;
 
 /// What happened on the sockets.
 #[derive(Debug)]
@@ -99,7 +107,10 @@ struct Conn {
     /// Bytes of `outbox[0]` already written.
     offset: usize,
     queued: usize,
+    /// Read it (false while its outbox is over [`OUTBOX_HIGH`]).
     reading: bool,
+    /// The driver asked not to read it for now ([`Net::pause`]).
+    paused: bool,
     /// Close once the outbox is flushed.
     closing: bool,
     auth: Auth,
@@ -140,6 +151,9 @@ pub struct Net {
     waker: Arc<Waker>,
     /// The cluster's secret: every connection authenticates with it.
     secret: Option<Secret>,
+    /// Connections that may have bytes left to read without a new readiness event (their
+    /// turn ended, or they were resumed): read at the next poll.
+    unread: Vec<ConnId>,
 }
 
 impl Net {
@@ -160,6 +174,7 @@ impl Net {
             scratch: vec![0; 256 << 10],
             waker,
             secret,
+            unread: Vec::new(),
         })
     }
 
@@ -220,17 +235,22 @@ impl Net {
         )?;
         // Control messages are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        let mut decoder = Decoder::default();
+        if !connecting || matches!(auth, Auth::Pending { .. }) {
+            decoder.limit(GREETING_MAX);
+        }
         self.conns.insert(
             id,
             Conn {
                 stream,
                 peer,
                 connecting,
-                decoder: Decoder::default(),
+                decoder,
                 outbox: VecDeque::new(),
                 offset: 0,
                 queued: 0,
                 reading: true,
+                paused: false,
                 closing: false,
                 auth,
                 ungreeted: (!connecting).then(Instant::now),
@@ -266,6 +286,19 @@ impl Net {
         conn.enqueue(frame);
         if !conn.connecting {
             self.flush(id, out);
+        }
+    }
+
+    /// Stops reading a connection (`true`) until resumed (`false`): a driver's
+    /// backpressure, e.g. while what the peer sent waits for the CPU. Its peer then blocks
+    /// on a full socket buffer.
+    pub fn pause(&mut self, id: ConnId, paused: bool) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if conn.paused && !paused {
+                // Bytes may wait in the socket with no new edge to announce them.
+                self.unread.push(id);
+            }
+            conn.paused = paused;
         }
     }
 
@@ -328,6 +361,7 @@ impl Net {
         let now = Instant::now();
         let expiry = self.next_expiry().map(|t| t.saturating_duration_since(now));
         let timeout = match (timeout, expiry) {
+            _ if !self.unread.is_empty() => Some(Duration::ZERO),
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -348,6 +382,9 @@ impl Net {
                 )
             })
             .collect();
+        for id in std::mem::take(&mut self.unread) {
+            self.read(id, out);
+        }
         for (token, readable, writable) in ready {
             match token {
                 WAKER => out.push(NetEvent::Woken),
@@ -490,11 +527,16 @@ impl Net {
 
     fn read(&mut self, id: ConnId, out: &mut Vec<NetEvent>) {
         let mut frames = Vec::new();
+        let mut turn = 0;
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if conn.connecting || !conn.reading || conn.closing {
+            if conn.connecting || !conn.reading || conn.paused || conn.closing {
+                break;
+            }
+            if turn >= READ_TURN {
+                self.unread.push(id);
                 break;
             }
             match conn.stream.read(&mut self.scratch) {
@@ -512,6 +554,7 @@ impl Net {
                     return self.drop_conn(id, reason.into(), out);
                 }
                 Ok(n) => {
+                    turn += n;
                     if let Err(why) = take_bytes(conn, &self.scratch[..n], &mut frames) {
                         out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
                         return self.reject(id, why, out);
@@ -543,13 +586,19 @@ impl Net {
 fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Result<(), String> {
     while !bytes.is_empty() {
         let Auth::Pending { handshake, held } = &mut conn.auth else {
-            conn.decoder
-                .feed(bytes, frames)
-                .map_err(|e| e.to_string())?;
-            if !frames.is_empty() {
-                conn.ungreeted = None;
+            if conn.ungreeted.is_none() {
+                return conn.decoder.feed(bytes, frames).map_err(|e| e.to_string());
             }
-            return Ok(());
+            // Without a secret, an accepted connection's first frame is its greeting, under
+            // the greeting's limit; the frames after it may be larger.
+            let (used, frame) = conn.decoder.feed_one(bytes).map_err(|e| e.to_string())?;
+            bytes = &bytes[used..];
+            if let Some(frame) = frame {
+                frames.push(frame);
+                conn.ungreeted = None;
+                conn.decoder.limit(MAX_FRAME);
+            }
+            continue;
         };
         // One frame at a time: the frames after the handshake are tagged.
         let (used, frame) = conn.decoder.feed_one(bytes).map_err(|e| e.to_string())?;
@@ -566,6 +615,7 @@ fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Res
         }
         if let Some(FrameKeys { signer, verifier }) = step.keys {
             conn.decoder.expect_tags(verifier);
+            conn.decoder.limit(MAX_FRAME);
             conn.auth = Auth::On(signer);
             conn.ungreeted = None;
             for frame in held {

@@ -14,7 +14,7 @@ use super::auth::{AuthError, Verifier, TAG};
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"WTMR";
 /// The protocol spoken by this build. Peers speaking another version are refused at Hello.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Header size in bytes.
 pub const HEADER: usize = 12;
 /// The largest payload accepted (and sent): a length beyond it is refused before
@@ -41,8 +41,8 @@ pub struct Frame {
 pub enum FrameError {
     #[error("not a wetmr peer (bad magic {0:02x?})")]
     BadMagic([u8; 4]),
-    #[error("frame of {0} bytes is over the limit of {MAX_FRAME} bytes")]
-    TooLong(u64),
+    #[error("frame of {0} bytes is over the limit of {1} bytes")]
+    TooLong(u64, usize),
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -72,8 +72,9 @@ pub fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
 
 /// Cuts frames out of the bytes received on one connection, in any pieces. Once given a
 /// [`Verifier`] (an authenticated connection), it expects a tag after every frame and
-/// checks it before handing the frame out.
-#[derive(Debug, Default)]
+/// checks it before handing the frame out. Payloads are at most [`MAX_FRAME`] bytes, or
+/// less with [`Decoder::limit`] (e.g. until a connection has authenticated).
+#[derive(Debug)]
 pub struct Decoder {
     head: [u8; HEADER],
     head_len: usize,
@@ -84,9 +85,32 @@ pub struct Decoder {
     sealed: Option<Frame>,
     tag: [u8; TAG],
     tag_len: usize,
+    /// The largest payload accepted now.
+    limit: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder {
+            head: [0; HEADER],
+            head_len: 0,
+            body: None,
+            verifier: None,
+            sealed: None,
+            tag: [0; TAG],
+            tag_len: 0,
+            limit: MAX_FRAME,
+        }
+    }
 }
 
 impl Decoder {
+    /// Accepts payloads of at most `limit` bytes (and never more than [`MAX_FRAME`]) from
+    /// the next header on.
+    pub fn limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_FRAME);
+    }
+
     /// Consumes `bytes`, pushing every completed frame to `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Frame>) -> Result<(), FrameError> {
         while !bytes.is_empty() {
@@ -151,8 +175,8 @@ impl Decoder {
         let version = u16::from_le_bytes([h[4], h[5]]);
         let kind = u16::from_le_bytes([h[6], h[7]]);
         let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-        if len > MAX_FRAME {
-            return Err(FrameError::TooLong(len as u64));
+        if len > self.limit {
+            return Err(FrameError::TooLong(len as u64, self.limit));
         }
         self.head_len = 0;
         self.body = Some((version, kind, len, Payload::with_capacity(len.min(1 << 20))));
@@ -220,6 +244,20 @@ mod tests {
         let mut h = header(1, 0);
         h[8..].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = Decoder::default().feed(&h, &mut Vec::new()).unwrap_err();
-        assert_eq!(err, FrameError::TooLong(u64::from(u32::MAX)));
+        assert_eq!(err, FrameError::TooLong(u64::from(u32::MAX), MAX_FRAME));
+    }
+
+    #[test]
+    fn a_lower_limit_refuses_what_the_default_takes() {
+        let stream = frame(5, &[1; 100]);
+        let mut d = Decoder::default();
+        d.limit(99);
+        let err = d.feed(&stream, &mut Vec::new()).unwrap_err();
+        assert_eq!(err, FrameError::TooLong(100, 99));
+        let mut d = Decoder::default();
+        d.limit(100);
+        let mut out = Vec::new();
+        d.feed(&stream, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
     }
 }

@@ -165,6 +165,9 @@ pub struct WorkerReport {
     /// beyond its memory budget, as reported with its reduce.
     pub kept_bytes_spilled: u64,
     pub duplicates_ignored: u64,
+    /// Messages it refused as invalid and connections it closed for what their peer did,
+    /// as reported with its reduce.
+    pub refused: u64,
     /// Sums over its tasks (map and shuffle overlap between tasks).
     pub map_seconds: f64,
     pub shuffle_seconds: f64,
@@ -808,6 +811,7 @@ impl Coordinator {
                 .heartbeat_interval
                 .as_millis()
                 .clamp(1, u32::MAX as u128) as u32,
+            tasks: self.tasks.len() as u32,
         };
         let entry = &mut self.workers[w];
         entry.index = Some(index);
@@ -1424,6 +1428,7 @@ impl Coordinator {
         let r = &mut self.workers[w].report;
         r.shuffle_bytes_received = f.shuffle_bytes_received;
         r.duplicates_ignored = f.duplicates_ignored;
+        r.refused = f.refused;
         r.kept_bytes_spilled = f.kept_bytes_spilled;
         r.reduce_seconds = f.reduce_micros as f64 / 1e6;
     }

@@ -154,6 +154,8 @@ pub struct JobSpec {
     pub buddy: Option<u32>,
     /// How often a worker says it is alive (Heartbeat).
     pub heartbeat_ms: u32,
+    /// The job's tasks: every task id is below it.
+    pub tasks: u32,
 }
 
 /// Names a job in messages that need nothing else.
@@ -363,6 +365,9 @@ pub struct WorkerFigures {
     pub reduce_micros: u64,
     /// Kept map outputs written to the spill file, beyond the memory budget.
     pub kept_bytes_spilled: u64,
+    /// Messages refused as invalid (malformed, or naming what does not exist) and
+    /// connections closed for what their peer did, while the job ran.
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

@@ -21,7 +21,7 @@
 //! within a budget and go to a spill file beyond it ([`super::kept`]); a worker whose spill
 //! file fails leaves the job (Refused, Leaving), and the coordinator recovers as from a loss.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,8 +79,22 @@ pub enum Action {
     },
     /// The job is over: drop its tables.
     Release,
+    /// Stop reading this connection: what came on it waits to be merged, over
+    /// [`INFLIGHT_HIGH`] bytes in all (its peer then blocks on a full socket).
+    Pause(ConnId),
+    /// Read it again.
+    Resume(ConnId),
     Log(String),
 }
+
+/// Received partition bytes waiting to be merged, at most: beyond it, a connection that
+/// brings more is paused until the merges bring the total under [`INFLIGHT_LOW`].
+pub const INFLIGHT_HIGH: u64 = 512 << 20;
+/// See [`INFLIGHT_HIGH`].
+pub const INFLIGHT_LOW: u64 = 256 << 20;
+/// Log lines about refused messages and connections, at most, per second: a flood is
+/// counted, and summed up in one line, rather than drowning the log.
+pub const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
 
 /// Count one file and split its words into the job's partitions.
 #[derive(Debug, Clone)]
@@ -289,6 +303,28 @@ pub struct Worker {
     coordinator: Option<ConnId>,
     job: Option<JobState>,
     actions: VecDeque<Action>,
+    /// Received partition bytes waiting for their merge, by (job, partition, task).
+    inflight: HashMap<(u64, u32, u32), u64>,
+    inflight_total: u64,
+    /// [`INFLIGHT_HIGH`] and [`INFLIGHT_LOW`], unless set otherwise.
+    inflight_limits: (u64, u64),
+    /// Connections paused until `inflight_total` comes under [`INFLIGHT_LOW`].
+    paused: BTreeSet<ConnId>,
+    refusals: Refusals,
+    /// Connections refused and closing: what still arrives on them is ignored.
+    refused: BTreeSet<ConnId>,
+    /// The time of the last event fed in.
+    clock: Option<Instant>,
+}
+
+/// Refused messages and connections: counted, and logged at a bounded rate.
+#[derive(Debug, Default)]
+struct Refusals {
+    total: u64,
+    /// The current one-second window of the rate limit, and what it logged or did not.
+    window: Option<Instant>,
+    logged: u32,
+    unlogged: u64,
 }
 
 impl Worker {
@@ -301,7 +337,34 @@ impl Worker {
             coordinator: None,
             job: None,
             actions: VecDeque::new(),
+            inflight: HashMap::new(),
+            inflight_total: 0,
+            inflight_limits: (INFLIGHT_HIGH, INFLIGHT_LOW),
+            paused: BTreeSet::new(),
+            refusals: Refusals::default(),
+            refused: BTreeSet::new(),
+            clock: None,
         }
+    }
+
+    /// Pauses connections above `high` received bytes waiting to be merged, until under
+    /// `low` (by default [`INFLIGHT_HIGH`] and [`INFLIGHT_LOW`]).
+    pub fn with_inflight_limits(mut self, high: u64, low: u64) -> Worker {
+        self.inflight_limits = (high, low.min(high));
+        self
+    }
+
+    /// Messages refused as invalid and connections closed for what their peer did, since
+    /// the worker started.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.total
+    }
+
+    /// The driver closed a connection from `peer` for what it did (failed authentication,
+    /// broke the framing, came over a limit): counted and logged.
+    pub fn rejected(&mut self, peer: &str, reason: &str, now: Instant) {
+        self.clock = Some(now);
+        self.note_refusal(format!("refused a connection from {peer}: {reason}"));
     }
 
     /// Keeps map outputs in memory up to `kept.memory` bytes, and in a spill file in
@@ -330,6 +393,7 @@ impl Worker {
     /// Time passes: sends a Heartbeat when one is due, and partitions again to peers whose
     /// connection dropped.
     pub fn tick(&mut self, now: Instant) {
+        self.clock = Some(now);
         let Some(job) = &mut self.job else { return };
         let every = Duration::from_millis(u64::from(job.spec.heartbeat_ms));
         let mut due = Vec::new();
@@ -410,6 +474,8 @@ impl Worker {
     /// A connection closed (either side, any reason).
     pub fn closed(&mut self, conn: ConnId) {
         self.roles.remove(&conn);
+        self.refused.remove(&conn);
+        self.paused.remove(&conn);
         if self.coordinator == Some(conn) {
             self.coordinator = None;
             if let Some(job) = self.job.take() {
@@ -450,6 +516,11 @@ impl Worker {
 
     /// A frame arrived on `conn`.
     pub fn frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
+        self.clock = Some(now);
+        if self.refused.contains(&conn) {
+            // Already read when it was refused: nothing more from it is heard.
+            return;
+        }
         match decode(frame) {
             Ok(m) => self.message(conn, m, now),
             Err(e) => self.refuse(conn, RefuseReason::Protocol, e.to_string()),
@@ -458,6 +529,33 @@ impl Worker {
 
     fn message(&mut self, conn: ConnId, m: Message, now: Instant) {
         let from_coordinator = self.coordinator == Some(conn);
+        match &m {
+            Message::Hello(_) => {}
+            // Replies on the connections this worker opened to its peers.
+            Message::PartitionAck(_) | Message::Kept(_) | Message::Refused(_) => {}
+            // Everything else comes after a Hello, and names tasks of the job.
+            _ if !self.roles.contains_key(&conn) => {
+                let detail = format!("{} before Hello", kind_name(&m));
+                return self.refuse(conn, RefuseReason::Protocol, detail);
+            }
+            Message::Task(msg::Task { job, task, .. })
+            | Message::Resend(msg::Resend { job, task, .. })
+            | Message::Partition(Bulk {
+                head: PartitionAck { job, task, .. },
+                ..
+            })
+            | Message::Copy(Bulk {
+                head: PartitionAck { job, task, .. },
+                ..
+            }) => {
+                let tasks = self.current(*job).map_or(u32::MAX, |j| j.spec.tasks);
+                if *task >= tasks {
+                    let detail = format!("{} for task {task} of {tasks}", kind_name(&m));
+                    return self.refuse(conn, RefuseReason::Protocol, detail);
+                }
+            }
+            _ => {}
+        }
         match m {
             Message::Hello(h) => self.hello(conn, h),
             Message::Job(spec) if from_coordinator => self.start_job(conn, spec, now),
@@ -613,6 +711,12 @@ impl Worker {
                 self.send_encoded(Dest::Conn(conn), encode(&welcome));
             }
             Role::Peer => {
+                // (Its index may be one this worker does not know yet: a worker that joins
+                // the job sends before the others hear of it.)
+                if self.current(hello.job).is_none() {
+                    let detail = format!("a peer of job {:016x}", hello.job);
+                    return self.refuse(conn, RefuseReason::UnknownJob, detail);
+                }
                 self.roles.insert(conn, Role::Peer);
             }
         }
@@ -715,6 +819,15 @@ impl Worker {
                     (head.partition, head.task),
                     Ledger::Applying(vec![(from, head.attempt)]),
                 );
+                if let Some(conn) = from {
+                    let bytes = payload.len() as u64;
+                    self.inflight
+                        .insert((head.job, head.partition, head.task), bytes);
+                    self.inflight_total += bytes;
+                    if self.inflight_total > self.inflight_limits.0 && self.paused.insert(conn) {
+                        self.actions.push_back(Action::Pause(conn));
+                    }
+                }
                 self.actions.push_back(Action::Merge(MergeOrder {
                     from,
                     head,
@@ -845,6 +958,14 @@ impl Worker {
                 head,
                 result,
             } => {
+                if let Some(bytes) = self.inflight.remove(&(job, head.partition, head.task)) {
+                    self.inflight_total -= bytes;
+                    if self.inflight_total < self.inflight_limits.1 {
+                        for conn in std::mem::take(&mut self.paused) {
+                            self.actions.push_back(Action::Resume(conn));
+                        }
+                    }
+                }
                 let Some(state) = self.current_mut(job) else {
                     return;
                 };
@@ -1115,6 +1236,7 @@ impl Worker {
             || r.owners.len() != job.owners.len()
             || r.owners.iter().any(|&o| o as usize >= job.members.len())
             || r.moved.iter().any(|&p| p >= partitions)
+            || r.resend.iter().any(|&t| t >= job.spec.tasks)
             || !valid_buddy(r.buddy, job.spec.you, job.members.len())
         {
             return self.refuse(
@@ -1256,10 +1378,15 @@ impl Worker {
 
     /// Tells a peer why it is turned away, and closes its connection.
     fn refuse(&mut self, conn: ConnId, reason: RefuseReason, detail: String) {
-        self.log(format!("connection {conn}: refused ({reason:?}): {detail}"));
+        let line = format!("connection {conn}: refused ({reason:?}): {detail}");
+        match reason {
+            RefuseReason::Protocol | RefuseReason::UnknownJob => self.note_refusal(line),
+            RefuseReason::Busy | RefuseReason::Leaving => self.log(line),
+        }
         let refused = Refused { reason, detail };
         self.send_encoded(Dest::Conn(conn), encode(&refused));
         self.actions.push_back(Action::Close(conn));
+        self.refused.insert(conn);
     }
 
     /// The job `job`, if it is this worker's current one.
@@ -1273,6 +1400,32 @@ impl Worker {
 
     fn log(&mut self, line: String) {
         self.actions.push_back(Action::Log(line));
+    }
+
+    /// Counts a refusal and logs it, at most [`REFUSALS_LOGGED_PER_SECOND`] lines a second;
+    /// the lines left out are counted in the first one of the next second.
+    fn note_refusal(&mut self, line: String) {
+        self.refusals.total += 1;
+        if let Some(job) = &mut self.job {
+            job.figures.refused += 1;
+        }
+        let r = &mut self.refusals;
+        let now = self.clock;
+        if now.is_some_and(|now| r.window.map_or(true, |w| now >= w + Duration::from_secs(1))) {
+            let unlogged = std::mem::take(&mut r.unlogged);
+            r.window = now;
+            r.logged = 0;
+            if unlogged > 0 {
+                self.log(format!("{unlogged} more refusals not logged"));
+            }
+        }
+        let r = &mut self.refusals;
+        if r.logged < REFUSALS_LOGGED_PER_SECOND {
+            r.logged += 1;
+            self.log(line);
+        } else {
+            r.unlogged += 1;
+        }
     }
 }
 
