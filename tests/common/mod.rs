@@ -2,6 +2,7 @@
 //! the slow, obviously-correct references the fast paths are compared with.
 #![allow(dead_code)]
 
+pub mod fuzz_checks;
 pub mod proxy;
 pub mod reference;
 
@@ -86,14 +87,26 @@ impl Worker {
 
     /// A worker with more options.
     pub fn start_with(listen: &str, threads: usize, options: &[&str]) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
-            .args(["worker", "--listen", listen, "--quiet"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+        cmd.args(["worker", "--listen", listen, "--quiet"])
             .args(["--threads", &threads.to_string()])
             .args(options)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("worker starts");
+            .stderr(Stdio::piped());
+        Worker::spawn(cmd)
+    }
+
+    /// A worker on an ephemeral loopback port that logs everything to the file `log`.
+    pub fn start_logged(threads: usize, options: &[&str], log: &Path) -> Worker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+        cmd.args(["worker", "--listen", "127.0.0.1:0"])
+            .args(["--threads", &threads.to_string()])
+            .args(options)
+            .stderr(std::fs::File::create(log).expect("log file"));
+        Worker::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Worker {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("worker starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
