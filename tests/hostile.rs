@@ -260,3 +260,69 @@ fn raise_open_files_limit() {
         }
     }
 }
+
+/// A "worker" that answers the coordinator with `reply`, on a loopback port.
+fn fake_worker(reply: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        // The coordinator may try again: answer every connection the same way.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 64];
+            let _ = stream.read(&mut buf);
+            if stream.write_all(&reply).is_err() {
+                continue;
+            }
+            // Until the coordinator hangs up (closing with its bytes unread would reset
+            // the connection, and the reply could be lost with it).
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn a_coordinator_turns_away_workers_that_speak_garbage() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet.gz");
+    let mut huge = header(Kind::Welcome as u16, 0).to_vec();
+    huge[8..].copy_from_slice(&u32::MAX.to_le_bytes());
+    for (what, reply, expect) in [
+        (
+            "wrong magic",
+            b"SSH-2.0-OpenSSH_9.2\r\n".to_vec(),
+            "bad magic",
+        ),
+        ("huge length", huge, "over the limit"),
+        (
+            "invalid payload",
+            frame(Kind::Welcome as u16, &[0xee; 3]),
+            "invalid Welcome message",
+        ),
+        (
+            "implausible figures",
+            frame(Kind::Welcome as u16, &[0xee; 8]),
+            "implausible Welcome (4008636142 threads",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, fake) = fake_worker(reply);
+        let machines = dir.path().join("machines.txt");
+        std::fs::write(&machines, format!("{addr}\n")).unwrap();
+        let m = machines.to_str().unwrap();
+        let out = wetmr(&["run", "--machines", m, sample], &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{what}: {err}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(err.contains(&addr), "{what}: the peer is not named: {err}");
+        assert!(err.contains(expect), "{what}: no {expect:?} in {err}");
+        assert_no_panic(&err, &machines);
+        drop(fake);
+    }
+}

@@ -274,6 +274,12 @@ pub fn parse_header(data: &[u8]) -> Result<usize, GzErrorKind> {
         }
     }
     if flags & FHCRC != 0 {
+        // The low 16 bits of the CRC-32 of the header before it (RFC 1952, 2.3.1).
+        let stored = data.get(at..at + 2).ok_or(GzErrorKind::Truncated)?;
+        let stored = u16::from_le_bytes([stored[0], stored[1]]);
+        if stored != crc32fast::hash(&data[..at]) as u16 {
+            return Err(GzErrorKind::BadHeader("header CRC-16 does not match"));
+        }
         at += 2;
     }
     if at > data.len() {
@@ -426,6 +432,26 @@ mod tests {
             Some(data.len())
         );
         assert_eq!(decode_member(&data, 0, &mut out, 3).unwrap(), None);
+    }
+
+    #[test]
+    fn a_header_crc_is_checked_when_present() {
+        let mut member = vec![0x1f, 0x8b, 8, FHCRC | FNAME, 0, 0, 0, 0, 0, 0xff];
+        member.extend_from_slice(b"name\0");
+        let crc16 = crc32fast::hash(&member) as u16;
+        member.extend_from_slice(&crc16.to_le_bytes());
+        let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        deflate.write_all(b"payload").unwrap();
+        member.extend(deflate.finish().unwrap());
+        member.extend_from_slice(&crc32fast::hash(b"payload").to_le_bytes());
+        member.extend_from_slice(&7u32.to_le_bytes());
+        assert_eq!(decode_all(&member, 64).unwrap().0, b"payload");
+        member[15] ^= 1;
+        let err = decode_member(&member, 0, &mut Vec::new(), 100).unwrap_err();
+        assert_eq!(
+            err.kind,
+            GzErrorKind::BadHeader("header CRC-16 does not match")
+        );
     }
 
     #[test]

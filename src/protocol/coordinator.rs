@@ -589,6 +589,13 @@ impl Coordinator {
 
     fn message(&mut self, w: usize, m: Message) {
         match (m, self.phase) {
+            (Message::Welcome(welcome), _) if !plausible(&welcome) => {
+                let what = format!(
+                    "implausible Welcome ({} threads, {} slots)",
+                    welcome.threads, welcome.slots
+                );
+                self.protocol_error(w, what);
+            }
             (Message::Welcome(welcome), Phase::Connecting)
                 if self.workers[w].link == Link::Greeted =>
             {
@@ -1494,4 +1501,12 @@ impl Coordinator {
     fn log(&mut self, line: String) {
         self.actions.push_back(Action::Log(line));
     }
+}
+
+/// Threads or slots a worker may claim, at most.
+pub const MAX_WORKER_THREADS: u32 = 1 << 16;
+
+/// A Welcome whose figures a real worker could send (they size the work it is given).
+fn plausible(welcome: &super::messages::Welcome) -> bool {
+    (1..=MAX_WORKER_THREADS).contains(&welcome.threads) && welcome.slots <= MAX_WORKER_THREADS
 }

@@ -20,6 +20,13 @@
 //! owners, and only the tasks it was still running run again. Kept frames stay in memory
 //! within a budget and go to a spill file beyond it ([`super::kept`]); a worker whose spill
 //! file fails leaves the job (Refused, Leaving), and the coordinator recovers as from a loss.
+//!
+//! Strangers and broken peers: a message is taken only in its place (after a Hello, from
+//! the coordinator when only it may send it, naming the current job and its tasks,
+//! partitions and workers); anything else is refused (Refused, then the connection
+//! closes, and what still arrives on it is ignored), counted, and logged at a bounded
+//! rate. Received partitions waiting for their merge are bounded too: past
+//! [`INFLIGHT_HIGH`] bytes, the connections that bring more are paused.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -529,32 +536,8 @@ impl Worker {
 
     fn message(&mut self, conn: ConnId, m: Message, now: Instant) {
         let from_coordinator = self.coordinator == Some(conn);
-        match &m {
-            Message::Hello(_) => {}
-            // Replies on the connections this worker opened to its peers.
-            Message::PartitionAck(_) | Message::Kept(_) | Message::Refused(_) => {}
-            // Everything else comes after a Hello, and names tasks of the job.
-            _ if !self.roles.contains_key(&conn) => {
-                let detail = format!("{} before Hello", kind_name(&m));
-                return self.refuse(conn, RefuseReason::Protocol, detail);
-            }
-            Message::Task(msg::Task { job, task, .. })
-            | Message::Resend(msg::Resend { job, task, .. })
-            | Message::Partition(Bulk {
-                head: PartitionAck { job, task, .. },
-                ..
-            })
-            | Message::Copy(Bulk {
-                head: PartitionAck { job, task, .. },
-                ..
-            }) => {
-                let tasks = self.current(*job).map_or(u32::MAX, |j| j.spec.tasks);
-                if *task >= tasks {
-                    let detail = format!("{} for task {task} of {tasks}", kind_name(&m));
-                    return self.refuse(conn, RefuseReason::Protocol, detail);
-                }
-            }
-            _ => {}
+        if let Some(detail) = self.out_of_place(conn, &m) {
+            return self.refuse(conn, RefuseReason::Protocol, detail);
         }
         match m {
             Message::Hello(h) => self.hello(conn, h),
@@ -688,6 +671,32 @@ impl Worker {
                 format!("unexpected message {:?}", kind_name(&other)),
             ),
         }
+    }
+
+    /// Why `m` cannot be taken on `conn` whatever the job's state, if so: anything but a
+    /// reply before a Hello, or a task id beyond the job's.
+    fn out_of_place(&self, conn: ConnId, m: &Message) -> Option<String> {
+        let (job, task) = match m {
+            Message::Hello(_) => return None,
+            // Replies on the connections this worker opened to its peers.
+            Message::PartitionAck(_) | Message::Kept(_) | Message::Refused(_) => return None,
+            _ if !self.roles.contains_key(&conn) => {
+                return Some(format!("{} before Hello", kind_name(m)))
+            }
+            Message::Task(msg::Task { job, task, .. })
+            | Message::Resend(msg::Resend { job, task, .. })
+            | Message::Partition(Bulk {
+                head: PartitionAck { job, task, .. },
+                ..
+            })
+            | Message::Copy(Bulk {
+                head: PartitionAck { job, task, .. },
+                ..
+            }) => (*job, *task),
+            _ => return None,
+        };
+        let tasks = self.current(job)?.spec.tasks;
+        (task >= tasks).then(|| format!("{} for task {task} of {tasks}", kind_name(m)))
     }
 
     fn hello(&mut self, conn: ConnId, hello: msg::Hello) {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
+use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 use unicode_segmentation::UnicodeSegmentation;
@@ -13,13 +14,16 @@ pub fn words(tokenizer: &str, text: &[u8]) -> Vec<String> {
     let lower = |m: &[u8]| std::str::from_utf8(m).unwrap().to_lowercase();
     match tokenizer {
         "word" => {
-            let re =
+            static RE: OnceLock<Regex> = OnceLock::new();
+            let re = RE.get_or_init(|| {
                 Regex::new(r"[\w&&[\p{sc=Han}\p{sc=Hiragana}]]|[\w--[\p{sc=Han}\p{sc=Hiragana}]]+")
-                    .unwrap();
+                    .unwrap()
+            });
             re.find_iter(text).map(|m| lower(m.as_bytes())).collect()
         }
         "cc-pyspark" => {
-            let re = Regex::new(r"[\p{L}\p{N}_]+").unwrap();
+            static RE: OnceLock<Regex> = OnceLock::new();
+            let re = RE.get_or_init(|| Regex::new(r"[\p{L}\p{N}_]+").unwrap());
             re.find_iter(text).map(|m| lower(m.as_bytes())).collect()
         }
         "uax29" => String::from_utf8_lossy(text)
