@@ -797,50 +797,21 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         partition,
         words: Default::default(),
     };
-    let enc = |m: &dyn Fn() -> Result<Vec<u8>, messages::ProtocolError>| frame(m().unwrap());
-    let cases: Vec<(&str, Vec<wetmr::net::frame::Frame>)> = vec![
-        (
-            "partition before Hello",
-            vec![enc(&|| messages::encode(&partition(9, 0, 0)))],
-        ),
-        (
-            "peer of another job",
-            vec![enc(&|| messages::encode(&peer(8, 1)))],
-        ),
-        (
-            "partition owned by worker 1",
-            vec![
-                enc(&|| messages::encode(&peer(9, 1))),
-                enc(&|| messages::encode(&partition(9, 0, 1))),
-            ],
-        ),
-        (
-            "partition of task 3 of 3",
-            vec![
-                enc(&|| messages::encode(&peer(9, 1))),
-                enc(&|| messages::encode(&partition(9, 3, 0))),
-            ],
-        ),
-        (
-            "partition of another job",
-            vec![
-                enc(&|| messages::encode(&peer(9, 1))),
-                enc(&|| messages::encode(&partition(8, 0, 0))),
-            ],
-        ),
-        (
-            "partition of partition 4 of 4",
-            vec![
-                enc(&|| messages::encode(&peer(9, 1))),
-                enc(&|| messages::encode(&partition(9, 0, 4))),
-            ],
-        ),
+    // (what, the job named by the peer's Hello if it sends one, its partition)
+    let cases = [
+        ("partition before Hello", None, partition(9, 0, 0)),
+        ("peer of another job", Some(8), partition(9, 0, 0)),
+        ("partition owned by worker 1", Some(9), partition(9, 0, 1)),
+        ("partition of task 3 of 3", Some(9), partition(9, 3, 0)),
+        ("partition of another job", Some(9), partition(8, 0, 0)),
+        ("partition of partition 4 of 4", Some(9), partition(9, 0, 4)),
     ];
-    for (what, frames) in cases {
+    for (what, hello_job, partition) in cases {
         let mut w = started();
-        for f in frames {
-            w.frame(2, f, now);
+        if let Some(job) = hello_job {
+            w.frame(2, frame(messages::encode(&peer(job, 1)).unwrap()), now);
         }
+        w.frame(2, frame(messages::encode(&partition).unwrap()), now);
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         assert!(
             actions
