@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -52,9 +52,8 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let secret = config.secret_file.as_deref().map(load_secret).transpose()?;
     let input_root = match &config.input_root {
         None => None,
-        Some(dir) => Some(Arc::new(tasks::input_root(dir).map_err(Error::Usage)?)),
+        Some(dir) => Some(Arc::from(tasks::input_root(dir).map_err(Error::Usage)?)),
     };
-    raise_open_files_limit();
     if secret.is_none() && !addr.ip().is_loopback() && !config.insecure {
         return Err(Error::Usage(format!(
             "--listen {addr}: not a loopback address, and no --secret-file: anyone who can \
@@ -62,6 +61,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
              keygen), or --insecure to run without one"
         )));
     }
+    raise_open_files_limit();
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
     let pool_of = |threads: usize, name: &'static str| {
@@ -203,7 +203,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
 
 /// Raises the soft limit on open files to the hard one: a worker holds up to
 /// [`crate::net::conns::MAX_CONNS`] connections besides its input and spill files.
-fn raise_open_files_limit() {
+pub fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -232,7 +232,7 @@ struct Driver {
     /// The maps under way, by (job, task, attempt): their abandon flag.
     maps: HashMap<(u64, u32, u32), Arc<engine::Control>>,
     /// `--input-root`, resolved.
-    input_root: Option<Arc<PathBuf>>,
+    input_root: Option<Arc<Path>>,
     events: Vec<NetEvent>,
 }
 
@@ -255,7 +255,7 @@ impl Driver {
                     let started = Instant::now();
                     let (job, task, attempt, path) =
                         (&order.job, order.task, order.attempt, &order.path);
-                    let result = tasks::confine(path, root.as_deref().map(PathBuf::as_path))
+                    let result = tasks::confine(path, root.as_deref())
                         .and_then(|path| tasks::map_file(job, task, attempt, &path, &control));
                     let _ = tx.send(Completion::Mapped {
                         job: order.job.job,

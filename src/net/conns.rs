@@ -133,6 +133,13 @@ impl Conn {
         }
     }
 
+    /// The peer has authenticated (or, without a secret, sent its first frame): no more
+    /// deadline, and frames up to the full size.
+    fn greeted(&mut self) {
+        self.ungreeted = None;
+        self.decoder.limit(MAX_FRAME);
+    }
+
     /// Appends bytes to the outbox.
     fn push(&mut self, bytes: Outgoing) {
         self.queued += bytes.len();
@@ -595,8 +602,7 @@ fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Res
             bytes = &bytes[used..];
             if let Some(frame) = frame {
                 frames.push(frame);
-                conn.ungreeted = None;
-                conn.decoder.limit(MAX_FRAME);
+                conn.greeted();
             }
             continue;
         };
@@ -615,9 +621,8 @@ fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Res
         }
         if let Some(FrameKeys { signer, verifier }) = step.keys {
             conn.decoder.expect_tags(verifier);
-            conn.decoder.limit(MAX_FRAME);
             conn.auth = Auth::On(signer);
-            conn.ungreeted = None;
+            conn.greeted();
             for frame in held {
                 conn.enqueue(frame);
             }

@@ -74,6 +74,9 @@ pub const MAX_LOST_RUNS: u32 = 3;
 /// tasks (see [`Coordinator::tick`]).
 pub const SUSPECT_AFTER_INTERVALS: u32 = 4;
 
+/// Threads or slots a worker may claim in its Welcome, at most.
+pub const MAX_WORKER_THREADS: u32 = 1 << 16;
+
 /// What the driver must do.
 #[derive(Debug)]
 pub enum Action {
@@ -1502,9 +1505,6 @@ impl Coordinator {
         self.actions.push_back(Action::Log(line));
     }
 }
-
-/// Threads or slots a worker may claim, at most.
-pub const MAX_WORKER_THREADS: u32 = 1 << 16;
 
 /// A Welcome whose figures a real worker could send (they size the work it is given).
 fn plausible(welcome: &super::messages::Welcome) -> bool {

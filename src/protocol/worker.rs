@@ -310,18 +310,44 @@ pub struct Worker {
     coordinator: Option<ConnId>,
     job: Option<JobState>,
     actions: VecDeque<Action>,
-    /// Received partition bytes waiting for their merge, by (job, partition, task).
-    inflight: HashMap<(u64, u32, u32), u64>,
-    inflight_total: u64,
-    /// [`INFLIGHT_HIGH`] and [`INFLIGHT_LOW`], unless set otherwise.
-    inflight_limits: (u64, u64),
-    /// Connections paused until `inflight_total` comes under [`INFLIGHT_LOW`].
-    paused: BTreeSet<ConnId>,
+    inflight: Inflight,
     refusals: Refusals,
     /// Connections refused and closing: what still arrives on them is ignored.
     refused: BTreeSet<ConnId>,
     /// The time of the last event fed in.
     clock: Option<Instant>,
+}
+
+/// Received partitions waiting for their merge, and the connections paused for them.
+#[derive(Debug)]
+struct Inflight {
+    /// Their bytes, by (job, partition, task).
+    bytes: HashMap<(u64, u32, u32), u64>,
+    total: u64,
+    /// Pause above the first, resume under the second.
+    high: u64,
+    low: u64,
+    paused: BTreeSet<ConnId>,
+}
+
+impl Inflight {
+    /// `bytes` came on `conn` for `key`: whether to pause `conn` now.
+    fn add(&mut self, key: (u64, u32, u32), bytes: u64, conn: ConnId) -> bool {
+        self.bytes.insert(key, bytes);
+        self.total += bytes;
+        self.total > self.high && self.paused.insert(conn)
+    }
+
+    /// The merge of `key` ended: the connections to resume.
+    fn remove(&mut self, key: (u64, u32, u32)) -> BTreeSet<ConnId> {
+        if let Some(bytes) = self.bytes.remove(&key) {
+            self.total -= bytes;
+            if self.total < self.low {
+                return std::mem::take(&mut self.paused);
+            }
+        }
+        BTreeSet::new()
+    }
 }
 
 /// Refused messages and connections: counted, and logged at a bounded rate.
@@ -334,6 +360,32 @@ struct Refusals {
     unlogged: u64,
 }
 
+impl Refusals {
+    /// Counts a refusal at `now`: the lines to log (none past
+    /// [`REFUSALS_LOGGED_PER_SECOND`] in a second; the first of the next second says how
+    /// many were left out).
+    fn note(&mut self, now: Option<Instant>, line: String) -> Vec<String> {
+        self.total += 1;
+        let mut lines = Vec::new();
+        let second = Duration::from_secs(1);
+        if now.is_some_and(|now| self.window.map_or(true, |w| now >= w + second)) {
+            self.window = now;
+            self.logged = 0;
+            let unlogged = std::mem::take(&mut self.unlogged);
+            if unlogged > 0 {
+                lines.push(format!("{unlogged} more refusals not logged"));
+            }
+        }
+        if self.logged < REFUSALS_LOGGED_PER_SECOND {
+            self.logged += 1;
+            lines.push(line);
+        } else {
+            self.unlogged += 1;
+        }
+        lines
+    }
+}
+
 impl Worker {
     pub fn new(threads: u32, slots: u32) -> Worker {
         Worker {
@@ -344,10 +396,13 @@ impl Worker {
             coordinator: None,
             job: None,
             actions: VecDeque::new(),
-            inflight: HashMap::new(),
-            inflight_total: 0,
-            inflight_limits: (INFLIGHT_HIGH, INFLIGHT_LOW),
-            paused: BTreeSet::new(),
+            inflight: Inflight {
+                bytes: HashMap::new(),
+                total: 0,
+                high: INFLIGHT_HIGH,
+                low: INFLIGHT_LOW,
+                paused: BTreeSet::new(),
+            },
             refusals: Refusals::default(),
             refused: BTreeSet::new(),
             clock: None,
@@ -357,7 +412,8 @@ impl Worker {
     /// Pauses connections above `high` received bytes waiting to be merged, until under
     /// `low` (by default [`INFLIGHT_HIGH`] and [`INFLIGHT_LOW`]).
     pub fn with_inflight_limits(mut self, high: u64, low: u64) -> Worker {
-        self.inflight_limits = (high, low.min(high));
+        self.inflight.high = high;
+        self.inflight.low = low.min(high);
         self
     }
 
@@ -482,7 +538,7 @@ impl Worker {
     pub fn closed(&mut self, conn: ConnId) {
         self.roles.remove(&conn);
         self.refused.remove(&conn);
-        self.paused.remove(&conn);
+        self.inflight.paused.remove(&conn);
         if self.coordinator == Some(conn) {
             self.coordinator = None;
             if let Some(job) = self.job.take() {
@@ -829,11 +885,8 @@ impl Worker {
                     Ledger::Applying(vec![(from, head.attempt)]),
                 );
                 if let Some(conn) = from {
-                    let bytes = payload.len() as u64;
-                    self.inflight
-                        .insert((head.job, head.partition, head.task), bytes);
-                    self.inflight_total += bytes;
-                    if self.inflight_total > self.inflight_limits.0 && self.paused.insert(conn) {
+                    let key = (head.job, head.partition, head.task);
+                    if self.inflight.add(key, payload.len() as u64, conn) {
                         self.actions.push_back(Action::Pause(conn));
                     }
                 }
@@ -967,13 +1020,8 @@ impl Worker {
                 head,
                 result,
             } => {
-                if let Some(bytes) = self.inflight.remove(&(job, head.partition, head.task)) {
-                    self.inflight_total -= bytes;
-                    if self.inflight_total < self.inflight_limits.1 {
-                        for conn in std::mem::take(&mut self.paused) {
-                            self.actions.push_back(Action::Resume(conn));
-                        }
-                    }
+                for conn in self.inflight.remove((job, head.partition, head.task)) {
+                    self.actions.push_back(Action::Resume(conn));
                 }
                 let Some(state) = self.current_mut(job) else {
                     return;
@@ -1411,29 +1459,13 @@ impl Worker {
         self.actions.push_back(Action::Log(line));
     }
 
-    /// Counts a refusal and logs it, at most [`REFUSALS_LOGGED_PER_SECOND`] lines a second;
-    /// the lines left out are counted in the first one of the next second.
+    /// Counts a refusal (for the worker, and for its job) and logs it, at a bounded rate.
     fn note_refusal(&mut self, line: String) {
-        self.refusals.total += 1;
         if let Some(job) = &mut self.job {
             job.figures.refused += 1;
         }
-        let r = &mut self.refusals;
-        let now = self.clock;
-        if now.is_some_and(|now| r.window.map_or(true, |w| now >= w + Duration::from_secs(1))) {
-            let unlogged = std::mem::take(&mut r.unlogged);
-            r.window = now;
-            r.logged = 0;
-            if unlogged > 0 {
-                self.log(format!("{unlogged} more refusals not logged"));
-            }
-        }
-        let r = &mut self.refusals;
-        if r.logged < REFUSALS_LOGGED_PER_SECOND {
-            r.logged += 1;
+        for line in self.refusals.note(self.clock, line) {
             self.log(line);
-        } else {
-            r.unlogged += 1;
         }
     }
 }
