@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{stderr, wetmr, Worker};
+use common::{keygen, stderr, wetmr, Rng, Worker};
 use wetmr::net::auth::{FrameKeys, Handshake, Secret, Signer};
 use wetmr::net::frame::{frame, header, header_of, Decoder, Frame};
 use wetmr::protocol::messages::{self, Hello, Kind, Role};
@@ -90,9 +90,7 @@ fn tagged(signer: &mut Signer, frame: Vec<u8>) -> Vec<u8> {
 #[test]
 fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("cluster.key");
-    let made = wetmr(&["keygen", "-o", key.to_str().unwrap()], &[]);
-    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let key = keygen(dir.path(), "cluster.key");
     let secret = Secret::load(&key).unwrap();
     let log_path = dir.path().join("worker.log");
     let worker = Worker::start_logged(2, &["--secret-file", key.to_str().unwrap()], &log_path);
@@ -104,14 +102,8 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     let half_open_since = Instant::now();
 
     // Random bytes.
-    let mut noise = Vec::new();
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..4096 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        noise.push(x as u8);
-    }
+    let mut rng = Rng(7);
+    let mut noise: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
     noise[..4].copy_from_slice(b"\x00RND");
     send_and_wait(&addr, &noise);
     // Wrong magic: another protocol.
@@ -130,9 +122,7 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     send_and_wait(&addr, &old);
     // The wrong secret: a coordinator holding another key (it sees the worker's proof
     // fail and leaves), and a client that sends a proof it could not compute.
-    let wrong = dir.path().join("wrong.key");
-    let made = wetmr(&["keygen", "-o", wrong.to_str().unwrap()], &[]);
-    assert_eq!(made.status.code(), Some(0));
+    let wrong = keygen(dir.path(), "wrong.key");
     let machines = dir.path().join("machines.txt");
     std::fs::write(&machines, format!("{addr}\n")).unwrap();
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet.gz");
@@ -194,7 +184,7 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     half_open.shutdown(Shutdown::Both).ok();
 
     // 1,000 idle connections at once (the test may need more descriptors than its default).
-    raise_open_files_limit();
+    wetmr::dist::worker_cmd::raise_open_files_limit();
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();
@@ -241,24 +231,11 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     ] {
         assert!(log.contains(line), "{what}: no {line:?} in the log:\n{log}");
     }
-    assert_no_panic(&log, &log_path);
+    assert_no_panic(&log, "the worker's log");
 }
 
-fn assert_no_panic(log: &str, path: &Path) {
-    assert!(!log.contains("panicked"), "{}: {log}", path.display());
-}
-
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max.min(8192).max(limit.rlim_cur);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+fn assert_no_panic(text: &str, whose: &str) {
+    assert!(!text.contains("panicked"), "{whose}: {text}");
 }
 
 /// A "worker" that answers the coordinator with `reply`, on a loopback port.
@@ -322,7 +299,7 @@ fn a_coordinator_turns_away_workers_that_speak_garbage() {
         assert!(out.stdout.is_empty(), "{what}");
         assert!(err.contains(&addr), "{what}: the peer is not named: {err}");
         assert!(err.contains(expect), "{what}: no {expect:?} in {err}");
-        assert_no_panic(&err, &machines);
+        assert_no_panic(&err, what);
         drop(fake);
     }
 }

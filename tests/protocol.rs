@@ -16,7 +16,7 @@ use common::Rng;
 use wetmr::dist::run_cmd::merge_ranked;
 use wetmr::dist::tasks::{self, Tables};
 use wetmr::engine::{self, Job, Policy};
-use wetmr::net::frame::{Decoder, Outgoing};
+use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::kept::KeptConfig;
@@ -708,15 +708,18 @@ fn a_damaged_file_fails_the_job_with_the_first_failure_in_input_order() {
     }
 }
 
-#[test]
-fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
-    use wetmr::protocol::messages::{self, Hello, JobSpec, Message, PartitionHash, Role};
-    let frame = |bytes: Vec<u8>| {
-        let mut frames = Vec::new();
-        Decoder::default().feed(&bytes, &mut frames).unwrap();
-        frames.pop().unwrap()
-    };
-    let spec = |partitions: u32, you: u32| JobSpec {
+/// The frame `bytes` (one encoded frame) hold.
+fn frame(bytes: Vec<u8>) -> Frame {
+    let mut frames = Vec::new();
+    Decoder::default().feed(&bytes, &mut frames).unwrap();
+    frames.pop().unwrap()
+}
+
+/// Job 9 of three tasks on two workers, as worker `you` sees it; partition p is owned by
+/// worker p mod 2.
+fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
+    use wetmr::protocol::messages::{JobSpec, PartitionHash};
+    JobSpec {
         job: 9,
         tokenizer: TokenizerKind::Word,
         policy: Policy::Strict,
@@ -731,7 +734,12 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         buddy: Some(1 - you.min(1)),
         heartbeat_ms: 1000,
         tasks: 3,
-    };
+    }
+}
+
+#[test]
+fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
+    use wetmr::protocol::messages::{self, Hello, Message, Role};
     let mut unknown_owner = spec(4, 0);
     unknown_owner.owners[3] = 2;
     let mut short_owners = spec(4, 0);
@@ -847,30 +855,10 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
 
 #[test]
 fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
-    use wetmr::protocol::messages::{self, Hello, JobSpec, PartitionHash, Role};
+    use wetmr::protocol::messages::{self, Hello, Role};
     use wetmr::protocol::worker::{Completion, MergeOrder};
-    let frame = |bytes: Vec<u8>| {
-        let mut frames = Vec::new();
-        Decoder::default().feed(&bytes, &mut frames).unwrap();
-        frames.pop().unwrap()
-    };
     let now = Instant::now();
-    let spec = JobSpec {
-        job: 9,
-        tokenizer: TokenizerKind::Word,
-        policy: Policy::Strict,
-        split_bytes: None,
-        spill_at: 1000,
-        hash: PartitionHash::Xxh3Seed0Mod,
-        partitions: 1,
-        workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
-        you: 0,
-        owners: vec![0],
-        epoch: 0,
-        buddy: Some(1),
-        heartbeat_ms: 1000,
-        tasks: 4,
-    };
+    let spec = spec(1, 0);
     let hello = |role, worker| Hello {
         role,
         job: 9,
@@ -926,13 +914,54 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
 }
 
 #[test]
+fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
+    use wetmr::protocol::messages::{self, Partition};
+    use wetmr::protocol::worker::REFUSALS_LOGGED_PER_SECOND;
+    let before_hello = Partition {
+        job: 9,
+        task: 0,
+        attempt: 1,
+        partition: 0,
+        words: Default::default(),
+    };
+    let mut w = Worker::new(1, 1);
+    let now = Instant::now();
+    let logs = |w: &mut Worker| -> Vec<String> {
+        std::iter::from_fn(|| w.poll_action())
+            .filter_map(|a| match a {
+                worker::Action::Log(line) => Some(line),
+                _ => None,
+            })
+            .collect()
+    };
+    let flood = REFUSALS_LOGGED_PER_SECOND as u64 + 10;
+    for conn in 0..flood {
+        w.frame(conn, frame(messages::encode(&before_hello).unwrap()), now);
+    }
+    assert_eq!(w.refusals(), flood);
+    let logged = logs(&mut w);
+    assert_eq!(
+        logged.len(),
+        REFUSALS_LOGGED_PER_SECOND as usize,
+        "{logged:?}"
+    );
+    assert!(logged.iter().all(|l| l.contains("Partition before Hello")));
+    // A second later: the lines left out are summed up, then logging goes on.
+    let later = now + std::time::Duration::from_secs(1);
+    w.frame(
+        flood,
+        frame(messages::encode(&before_hello).unwrap()),
+        later,
+    );
+    let logged = logs(&mut w);
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(logged[0], "10 more refusals not logged");
+    assert_eq!(w.refusals(), flood + 1);
+}
+
+#[test]
 fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
     use wetmr::protocol::messages::{self, Kind, Welcome};
-    let frame = |bytes: Vec<u8>| {
-        let mut frames = Vec::new();
-        Decoder::default().feed(&bytes, &mut frames).unwrap();
-        frames.pop().unwrap()
-    };
     let job_ready = || frame(messages::encode_job_ref(Kind::JobReady, 0x5eed));
     let mut c = Coordinator::new(
         config(None, None, 1),
@@ -1077,11 +1106,6 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
     use std::time::Duration;
     use wetmr::protocol::coordinator::SUSPECT_AFTER_INTERVALS;
     use wetmr::protocol::messages::{self, Kind, Welcome};
-    let frame = |bytes: Vec<u8>| {
-        let mut frames = Vec::new();
-        Decoder::default().feed(&bytes, &mut frames).unwrap();
-        frames.pop().unwrap()
-    };
     let interval = Duration::from_millis(500);
     // Silent just past the tail limit, well short of the heartbeat timeout.
     let silence = interval * SUSPECT_AFTER_INTERVALS + interval / 2;

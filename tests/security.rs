@@ -5,16 +5,9 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{stderr, wetmr, Worker};
-
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let out = wetmr(&["keygen", "-o", path.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    path
-}
+use common::{keygen, stderr, wetmr, Worker};
 
 fn run_with(dir: &Path, addr: &str, key: Option<&Path>) -> std::process::Output {
     let machines = dir.join("machines.txt");

@@ -61,6 +61,14 @@ pub fn gzip(data: &[u8], level: flate2::Compression) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// Makes a cluster key `name` in `dir` with `wetmr keygen` and returns its path.
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out = wetmr(&["keygen", "-o", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    path
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("output is UTF-8")
 }
