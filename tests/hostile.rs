@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{keygen, stderr, wetmr, Rng, Worker};
-use wetmr::net::auth::{FrameKeys, Handshake, Secret, Signer};
+use wetmr::net::auth::{FrameKeys, Handshake, Secret, Signer, AUTH_HELLO, AUTH_PROOF};
 use wetmr::net::frame::{frame, header, header_of, Decoder, Frame};
 use wetmr::protocol::messages::{self, Hello, Kind, Role};
 
@@ -113,11 +113,11 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     huge[8..].copy_from_slice(&u32::MAX.to_le_bytes());
     send_and_wait(&addr, &huge);
     // Larger than a greeting may be, before authenticating.
-    let mut big = header(0xA001, 1 << 20).to_vec();
+    let mut big = header(AUTH_HELLO, 1 << 20).to_vec();
     big.extend(vec![0u8; 1 << 16]);
     send_and_wait(&addr, &big);
     // Wrong version.
-    let mut old = header_of(2, 0xA001, 32).to_vec();
+    let mut old = header_of(2, AUTH_HELLO, 32).to_vec();
     old.extend([7u8; 32]);
     send_and_wait(&addr, &old);
     // The wrong secret: a coordinator holding another key (it sees the worker's proof
@@ -136,7 +136,7 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     let (_, hello) = Handshake::initiate(&Secret::generate().unwrap()).unwrap();
     stream.write_all(&hello).unwrap();
     read_frame(&mut stream, &mut Decoder::default());
-    stream.write_all(&frame(0xA003, &[0x5a; 32])).unwrap();
+    stream.write_all(&frame(AUTH_PROOF, &[0x5a; 32])).unwrap();
     until_closed(&mut stream);
 
     // An authenticated peer: a replayed handshake, then invalid payloads.
