@@ -1,26 +1,33 @@
 //! The local engine: files in, one merged count table out, using every core.
 //!
-//! 1. Open (memory-map) every input; plan split points for each ([`plan`]).
-//! 2. Scan all chunks of all files in parallel on the rayon pool ([`scan`]); each worker
-//!    thread counts into its own [`CountTable`].
-//! 3. Follow each file's chain of real chunks ([`chain`]); withdraw the counts of chunks that
-//!    started at a false split point by scanning them again with a delta of −1.
-//! 4. Spill the per-thread tables into the run's shared table (threads also spill on the
-//!    way, whenever their table outgrows its budget), where each word is stored once.
+//! Files stream through a bounded window: at most [`open_window`] of them are open (memory-
+//! mapped) at once, whatever the number of inputs, so a crawl's 90,000 files cost no more
+//! maps, descriptors or memory than a few. Each file goes through four steps, all on the
+//! rayon pool:
 //!
-//! The result is exactly that of one sequential scan of the files in order, whatever the
-//! number of threads. The map side of the distributed engine reuses this module.
+//! 1. Open (map) it and plan its split points ([`plan`]).
+//! 2. Scan its chunks in parallel ([`scan`]); each thread counts into its own
+//!    [`CountTable`], beside the chunks of the other open files.
+//! 3. When its last chunk is scanned, follow its chain of real chunks ([`chain`]) and
+//!    withdraw the counts of chunks that started at a false split point by scanning them
+//!    again with a delta of −1.
+//! 4. Close it, and open the next input in line.
+//!
+//! At the end the per-thread tables are spilled into the run's shared table (threads also
+//! spill on the way, whenever their table outgrows its budget), where each word is stored
+//! once. The result is exactly that of one sequential scan of the files in order, whatever
+//! the number of threads, and the error reported is the first in input order. The map side
+//! of the distributed engine reuses this module.
 
 pub mod chain;
 pub mod plan;
 pub mod report;
 pub mod scan;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
-
-use rayon::prelude::*;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::count::{finish, CountTable, Counted, Lookahead, SharedTable};
 use crate::error::{Damage, Error, Offset, Result};
@@ -29,6 +36,7 @@ use crate::tokenize::{Tokenizer, TokenizerKind};
 pub use report::{Counters, Skipped};
 pub use scan::Policy;
 use scan::{ChunkOutcome, ScanCtx, Sink};
+use window::Window;
 
 /// What to count and how.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +52,8 @@ pub struct Job {
 /// What a caller shares with a [`run`] under way.
 #[derive(Debug, Default)]
 pub struct Control {
-    /// Advanced by the input bytes of each chunk scanned (it reaches the files' total size).
+    /// Advanced as input bytes are scanned, at least every [`scan::PROGRESS_EVERY`] bytes
+    /// (it reaches the files' total size).
     pub progress: AtomicU64,
     /// Set to stop the run early: its chunks stop at their next record and it returns
     /// [`Error::Abandoned`] (a map attempt that another copy has won).
@@ -73,131 +82,64 @@ pub struct Outcome {
     pub counted: Counted,
 }
 
-/// One worker thread's state.
-#[derive(Default)]
-struct ThreadState {
-    table: CountTable,
-    ahead: Lookahead,
-    scratch: Vec<u8>,
-    window: Vec<u8>,
+/// The most files open at once for a pool of `threads`: enough chunks in flight to keep
+/// every thread busy when files are small (a file of one chunk occupies one thread), few
+/// enough that maps and descriptors stay far below the system's limits.
+pub fn open_window(threads: usize) -> usize {
+    (2 * threads).clamp(8, 256)
 }
 
 /// Counts `paths` on the current rayon pool. Under `Policy::Strict` the first damaged or
 /// unreadable file (in input order) fails the run. `control` reports progress and can
 /// abandon the run.
 pub fn run(job: &Job, paths: &[PathBuf], control: &Control) -> Result<Outcome> {
-    let tokenizer = Tokenizer::new(job.tokenizer);
-    let (files, mut results) = open_inputs(paths, job.policy)?;
-
-    let plans: Vec<(Format, Vec<usize>)> = files
-        .par_iter()
-        .map(|(_, bytes)| {
-            let format = Format::sniff(bytes);
-            (
-                format,
-                plan::split_points(bytes, format, job.split_bytes, &mut Vec::new()),
-            )
-        })
-        .collect();
-    let units: Vec<(usize, usize)> = plans
-        .iter()
-        .enumerate()
-        .flat_map(|(f, (_, points))| (0..points.len()).map(move |c| (f, c)))
-        .collect();
-
-    let shared = SharedTable::new();
-    let states: Vec<Mutex<ThreadState>> = (0..rayon::current_num_threads())
-        .map(|_| Mutex::default())
-        .collect();
-    let failing_file = AtomicUsize::new(usize::MAX);
-    let scan_unit = |&(f, c): &(usize, usize), delta: u64| -> ChunkOutcome {
-        let (format, points) = &plans[f];
-        let thread = rayon::current_thread_index().unwrap_or(0) % states.len();
-        let mut state = states[thread].lock().unwrap_or_else(|e| e.into_inner());
-        let ThreadState {
-            table,
-            ahead,
-            scratch,
-            window,
-        } = &mut *state;
-        let mut sink = Sink {
-            tokenizer,
-            table,
-            shared: &shared,
-            spill_at: job.spill_at,
-            scratch,
-            ahead,
-            delta,
-        };
-        let bytes = &files[f].1;
-        let ctx = ScanCtx {
-            policy: job.policy,
-            file: f,
-            failing_file: &failing_file,
-            abandon: &control.abandon,
-        };
-        let outcome = match format {
-            Format::Plain => scan::scan_plain(bytes, points, c, &ctx, &mut sink),
-            Format::Gzip => scan::scan_gzip(bytes, points, c, &ctx, &mut sink, window),
-        };
-        if c == 0 && outcome.failure.is_some() {
-            // Chunk 0 is always real: the run will fail, at this file or an earlier one.
-            failing_file.fetch_min(f, Ordering::Relaxed);
-        }
-        outcome
+    let threads = rayon::current_num_threads();
+    let run = Run {
+        job,
+        paths,
+        control,
+        tokenizer: Tokenizer::new(job.tokenizer),
+        shared: SharedTable::new(),
+        states: (0..threads).map(|_| Mutex::default()).collect(),
+        next: AtomicUsize::new(0),
+        failing_file: AtomicUsize::new(usize::MAX),
+        failure: Mutex::new(None),
+        results: (0..paths.len()).map(|_| OnceLock::new()).collect(),
     };
-    let outcomes: Vec<ChunkOutcome> = units
-        .par_iter()
-        .with_max_len(1)
-        .map(|unit| {
-            let outcome = scan_unit(unit, 1);
-            let (f, c) = *unit;
-            let points = &plans[f].1;
-            let end = points.get(c + 1).copied().unwrap_or(files[f].1.len());
-            control
-                .progress
-                .fetch_add((end - points[c]) as u64, Ordering::Relaxed);
-            outcome
-        })
-        .collect();
+    rayon::scope(|scope| {
+        for _ in 0..open_window(threads) {
+            run.open_next(scope);
+        }
+    });
     if control.abandon.load(Ordering::Relaxed) {
         return Err(Error::Abandoned);
     }
-
-    // Follow each file's chain; collect the chunks to withdraw.
-    let mut false_units = Vec::new();
-    let mut first_failure: Option<(usize, Damage)> = None;
-    let mut unit_start = 0;
-    for (f, (format, points)) in plans.iter().enumerate() {
-        let chunk_outcomes = &outcomes[unit_start..unit_start + points.len()];
-        unit_start += points.len();
-        let (index, bytes) = &files[f];
-        let result = &mut results[*index];
-        result.format = Some(*format);
-        result.bytes_in = bytes.len() as u64;
-        let (failure, false_chunks) = settle(result, chunk_outcomes, job.policy);
-        if first_failure.is_none() {
-            first_failure = failure.map(|damage| (*index, damage));
+    let Run {
+        shared,
+        states,
+        failure,
+        results,
+        ..
+    } = run;
+    if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(error);
+    }
+    rayon::scope(|scope| {
+        for state in states {
+            let shared = &shared;
+            scope.spawn(move |_| {
+                let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+                shared.spill(&mut state.table);
+            });
         }
-        false_units.extend(false_chunks.into_iter().map(|c| (f, c)));
-    }
-    if let Some((index, damage)) = first_failure {
-        return Err(Error::Damaged {
-            path: results[index].path.clone(),
-            damage,
-        });
-    }
-    false_units
-        .par_iter()
-        .with_max_len(1)
-        .for_each(|unit| drop(scan_unit(unit, 1u64.wrapping_neg())));
-
-    states.into_par_iter().for_each(|state| {
-        let mut state = state.into_inner().unwrap_or_else(|e| e.into_inner());
-        shared.spill(&mut state.table);
     });
+    let files = results
+        .into_iter()
+        .zip(paths)
+        .map(|(result, path)| result.into_inner().unwrap_or_else(|| FileResult::new(path)))
+        .collect();
     Ok(Outcome {
-        files: results,
+        files,
         counted: finish(shared),
     })
 }
@@ -217,31 +159,189 @@ impl FileResult {
     }
 }
 
-/// An opened input: its index in the results list, and its bytes.
-type Opened = (usize, FileBytes);
+/// One worker thread's state.
+#[derive(Default)]
+struct ThreadState {
+    table: CountTable,
+    ahead: Lookahead,
+    scratch: Vec<u8>,
+    window: Window,
+}
 
-/// Maps every input; the results list has one entry per path, in order, and `files` pairs
-/// each opened file with its index there. Under `Policy::Skip` an unreadable file is
-/// reported in its result and left out of `files`.
-fn open_inputs(paths: &[PathBuf], policy: Policy) -> Result<(Vec<Opened>, Vec<FileResult>)> {
-    let mut files = Vec::with_capacity(paths.len());
-    let mut results = Vec::with_capacity(paths.len());
-    for path in paths {
-        let mut result = FileResult::new(path);
-        match FileBytes::open(path) {
-            Ok(bytes) => files.push((results.len(), bytes)),
-            Err(Error::Open { source, .. }) if policy == Policy::Skip => {
+/// A run under way: what every step of every file shares.
+struct Run<'a> {
+    job: &'a Job,
+    paths: &'a [PathBuf],
+    control: &'a Control,
+    tokenizer: Tokenizer,
+    shared: SharedTable,
+    /// One per pool thread, by thread index.
+    states: Vec<Mutex<ThreadState>>,
+    /// The next input to open.
+    next: AtomicUsize,
+    /// The lowest index of a file known to fail the run (`usize::MAX` when none): later
+    /// files are not opened, and their chunks stop early (see `ScanCtx`).
+    failing_file: AtomicUsize,
+    /// The first failure in input order, with its file's index.
+    failure: Mutex<Option<(usize, Error)>>,
+    /// Each input's result, set when it is settled.
+    results: Vec<OnceLock<FileResult>>,
+}
+
+/// An input open in the window.
+struct OpenFile {
+    index: usize,
+    bytes: FileBytes,
+    format: Format,
+    points: Vec<usize>,
+    /// Chunk outcomes, by chunk, as they come.
+    outcomes: Mutex<Vec<ChunkOutcome>>,
+    /// Chunks not yet scanned: the one that brings this to zero settles the file.
+    left: AtomicUsize,
+}
+
+impl<'a> Run<'a> {
+    /// Opens the next input in line on the pool, if there is one worth opening. Called once
+    /// per window place at the start, then once by every file that leaves the window.
+    fn open_next<'s>(&'s self, scope: &rayon::Scope<'s>) {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let stopped = self.control.abandon.load(Ordering::Relaxed)
+            || index > self.failing_file.load(Ordering::Relaxed);
+        if index < self.paths.len() && !stopped {
+            scope.spawn(move |scope| self.open(index, scope));
+        }
+    }
+
+    /// Step 1: opens input `index`, plans its chunks and spawns their scans.
+    fn open<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
+        let path = &self.paths[index];
+        let bytes = match FileBytes::open(path) {
+            Ok(bytes) => bytes,
+            Err(Error::Open { source, .. }) if self.job.policy == Policy::Skip => {
+                let mut result = FileResult::new(path);
                 result.skipped.push(Skipped {
                     at: Offset::Plain { offset: 0 },
                     what: format!("cannot read: {source}"),
                     bytes: 0,
                 });
+                self.settled(index, result);
+                return self.open_next(scope);
             }
-            Err(e) => return Err(e),
+            Err(error) => {
+                self.fail(index, error);
+                return self.open_next(scope);
+            }
+        };
+        let format = Format::sniff(&bytes);
+        let points = plan::split_points(&bytes, format, self.job.split_bytes, &mut Vec::new());
+        let chunks = points.len();
+        let file = Arc::new(OpenFile {
+            index,
+            bytes,
+            format,
+            points,
+            outcomes: Mutex::new((0..chunks).map(|_| ChunkOutcome::default()).collect()),
+            left: AtomicUsize::new(chunks),
+        });
+        for chunk in 0..chunks {
+            let file = file.clone();
+            scope.spawn(move |scope| self.scan(file, chunk, scope));
         }
-        results.push(result);
     }
-    Ok((files, results))
+
+    /// Step 2: scans one chunk; the last chunk of a file to finish settles it.
+    fn scan<'s>(&'s self, file: Arc<OpenFile>, chunk: usize, scope: &rayon::Scope<'s>) {
+        let outcome = self.scan_chunk(&file, chunk, 1);
+        if chunk == 0 && outcome.failure.is_some() {
+            // Chunk 0 is always real: the run will fail, at this file or an earlier one.
+            self.failing_file.fetch_min(file.index, Ordering::Relaxed);
+        }
+        let mut outcomes = file.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        outcomes[chunk] = outcome;
+        drop(outcomes);
+        if file.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settle(&file);
+            // Every other scan of this file has ended: this drop closes it (step 4).
+            drop(file);
+            self.open_next(scope);
+        }
+    }
+
+    /// Scans chunk `chunk` of `file` into this thread's table with `delta` (1 to count,
+    /// −1 to withdraw).
+    fn scan_chunk(&self, file: &OpenFile, chunk: usize, delta: u64) -> ChunkOutcome {
+        let thread = rayon::current_thread_index().unwrap_or(0) % self.states.len();
+        let mut state = self.states[thread]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ThreadState {
+            table,
+            ahead,
+            scratch,
+            window,
+        } = &mut *state;
+        let mut sink = Sink {
+            tokenizer: self.tokenizer,
+            table,
+            shared: &self.shared,
+            spill_at: self.job.spill_at,
+            scratch,
+            ahead,
+            delta,
+        };
+        let ctx = ScanCtx {
+            policy: self.job.policy,
+            file: file.index,
+            failing_file: &self.failing_file,
+            abandon: &self.control.abandon,
+            // Withdrawing rescans bytes already reported.
+            progress: (delta == 1).then_some(&self.control.progress),
+        };
+        let (bytes, points) = (&file.bytes, &file.points[..]);
+        match file.format {
+            Format::Plain => scan::scan_plain(bytes, points, chunk, &ctx, &mut sink),
+            Format::Gzip => scan::scan_gzip(bytes, points, chunk, &ctx, &mut sink, window),
+        }
+    }
+
+    /// Step 3: settles a file whose chunks are all scanned: its result, or the run's
+    /// failure, and the withdrawal of chunks that started at a false split point.
+    fn settle(&self, file: &OpenFile) {
+        let outcomes =
+            std::mem::take(&mut *file.outcomes.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut result = FileResult::new(&self.paths[file.index]);
+        result.format = Some(file.format);
+        result.bytes_in = file.bytes.len() as u64;
+        let (failure, false_chunks) = settle(&mut result, &outcomes, self.job.policy);
+        if let Some(damage) = failure {
+            let path = result.path;
+            return self.fail(file.index, Error::Damaged { path, damage });
+        }
+        if self.control.abandon.load(Ordering::Relaxed)
+            || file.index > self.failing_file.load(Ordering::Relaxed)
+        {
+            // Its counts cannot matter any more.
+            return;
+        }
+        for chunk in false_chunks {
+            self.scan_chunk(file, chunk, 1u64.wrapping_neg());
+        }
+        self.settled(file.index, result);
+    }
+
+    fn settled(&self, index: usize, result: FileResult) {
+        // Each file is settled once: by its last chunk, or where its opening failed.
+        let _ = self.results[index].set(result);
+    }
+
+    /// Input `index` fails the run, unless an earlier one does.
+    fn fail(&self, index: usize, error: Error) {
+        self.failing_file.fetch_min(index, Ordering::Relaxed);
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.as_ref().map_or(true, |(first, _)| index < *first) {
+            *failure = Some((index, error));
+        }
+    }
 }
 
 /// Settles one file from the outcomes of its chunks: follows the chain of real chunks,

@@ -15,9 +15,10 @@
 //! [`super::chain`] turns into file offsets once it knows what precedes the chunk.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::report::{Counters, Skipped};
+use super::window::{Window, MAX_RECORD};
 use crate::count::{CountTable, Lookahead, SharedTable};
 use crate::error::{Damage, Offset};
 use crate::input::gzip::{self, Fill, MemberReader};
@@ -34,14 +35,10 @@ pub enum Policy {
     Skip,
 }
 
-/// Smallest free space offered to the gzip decoder per fill.
-const FILL_MIN: usize = 256 * 1024;
-/// Largest record a gzip chunk will hold in memory. Common Crawl's WET records are a few
-/// MB at most; a larger one is treated as damage, so that a small compressed file cannot
-/// make the window grow without bound.
-pub const MAX_RECORD: usize = 256 << 20;
 /// A plain chunk hands back its pages to the kernel every this many bytes.
 const RELEASE_EVERY: usize = 64 << 20;
+/// A chunk reports its progress at least every this many input bytes.
+pub const PROGRESS_EVERY: usize = 1 << 20;
 
 /// Where records go: tokenized and counted into one thread's table, which is spilled into
 /// the run's shared table when it grows past its budget.
@@ -95,6 +92,8 @@ pub struct ScanCtx<'a> {
     pub failing_file: &'a AtomicUsize,
     /// Set when the whole run is abandoned (see `engine::Control`).
     pub abandon: &'a AtomicBool,
+    /// Where to report the input bytes scanned (`None`: not reported).
+    pub progress: Option<&'a AtomicU64>,
 }
 
 impl ScanCtx<'_> {
@@ -117,6 +116,44 @@ pub struct ChunkOutcome {
     pub skipped: Vec<Skipped>,
     /// The chunk noticed `cancel` and stopped early; its counts are incomplete.
     pub cancelled: bool,
+}
+
+/// A chunk's share of the run's progress: the input bytes from its split point to the
+/// next (or the end of the file), reported as the scan moves through them.
+struct Progress<'a> {
+    counter: Option<&'a AtomicU64>,
+    end: usize,
+    reported: usize,
+}
+
+impl<'a> Progress<'a> {
+    fn new(ctx: &ScanCtx<'a>, points: &[usize], index: usize, len: usize) -> Progress<'a> {
+        Progress {
+            counter: ctx.progress,
+            end: points.get(index + 1).copied().unwrap_or(len),
+            reported: points[index],
+        }
+    }
+
+    /// The scan has reached input offset `pos`.
+    #[inline]
+    fn at(&mut self, pos: usize) {
+        if pos >= self.reported + PROGRESS_EVERY {
+            self.report(pos.min(self.end));
+        }
+    }
+
+    /// The chunk is over: the rest of its share is reported.
+    fn finish(&mut self) {
+        self.report(self.end);
+    }
+
+    fn report(&mut self, upto: usize) {
+        if let (Some(counter), true) = (self.counter, upto > self.reported) {
+            counter.fetch_add((upto - self.reported) as u64, Ordering::Relaxed);
+            self.reported = upto;
+        }
+    }
 }
 
 /// The upcoming split points of a chunk, so it can notice reaching one.
@@ -150,6 +187,7 @@ pub fn scan_plain(
         next: index + 1,
     };
     let mut out = ChunkOutcome::default();
+    let mut progress = Progress::new(ctx, points, index, data.len());
     let mut pos = start;
     let mut released = start;
     loop {
@@ -157,6 +195,7 @@ pub fn scan_plain(
             out.cancelled = true;
             break;
         }
+        progress.at(pos);
         if pos - released > RELEASE_EVERY {
             file.release(released, pos);
             released = pos;
@@ -205,6 +244,7 @@ pub fn scan_plain(
         }
     }
     file.release(released, pos);
+    progress.finish();
     out.counters.warc_bytes = (pos - start) as u64;
     out
 }
@@ -217,7 +257,7 @@ pub fn scan_gzip(
     index: usize,
     ctx: &ScanCtx<'_>,
     sink: &mut Sink<'_>,
-    window: &mut Vec<u8>,
+    window: &mut Window,
 ) -> ChunkOutcome {
     let data: &[u8] = file;
     let start = points[index];
@@ -226,6 +266,7 @@ pub fn scan_gzip(
         next: index + 1,
     };
     let mut out = ChunkOutcome::default();
+    let mut progress = Progress::new(ctx, points, index, data.len());
     let mut reader = MemberReader::new(data, start);
     window.clear();
     // window[parse..] is not parsed yet; window[0] is at chunk-local decompressed `base`.
@@ -251,7 +292,7 @@ pub fn scan_gzip(
         // Parse every complete record in the window.
         loop {
             if let Some(from) = resync {
-                let found = warc::find_record_start(window, from);
+                let found = warc::find_record_start(window.bytes(), from);
                 let until = match found {
                     Some(q) => q,
                     None if eof => window.len(),
@@ -275,7 +316,7 @@ pub fn scan_gzip(
             }
             let after = if eof { After::End } else { After::More };
             // Damage in the decoded data: (offset in the window, what, where to resync).
-            let (at, what, resume) = match warc::next_record(&window[parse..], after) {
+            let (at, what, resume) = match warc::next_record(&window.bytes()[parse..], after) {
                 Ok(Next::Record(record)) => {
                     sink.record(&record, &mut out.counters);
                     parse += record.len;
@@ -314,9 +355,9 @@ pub fn scan_gzip(
         // records: the split point's member is known to start with "WARC/".
         if reader.at_boundary() && resync.is_none() {
             if let Some(j) = stops.reached(reader.pos()) {
-                if ends_cleanly(&window[parse..]) {
+                if ends_cleanly(&window.bytes()[parse..]) {
                     while let Ok(Next::Record(record)) =
-                        warc::next_record(&window[parse..], After::Record)
+                        warc::next_record(&window.bytes()[parse..], After::Record)
                     {
                         sink.record(&record, &mut out.counters);
                         parse += record.len;
@@ -328,7 +369,7 @@ pub fn scan_gzip(
         }
         // Drop what is parsed and make room for more.
         if parse > 0 {
-            window.drain(..parse);
+            window.consume(parse);
             resync = resync.map(|from| from - parse);
             base += parse as u64;
             parse = 0;
@@ -336,10 +377,9 @@ pub fn scan_gzip(
                 members.pop_front();
             }
         }
-        if window.capacity() - window.len() < FILL_MIN {
-            window.reserve(FILL_MIN.max(window.len()));
-        }
-        match reader.fill(window) {
+        window.make_room();
+        progress.at(reader.pos());
+        match reader.fill(window.buf()) {
             Ok(Fill::Data) => {}
             Ok(Fill::MemberEnd) => members.push_back((base + window.len() as u64, reader.pos())),
             Ok(Fill::Eof) => eof = true,
@@ -385,7 +425,9 @@ pub fn scan_gzip(
         }
     }
     out.counters.warc_bytes = base + window.len() as u64;
+    window.clear();
     file.release(start, reader.pos());
+    progress.finish();
     out
 }
 

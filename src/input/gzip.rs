@@ -233,8 +233,9 @@ impl MemberReader<'_> {
                     return Ok(Some(trailer_at + 8));
                 }
                 Inflated::NoRoom if out.capacity() - before < WHOLE_MEMBER_MAX => {
+                    // Exact growth: room for the member, never a doubling of a large buffer.
                     let spare = out.capacity() - before;
-                    out.reserve((spare * 2).max(256 * 1024));
+                    out.reserve_exact((spare * 2).clamp(256 * 1024, WHOLE_MEMBER_MAX));
                 }
                 Inflated::NoRoom | Inflated::Bad => return Ok(None),
             }

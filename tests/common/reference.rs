@@ -85,14 +85,27 @@ pub fn expected_tsv<'a>(
     min_count: u64,
     top: Option<usize>,
 ) -> String {
+    expected_tsv_weighted(tokenizer, [(bodies, 1)], min_count, top)
+}
+
+/// The expected output for groups of bodies each counted `weight` times (a file named
+/// that many times), without tokenizing the repeats.
+pub fn expected_tsv_weighted<'a, B: IntoIterator<Item = &'a [u8]>>(
+    tokenizer: &str,
+    groups: impl IntoIterator<Item = (B, u64)>,
+    min_count: u64,
+    top: Option<usize>,
+) -> String {
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for body in bodies {
-        let mut seen = HashSet::new();
-        for word in words(tokenizer, body) {
-            let entry = counts.entry(word.clone()).or_default();
-            entry.0 += 1;
-            if seen.insert(word) {
-                entry.1 += 1;
+    for (bodies, weight) in groups {
+        for body in bodies {
+            let mut seen = HashSet::new();
+            for word in words(tokenizer, body) {
+                let entry = counts.entry(word.clone()).or_default();
+                entry.0 += weight;
+                if seen.insert(word) {
+                    entry.1 += weight;
+                }
             }
         }
     }
