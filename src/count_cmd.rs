@@ -1,7 +1,9 @@
 //! `wetmr count`: the whole local job, from a resolved config to written outputs.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,14 +12,14 @@ use crate::count::WordCount;
 use crate::engine::{self, FileResult, Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::expand_inputs;
-use crate::output::atomic::write_atomically;
+use crate::output::atomic::stage;
 use crate::output::stats::{ClusterStats, RunStats};
 use crate::output::tsv::write_tsv;
 
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
-    let paths = input_paths(config)?;
+    let Inputs { paths, bytes } = inputs(config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .thread_name(|i| format!("wetmr-count-{i}"))
@@ -33,13 +35,8 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         let reporter = config.progress.filter(|_| !config.quiet).map(|every| {
-            let total: u64 = paths
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
             let (progress, finished) = (&control.progress, &finished);
-            scope.spawn(move || report_progress(every, total, started, progress, finished))
+            scope.spawn(move || report_progress(every, bytes, started, progress, finished))
         });
         let outcome = pool.install(|| engine::run(&job, &paths, &control));
         finished.store(true, Ordering::Relaxed);
@@ -62,8 +59,17 @@ pub fn count(config: &CountConfig) -> Result<()> {
     )
 }
 
-/// The inputs of a job, expanded (directories listed, list files read); never empty.
-pub fn input_paths(config: &CountConfig) -> Result<Vec<PathBuf>> {
+/// A job's inputs, expanded.
+pub struct Inputs {
+    /// Never empty.
+    pub paths: Vec<PathBuf>,
+    /// Their total size, as far as it is known (for progress lines).
+    pub bytes: u64,
+}
+
+/// The inputs of a job, expanded (directories listed, list files read), after checking
+/// that no output would overwrite one of them or another output.
+pub fn inputs(config: &CountConfig) -> Result<Inputs> {
     if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
         return Err(Error::Usage(
             "no inputs: give WET files or directories, or --inputs LIST".into(),
@@ -73,7 +79,72 @@ pub fn input_paths(config: &CountConfig) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
         return Err(Error::NoInputs);
     }
-    Ok(paths)
+    let outputs: Vec<(&str, &Path)> = [
+        ("--output", config.output.as_deref()),
+        ("--stats", config.stats.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path?)))
+    .collect();
+    if let [(_, output), (_, stats)] = outputs[..] {
+        if same_destination(output, stats) {
+            return Err(Error::Usage(format!(
+                "--output and --stats name the same file ({})",
+                output.display()
+            )));
+        }
+    }
+    // Outputs that exist as regular files, by identity, and the inputs they must not be.
+    let existing: Vec<(&str, &Path, (u64, u64))> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| {
+            let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+            Some((flag, path, (meta.dev(), meta.ino())))
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut bytes = 0;
+    for path in &paths {
+        if let Ok(meta) = std::fs::metadata(path) {
+            bytes += meta.len();
+            if !existing.is_empty() {
+                ids.insert((meta.dev(), meta.ino()));
+            }
+        }
+    }
+    if let Some(list) = &config.inputs.list {
+        if let Ok(meta) = std::fs::metadata(list) {
+            ids.insert((meta.dev(), meta.ino()));
+        }
+    }
+    for (flag, path, id) in existing {
+        if ids.contains(&id) {
+            return Err(Error::Usage(format!(
+                "{flag} {} is one of the inputs: it would be overwritten",
+                path.display()
+            )));
+        }
+    }
+    Ok(Inputs { paths, bytes })
+}
+
+/// Whether two output paths end up at the same file (an existing one by identity, a new
+/// one by its directory's real path and its name).
+fn same_destination(a: &Path, b: &Path) -> bool {
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    let resolved = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some((std::fs::canonicalize(dir).ok()?, p.file_name()?.to_owned()))
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(ra), Some(rb)) => ra == rb,
+        _ => a == b,
+    }
 }
 
 /// A finished job's results, local or distributed, ready to be written.
@@ -87,21 +158,9 @@ pub struct Delivery<'a> {
 }
 
 /// Writes a job's outputs: the TSV (atomically, or to stdout), the stats document, the
-/// skipped-damage lines and the summary.
+/// skipped-damage lines and the summary. Both files are written in full before either
+/// replaces its older version; standard output, which cannot wait, is written between.
 pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Result<()> {
-    match &config.output {
-        Some(path) => write_atomically("writing output", path, |w| write_tsv(w, d.words))?,
-        None => {
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            match write_tsv(&mut out, d.words).and_then(|()| out.flush()) {
-                // A closed pipe (`| head`) is the reader's choice, not a failure.
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(Error::Stdout(e)),
-                _ => {}
-            }
-        }
-    }
-
     let mut stats = RunStats::new(
         config.tokenizer.name(),
         d.threads,
@@ -112,11 +171,31 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
         started.elapsed(),
     );
     stats.cluster = d.cluster;
-    if let Some(path) = &config.stats {
-        write_atomically("writing stats", path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &stats)?;
-            w.write_all(b"\n")
-        })?;
+    let tsv = config
+        .output
+        .as_deref()
+        .map(|path| stage("writing output", path, |w| write_tsv(w, d.words)))
+        .transpose()?;
+    let json = config
+        .stats
+        .as_deref()
+        .map(|path| {
+            stage("writing stats", path, |w| {
+                serde_json::to_writer_pretty(&mut *w, &stats)?;
+                w.write_all(b"\n")
+            })
+        })
+        .transpose()?;
+    if config.output.is_none() {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        // A closed pipe (`| head`) is an output error too: the reader got part of it.
+        write_tsv(&mut out, d.words)
+            .and_then(|()| out.flush())
+            .map_err(Error::Stdout)?;
+    }
+    for staged in [tsv, json].into_iter().flatten() {
+        staged.commit()?;
     }
     if !config.quiet {
         for file in d.files {

@@ -107,7 +107,7 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("writing to standard output: {0}")]
+    #[error("writing to standard output: {}", stdout_failure(.0))]
     Stdout(std::io::Error),
     /// An input failed on a worker; the message names the file.
     #[error("{0}")]
@@ -139,3 +139,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why standard output failed, said for people: a closed pipe is the common case.
+fn stdout_failure(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        "the reader closed it before the output was complete (broken pipe; use --top K \
+         for the first K words)"
+            .into()
+    } else {
+        e.to_string()
+    }
+}

@@ -39,13 +39,14 @@ fn decompression_bombs_share_one_budget_for_the_process() {
     let out = wetmr(&args, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        stderr(&out).matches("WARC record larger than 256 MiB").count(),
+        stderr(&out)
+            .matches("WARC record larger than 256 MiB")
+            .count(),
         6,
         "{}",
         stderr(&out)
     );
-    let stats: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     let peak = stats["peak_rss_bytes"].as_u64().unwrap();
     // One large window at a time (256 MiB and its fill margin) plus 6 small ones (at most
     // 12 MiB each) and the program itself: six windows of 256 MiB would be 1.5 GiB.

@@ -9,19 +9,19 @@ use std::path::{Path, PathBuf};
 
 use common::{reference, stderr, stdout, wetgen, wetmr};
 
-/// More lines than `vm.max_map_count` allows maps.
-const LINES: usize = 70_000;
+/// A crawl's worth of inputs: more than `vm.max_map_count` allows maps.
+const LINES: usize = 100_000;
 
 /// Three small files (plain, gzip members, one gzip stream) and a list naming them
 /// `lines` times in all, relative to `dir`; returns the list and the expected TSV.
 fn crawl_list(dir: &Path, lines: usize) -> (PathBuf, String) {
     let files = [
-        wetgen(dir, "a.warc.wet", "2KB", 1, &[]),
-        wetgen(dir, "b.warc.wet.gz", "2KB", 2, &["--gzip"]),
+        wetgen(dir, "a.warc.wet", "12KB", 1, &[]),
+        wetgen(dir, "b.warc.wet.gz", "12KB", 2, &["--gzip"]),
         wetgen(
             dir,
             "c.warc.wet.gz",
-            "2KB",
+            "12KB",
             3,
             &["--gzip", "--single-stream"],
         ),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{ClusterConfig, CountConfig};
 use crate::count::{output_order, WordCount};
-use crate::count_cmd::{deliver, input_paths, Delivery};
+use crate::count_cmd::{deliver, inputs, Delivery};
 use crate::engine::FileResult;
 use crate::error::{Error, Result};
 use crate::net::auth::Secret;
@@ -30,7 +30,7 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs a job on the workers at `workers` and writes its outputs.
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
-    let paths = input_paths(config)?;
+    let paths = inputs(config)?.paths;
     let job = JobConfig {
         job: job_id(),
         tokenizer: config.tokenizer,
