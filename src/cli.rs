@@ -170,8 +170,9 @@ impl WorkerArgs {
 
 /// Reads `--secret-file`.
 pub fn load_secret(path: &std::path::Path) -> crate::error::Result<crate::net::auth::Secret> {
-    crate::net::auth::Secret::load(path)
-        .map_err(|e| crate::error::Error::Usage(format!("--secret-file {}: {e}", path.display())))
+    crate::net::auth::Secret::load(path).map_err(|e| {
+        crate::error::Error::Usage(format!("--secret-file {}: {e}", crate::error::shown(path)))
+    })
 }
 
 /// A size in bytes: a whole number, optionally followed by K, M, G or T (powers of 1024,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use crate::cli::CountConfig;
 use crate::count::WordCount;
 use crate::engine::{self, FileResult, Job, Policy};
 use crate::error::{Error, Result};
-use crate::input::expand_inputs;
+use crate::input::{expand_inputs, Input};
 use crate::output::atomic::stage;
 use crate::output::stats::{ClusterStats, RunStats};
 use crate::output::tsv::write_tsv;
@@ -19,12 +19,8 @@ use crate::output::tsv::write_tsv;
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
-    let Inputs { paths, bytes } = inputs(config)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .thread_name(|i| format!("wetmr-count-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+    let Inputs { files, bytes } = inputs(config)?;
+    let pool = thread_pool(config.threads, "count")?;
     let job = Job {
         tokenizer: config.tokenizer,
         policy: config.policy,
@@ -34,11 +30,20 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let control = engine::Control::default();
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
-        let reporter = config.progress.filter(|_| !config.quiet).map(|every| {
-            let (progress, finished) = (&control.progress, &finished);
-            scope.spawn(move || report_progress(every, bytes, started, progress, finished))
-        });
-        let outcome = pool.install(|| engine::run(&job, &paths, &control));
+        let reporter = match config.progress.filter(|_| !config.quiet) {
+            None => None,
+            Some(every) => {
+                let (progress, finished) = (&control.progress, &finished);
+                let spawned = std::thread::Builder::new()
+                    .name("wetmr-progress".into())
+                    .spawn_scoped(scope, move || {
+                        report_progress(every, bytes, started, progress, finished)
+                    })
+                    .map_err(|e| Error::Resources(format!("cannot start a thread: {e}")))?;
+                Some(spawned)
+            }
+        };
+        let outcome = pool.install(|| engine::run(&job, &files, &control));
         finished.store(true, Ordering::Relaxed);
         if let Some(reporter) = reporter {
             reporter.thread().unpark();
@@ -59,10 +64,19 @@ pub fn count(config: &CountConfig) -> Result<()> {
     )
 }
 
+/// A rayon pool of `threads` threads named `wetmr-NAME-I`.
+pub fn thread_pool(threads: usize, name: &'static str) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("wetmr-{name}-{i}"))
+        .build()
+        .map_err(|e| Error::Resources(format!("cannot start {threads} threads: {e}")))
+}
+
 /// A job's inputs, expanded.
 pub struct Inputs {
     /// Never empty.
-    pub paths: Vec<PathBuf>,
+    pub files: Vec<Input>,
     /// Their total size, as far as it is known (for progress lines).
     pub bytes: u64,
 }
@@ -75,8 +89,8 @@ pub fn inputs(config: &CountConfig) -> Result<Inputs> {
             "no inputs: give WET files or directories, or --inputs LIST".into(),
         ));
     }
-    let paths = expand_inputs(&config.inputs)?;
-    if paths.is_empty() {
+    let files = expand_inputs(&config.inputs)?;
+    if files.is_empty() {
         return Err(Error::NoInputs);
     }
     let outputs: Vec<(&str, &Path)> = [
@@ -90,7 +104,7 @@ pub fn inputs(config: &CountConfig) -> Result<Inputs> {
         if same_destination(output, stats) {
             return Err(Error::Usage(format!(
                 "--output and --stats name the same file ({})",
-                output.display()
+                crate::error::shown(output)
             )));
         }
     }
@@ -104,7 +118,7 @@ pub fn inputs(config: &CountConfig) -> Result<Inputs> {
         .collect();
     let mut ids = HashSet::new();
     let mut bytes = 0;
-    for path in &paths {
+    for Input { path, .. } in &files {
         if let Ok(meta) = std::fs::metadata(path) {
             bytes += meta.len();
             if !existing.is_empty() {
@@ -121,11 +135,11 @@ pub fn inputs(config: &CountConfig) -> Result<Inputs> {
         if ids.contains(&id) {
             return Err(Error::Usage(format!(
                 "{flag} {} is one of the inputs: it would be overwritten",
-                path.display()
+                crate::error::shown(path)
             )));
         }
     }
-    Ok(Inputs { paths, bytes })
+    Ok(Inputs { files, bytes })
 }
 
 /// Whether two output paths end up at the same file (an existing one by identity, a new
@@ -161,6 +175,24 @@ pub struct Delivery<'a> {
 /// skipped-damage lines and the summary. Both files are written in full before either
 /// replaces its older version; standard output, which cannot wait, is written between.
 pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Result<()> {
+    if !config.quiet {
+        for file in d.files {
+            for skipped in &file.skipped {
+                eprintln!(
+                    "wetmr: skipped: {}: {} ({} bytes)",
+                    crate::error::shown(&file.path),
+                    skipped.damage(),
+                    skipped.bytes
+                );
+            }
+        }
+    }
+    // Under --skip-bad-input a job can lose every input: that is no result to deliver.
+    if d.files.iter().all(|f| f.counters.records == 0) {
+        return Err(Error::NothingCounted {
+            files: d.files.len(),
+        });
+    }
     let mut stats = RunStats::new(
         config.tokenizer.name(),
         d.threads,
@@ -198,16 +230,6 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
         staged.commit()?;
     }
     if !config.quiet {
-        for file in d.files {
-            for skipped in &file.skipped {
-                eprintln!(
-                    "wetmr: skipped: {}: {} ({} bytes)",
-                    file.path.display(),
-                    skipped.damage(),
-                    skipped.bytes
-                );
-            }
-        }
         eprintln!("{}", stats.summary());
     }
     Ok(())

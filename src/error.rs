@@ -5,7 +5,7 @@
 //! the error kind only (see [`ExitCode`] values documented in the README).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit codes, documented in the README. `main` maps every outcome to one of these.
 pub mod exit {
@@ -19,6 +19,9 @@ pub mod exit {
     pub const IO: u8 = 3;
     /// The cluster failed the job: no worker reachable, a worker lost, a protocol error.
     pub const CLUSTER: u8 = 4;
+    /// The machine ran out of a resource (memory, address space, threads); no output was
+    /// written.
+    pub const RESOURCES: u8 = 5;
 }
 
 /// Where in an input file something was found.
@@ -84,24 +87,26 @@ impl fmt::Display for Damage {
 pub enum Error {
     #[error("{0}")]
     Usage(String),
-    #[error("{path}: cannot read: {source}", path = .path.display())]
+    #[error("{path}: cannot read: {source}", path = shown(.path))]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: no *.wet or *.wet.gz files in this directory", path = .path.display())]
+    #[error("{path}: no *.wet or *.wet.gz files in this directory", path = shown(.path))]
     EmptyDir { path: PathBuf },
-    #[error("{path}: line {line}: {what}", path = .path.display())]
+    #[error("{path}: line {line}: {what}", path = shown(.path))]
     List {
         path: PathBuf,
         line: usize,
         what: String,
     },
+    #[error("{path}: {what}", path = shown(.path))]
+    ListFile { path: PathBuf, what: String },
     #[error("the input list names no files")]
     NoInputs,
-    #[error("{path}: {damage}", path = .path.display())]
+    #[error("{path}: {damage}", path = shown(.path))]
     Damaged { path: PathBuf, damage: Damage },
-    #[error("{what} {path}: {source}", path = .path.display())]
+    #[error("{what} {path}: {source}", path = shown(.path))]
     Output {
         what: &'static str,
         path: PathBuf,
@@ -119,6 +124,12 @@ pub enum Error {
     /// A run stopped early on request (`engine::Control::abandon`).
     #[error("abandoned")]
     Abandoned,
+    /// Out of memory, maps or threads: not the input's fault.
+    #[error("out of resources: {0}")]
+    Resources(String),
+    /// `--skip-bad-input` skipped every input: nothing was counted.
+    #[error("nothing counted: every input was skipped ({files} file{s}, see above)", s = if *.files == 1 { "" } else { "s" })]
+    NothingCounted { files: usize },
 }
 
 impl Error {
@@ -129,9 +140,12 @@ impl Error {
             Error::Open { .. }
             | Error::EmptyDir { .. }
             | Error::List { .. }
+            | Error::ListFile { .. }
             | Error::NoInputs
             | Error::Damaged { .. }
-            | Error::RemoteInput(_) => exit::BAD_INPUT,
+            | Error::RemoteInput(_)
+            | Error::NothingCounted { .. } => exit::BAD_INPUT,
+            Error::Resources(_) => exit::RESOURCES,
             Error::Output { .. } | Error::Stdout(_) => exit::IO,
             Error::Cluster(_) | Error::Net(_) | Error::Abandoned => exit::CLUSTER,
         }
@@ -139,6 +153,33 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A path as messages show it: control characters (an escape sequence in a file name
+/// would drive the terminal) are written as `\xHH` or `\u{...}`; invalid UTF-8 as U+FFFD.
+pub fn shown(path: &Path) -> Shown<'_> {
+    Shown(path)
+}
+
+/// See [`shown`].
+pub struct Shown<'a>(&'a Path);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        escaped(&self.0.to_string_lossy(), f)
+    }
+}
+
+/// Writes `text` with its control characters escaped (see [`shown`]).
+pub fn escaped(text: &str, f: &mut impl fmt::Write) -> fmt::Result {
+    for c in text.chars() {
+        match c {
+            c if (c as u32) < 0x100 && c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+            c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+            c => f.write_char(c)?,
+        }
+    }
+    Ok(())
+}
 
 /// Why standard output failed, said for people: a closed pipe is the common case.
 fn stdout_failure(e: &std::io::Error) -> String {

@@ -379,3 +379,66 @@ fn protocol_version_mismatch_is_a_clear_error_on_both_sides() {
     );
     server.join().unwrap();
 }
+
+/// A worker started in another directory, where the same relative path names another file.
+#[test]
+fn relative_paths_name_the_coordinators_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().join("here");
+    let there = dir.path().join("there");
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&there).unwrap();
+    wetgen(&here, "x.warc.wet", "100KB", 61, &[]);
+    wetgen(&there, "x.warc.wet", "100KB", 62, &[]);
+    let worker = Worker::start_in(&there, 1);
+    let machines = dir.path().join("machines.txt");
+    std::fs::write(&machines, &worker.addr).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wetmr"));
+        cmd.args(["run", "-q", "--machines", machines.to_str().unwrap()])
+            .args(extra)
+            .current_dir(&here);
+        cmd.output().unwrap()
+    };
+    let want = local(&[here.join("x.warc.wet")], &[]);
+    let out = run(&["x.warc.wet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), want, "the worker counted its own x.warc.wet");
+    // A list with relative entries, read on the coordinator, the same.
+    std::fs::write(here.join("list.txt"), "x.warc.wet\n").unwrap();
+    let out = run(&["--inputs", "list.txt"]);
+    assert_eq!(stdout(&out), want);
+}
+
+#[test]
+fn a_job_that_skips_every_input_is_no_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_warc = dir.path().join("notes.wet");
+    std::fs::write(&not_warc, "just some text\n").unwrap();
+    let output = dir.path().join("out.tsv");
+    std::fs::write(&output, "older\n").unwrap();
+    for command in ["count", "cluster"] {
+        let out = wetmr(
+            &[
+                command,
+                "--skip-bad-input",
+                "-o",
+                output.to_str().unwrap(),
+                not_warc.to_str().unwrap(),
+                "/dev/zero",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("skipped: /dev/zero"), "{command}: {err}");
+        assert!(
+            err.lines()
+                .last()
+                .unwrap()
+                .contains("nothing counted: every input was skipped (2 files"),
+            "{command}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&output).unwrap(), "older\n");
+    }
+}

@@ -596,7 +596,8 @@ fn local_tsv(files: &[PathBuf], top: Option<usize>, min_count: u64) -> Vec<u8> {
         split_bytes: None,
         spill_at: wetmr::count::SPILL_AT,
     };
-    let outcome = engine::run(&job, files, &engine::Control::default()).unwrap();
+    let inputs: Vec<_> = files.iter().map(wetmr::input::Input::file).collect();
+    let outcome = engine::run(&job, &inputs, &engine::Control::default()).unwrap();
     let words = outcome.counted.ranked(min_count, top);
     let mut out = Vec::new();
     write_tsv(&mut out, &words).unwrap();

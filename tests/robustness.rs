@@ -54,7 +54,8 @@ fn counts(job: &Job, paths: &[PathBuf], threads: usize) -> Result<Vec<(Vec<u8>, 
         .build()
         .unwrap();
     pool.install(|| {
-        let outcome = engine::run(job, paths, &wetmr::engine::Control::default())?;
+        let inputs: Vec<_> = paths.iter().map(wetmr::input::Input::file).collect();
+        let outcome = engine::run(job, &inputs, &wetmr::engine::Control::default())?;
         Ok(outcome
             .counted
             .ranked(1, None)

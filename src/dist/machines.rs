@@ -39,7 +39,7 @@ pub fn read_machines(path: &Path) -> Result<Vec<SocketAddr>> {
     if addrs.is_empty() {
         return Err(Error::Usage(format!(
             "{}: the machines file lists no workers",
-            path.display()
+            crate::error::shown(path)
         )));
     }
     Ok(addrs)

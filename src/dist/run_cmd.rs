@@ -14,6 +14,7 @@ use crate::count::{output_order, WordCount};
 use crate::count_cmd::{deliver, inputs, Delivery};
 use crate::engine::FileResult;
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::net::auth::Secret;
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
@@ -30,7 +31,8 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs a job on the workers at `workers` and writes its outputs.
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
-    let paths = inputs(config)?.paths;
+    let files = inputs(config)?.files;
+    let paths = remote_paths(&files)?;
     let job = JobConfig {
         job: job_id(),
         tokenizer: config.tokenizer,
@@ -44,12 +46,12 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         heartbeat_timeout: cluster.heartbeat_timeout,
         backup_tasks: cluster.backup_tasks,
     };
-    let output = coordinate(job, workers, paths.clone(), config, cluster.secret.clone())?;
+    let output = coordinate(job, workers, paths, config, cluster.secret.clone())?;
     let words = merge_ranked(&output.ranked, config.top)?;
-    let files: Vec<FileResult> = paths
+    let files: Vec<FileResult> = files
         .iter()
         .zip(&output.files)
-        .map(|(path, outcome)| file_result(path, outcome))
+        .map(|(input, outcome)| file_result(&input.path, outcome))
         .collect();
     let threads = output
         .workers
@@ -73,6 +75,21 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         },
         started,
     )
+}
+
+/// The paths to send to workers: absolute, since a worker resolves nothing against its
+/// own working directory. (A worker reads regular files only: anything else fails there,
+/// as a device or a pipe fails `count`.)
+fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
+    files
+        .iter()
+        .map(|Input { path, .. }| {
+            std::path::absolute(path).map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })
+        })
+        .collect()
 }
 
 /// Drives the coordinator over the sockets until the job is over.

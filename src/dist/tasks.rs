@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::count::{CountTable, Counted};
 use crate::engine::{self, Job};
 use crate::error::Error;
+use crate::input::Input;
 use crate::net::frame::{Outgoing, MAX_FRAME};
 use crate::partition::{self, WordBlock};
 use crate::protocol::messages::{
@@ -23,10 +24,13 @@ const RANKED_PIECE: usize = 1 << 20;
 
 /// `--input-root`: the directory's real path (symlinks resolved), or why it cannot be one.
 pub fn input_root(dir: &Path) -> Result<PathBuf, String> {
-    let real =
-        std::fs::canonicalize(dir).map_err(|e| format!("--input-root {}: {e}", dir.display()))?;
+    let real = std::fs::canonicalize(dir)
+        .map_err(|e| format!("--input-root {}: {e}", crate::error::shown(dir)))?;
     if !real.is_dir() {
-        return Err(format!("--input-root {}: not a directory", dir.display()));
+        return Err(format!(
+            "--input-root {}: not a directory",
+            crate::error::shown(dir)
+        ));
     }
     Ok(real)
 }
@@ -40,13 +44,17 @@ pub fn confine(path: &Path, root: Option<&Path>) -> Result<PathBuf, (Failure, St
     let Some(root) = root else {
         return Ok(path.to_path_buf());
     };
-    let real = std::fs::canonicalize(path)
-        .map_err(|e| (Failure::Unreadable, format!("{}: {e}", path.display())))?;
+    let real = std::fs::canonicalize(path).map_err(|e| {
+        (
+            Failure::Unreadable,
+            format!("{}: {e}", crate::error::shown(path)),
+        )
+    })?;
     if !real.starts_with(root) {
         let why = format!(
             "{}: refused, outside this worker's --input-root {}",
-            path.display(),
-            root.display()
+            crate::error::shown(path),
+            crate::error::shown(root)
         );
         return Err((Failure::Unreadable, why));
     }
@@ -68,7 +76,7 @@ pub fn map_file(
         split_bytes: spec.split_bytes.map(|b| b as usize),
         spill_at: spec.spill_at as usize,
     };
-    let outcome = engine::run(&job, &[path.to_path_buf()], control).map_err(|e| {
+    let outcome = engine::run(&job, &[Input::file(path)], control).map_err(|e| {
         let failure = match e {
             Error::Open { .. } => Failure::Unreadable,
             Error::Damaged { .. } => Failure::Damaged,
@@ -86,7 +94,10 @@ pub fn map_file(
             .skipped
             .first()
             .map_or(String::new(), |s| s.what.clone());
-        return Err((Failure::Unreadable, format!("{}: {why}", path.display())));
+        return Err((
+            Failure::Unreadable,
+            format!("{}: {why}", crate::error::shown(path)),
+        ));
     }
     let blocks = partition::split(&outcome.counted, spec.partitions);
     let frames = blocks
@@ -102,7 +113,10 @@ pub fn map_file(
             })
             .map(Outgoing::new)
             .map_err(|e| {
-                let what = format!("{}: partition {p} cannot be sent: {e}", path.display());
+                let what = format!(
+                    "{}: partition {p} cannot be sent: {e}",
+                    crate::error::shown(path)
+                );
                 (Failure::Fatal, what)
             })
         })

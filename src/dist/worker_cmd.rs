@@ -16,6 +16,7 @@ use mio::Interest;
 use super::machines::parse_machine;
 use super::tasks::{self, Tables};
 use crate::cli::load_secret;
+use crate::count_cmd::thread_pool;
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
@@ -64,18 +65,11 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     raise_open_files_limit();
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
-    let pool_of = |threads: usize, name: &'static str| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(move |i| format!("wetmr-{name}-{i}"))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))
-    };
-    let pool = pool_of(config.threads, "worker")?;
+    let pool = thread_pool(config.threads, "worker")?;
     // Received partitions are merged on threads of their own: on the main pool they would
     // wait for the running maps to end (a busy rayon pool takes spawned work last), and so
     // would the acknowledgements, the tasks' ends and the buddy copies behind them.
-    let merge_pool = pool_of(config.threads.div_ceil(MERGE_THREAD_PER), "merge")?;
+    let merge_pool = thread_pool(config.threads.div_ceil(MERGE_THREAD_PER), "merge")?;
     let authenticated = secret.is_some();
     let net = Net::new(Some(listener), secret).map_err(Error::Net)?;
     // A spill directory that cannot take the file fails now, not in the middle of a job.
@@ -83,7 +77,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     tempfile::tempfile_in(spill_dir).map_err(|e| {
         Error::Usage(format!(
             "--spill-dir {}: cannot create a file there: {e}",
-            spill_dir.display()
+            crate::error::shown(spill_dir)
         ))
     })?;
 
@@ -115,7 +109,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         plural(config.threads, "thread"),
         plural(config.slots as usize, "slot"),
         config.kept.memory >> 20,
-        spill_dir.display(),
+        crate::error::shown(spill_dir),
         if authenticated {
             "connections authenticated with the cluster's secret"
         } else {

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::count::{finish, CountTable, Counted, Lookahead, SharedTable};
 use crate::error::{Damage, Error, Offset, Result};
-use crate::input::{FileBytes, Format};
+use crate::input::{FileBytes, Format, Input};
 use crate::tokenize::{Tokenizer, TokenizerKind};
 pub use report::{Counters, Skipped};
 pub use scan::Policy;
@@ -89,14 +89,14 @@ pub fn open_window(threads: usize) -> usize {
     (2 * threads).clamp(8, 256)
 }
 
-/// Counts `paths` on the current rayon pool. Under `Policy::Strict` the first damaged or
+/// Counts `inputs` on the current rayon pool. Under `Policy::Strict` the first damaged or
 /// unreadable file (in input order) fails the run. `control` reports progress and can
 /// abandon the run.
-pub fn run(job: &Job, paths: &[PathBuf], control: &Control) -> Result<Outcome> {
+pub fn run(job: &Job, inputs: &[Input], control: &Control) -> Result<Outcome> {
     let threads = rayon::current_num_threads();
     let run = Run {
         job,
-        paths,
+        inputs,
         control,
         tokenizer: Tokenizer::new(job.tokenizer),
         shared: SharedTable::new(),
@@ -104,7 +104,7 @@ pub fn run(job: &Job, paths: &[PathBuf], control: &Control) -> Result<Outcome> {
         next: AtomicUsize::new(0),
         failing_file: AtomicUsize::new(usize::MAX),
         failure: Mutex::new(None),
-        results: (0..paths.len()).map(|_| OnceLock::new()).collect(),
+        results: (0..inputs.len()).map(|_| OnceLock::new()).collect(),
     };
     rayon::scope(|scope| {
         for _ in 0..open_window(threads) {
@@ -135,8 +135,12 @@ pub fn run(job: &Job, paths: &[PathBuf], control: &Control) -> Result<Outcome> {
     });
     let files = results
         .into_iter()
-        .zip(paths)
-        .map(|(result, path)| result.into_inner().unwrap_or_else(|| FileResult::new(path)))
+        .zip(inputs)
+        .map(|(result, input)| {
+            result
+                .into_inner()
+                .unwrap_or_else(|| FileResult::new(&input.path))
+        })
         .collect();
     Ok(Outcome {
         files,
@@ -171,7 +175,7 @@ struct ThreadState {
 /// A run under way: what every step of every file shares.
 struct Run<'a> {
     job: &'a Job,
-    paths: &'a [PathBuf],
+    inputs: &'a [Input],
     control: &'a Control,
     tokenizer: Tokenizer,
     shared: SharedTable,
@@ -207,15 +211,15 @@ impl<'a> Run<'a> {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
         let stopped = self.control.abandon.load(Ordering::Relaxed)
             || index > self.failing_file.load(Ordering::Relaxed);
-        if index < self.paths.len() && !stopped {
+        if index < self.inputs.len() && !stopped {
             scope.spawn(move |scope| self.open(index, scope));
         }
     }
 
     /// Step 1: opens input `index`, plans its chunks and spawns their scans.
     fn open<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
-        let path = &self.paths[index];
-        let bytes = match FileBytes::open(path) {
+        let Input { path, pipe_ok } = &self.inputs[index];
+        let bytes = match FileBytes::open(path, *pipe_ok) {
             Ok(bytes) => bytes,
             Err(Error::Open { source, .. }) if self.job.policy == Policy::Skip => {
                 let mut result = FileResult::new(path);
@@ -309,7 +313,7 @@ impl<'a> Run<'a> {
     fn settle(&self, file: &OpenFile) {
         let outcomes =
             std::mem::take(&mut *file.outcomes.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut result = FileResult::new(&self.paths[file.index]);
+        let mut result = FileResult::new(&self.inputs[file.index].path);
         result.format = Some(file.format);
         result.bytes_in = file.bytes.len() as u64;
         let (failure, false_chunks) = settle(&mut result, &outcomes, self.job.policy);

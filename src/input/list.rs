@@ -5,6 +5,11 @@
 //! List files may be gzip-compressed (Common Crawl's `wet.paths.gz`); relative paths in a list
 //! are joined to `--input-base` when it is given. Order is kept and nothing is deduplicated:
 //! a file named twice is counted twice, as the user asked.
+//!
+//! Every entry of a directory whose name matches is an input, whatever it turns out to be:
+//! a dangling symlink, a symlink loop or a FIFO named `x.wet` then fails (or, with
+//! `--skip-bad-input`, is reported as skipped) as it would if it were named directly,
+//! instead of vanishing from the job. Only subdirectories are passed over.
 
 use std::fs;
 use std::io::Read;
@@ -23,11 +28,31 @@ pub struct InputSpec {
     pub base: Option<PathBuf>,
 }
 
+/// One file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub path: PathBuf,
+    /// It may be a pipe (`/dev/stdin`, a FIFO), read into memory: only a path named on the
+    /// command line. Files found in directories or lists, and tasks a worker is given,
+    /// must be regular files.
+    pub pipe_ok: bool,
+}
+
+impl Input {
+    /// A regular file.
+    pub fn file(path: impl Into<PathBuf>) -> Input {
+        Input {
+            path: path.into(),
+            pipe_ok: false,
+        }
+    }
+}
+
 /// Resolves an [`InputSpec`] into the files to read, in order.
-pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<PathBuf>> {
+pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<Input>> {
     let mut files = Vec::new();
     for path in &spec.paths {
-        expand_path(path, &mut files)?;
+        expand_path(path, true, &mut files)?;
     }
     if let Some(list) = &spec.list {
         for entry in read_list(list)? {
@@ -35,20 +60,23 @@ pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<PathBuf>> {
                 Some(base) if entry.is_relative() => base.join(&entry),
                 _ => entry,
             };
-            expand_path(&path, &mut files)?;
+            expand_path(&path, false, &mut files)?;
         }
     }
     Ok(files)
 }
 
 /// Adds a file, or a directory's WET files, to `files`.
-fn expand_path(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+fn expand_path(path: &Path, pipe_ok: bool, files: &mut Vec<Input>) -> Result<()> {
     let meta = fs::metadata(path).map_err(|source| Error::Open {
         path: path.to_path_buf(),
         source,
     })?;
     if !meta.is_dir() {
-        files.push(path.to_path_buf());
+        files.push(Input {
+            path: path.to_path_buf(),
+            pipe_ok,
+        });
         return Ok(());
     }
     let open_err = |source| Error::Open {
@@ -60,9 +88,12 @@ fn expand_path(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         let entry = entry.map_err(open_err)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if (name.ends_with(".wet") || name.ends_with(".wet.gz"))
-            && entry.file_type().map_err(open_err)?.is_file()
-        {
+        if !(name.ends_with(".wet") || name.ends_with(".wet.gz")) {
+            continue;
+        }
+        // Followed through symlinks; what cannot be followed is an input that will fail.
+        let subdirectory = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+        if !subdirectory {
             found.push(entry.path());
         }
     }
@@ -72,7 +103,7 @@ fn expand_path(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         });
     }
     found.sort();
-    files.extend(found);
+    files.extend(found.into_iter().map(Input::file));
     Ok(())
 }
 
@@ -83,19 +114,24 @@ fn read_list(path: &Path) -> Result<Vec<PathBuf>> {
         source,
     })?;
     let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip_list(&raw, LIST_MAX).map_err(|what| Error::List {
+        gunzip_list(&raw, LIST_MAX).map_err(|what| Error::ListFile {
             path: path.to_path_buf(),
-            line: 0,
             what,
         })?
+    } else if raw.len() as u64 > LIST_MAX {
+        return Err(Error::ListFile {
+            path: path.to_path_buf(),
+            what: format!("a list of more than {} MiB", LIST_MAX >> 20),
+        });
     } else {
         raw
     };
     parse_list(path, &text)
 }
 
-/// Largest decompressed list accepted (Common Crawl's wet.paths lists are about 10 MB).
-const LIST_MAX: u64 = 1 << 30;
+/// Largest list accepted, decompressed: a crawl's `wet.paths` is about 10 MB (90,000
+/// lines), so this is several crawls' worth.
+const LIST_MAX: u64 = 64 << 20;
 
 /// Decompresses a gzipped list, refusing more than `limit` bytes of text.
 fn gunzip_list(raw: &[u8], limit: u64) -> Result<Vec<u8>, String> {
@@ -105,13 +141,18 @@ fn gunzip_list(raw: &[u8], limit: u64) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| format!("cannot decompress list: {e}"))?;
     if out.len() as u64 > limit {
-        return Err(format!("list decompresses to more than {limit} bytes"));
+        return Err(format!(
+            "list decompresses to more than {} MiB",
+            limit >> 20
+        ));
     }
     Ok(out)
 }
 
 /// Parses the text of a list file: one path per line, `#` comments, blank lines ignored.
 pub fn parse_list(path: &Path, text: &[u8]) -> Result<Vec<PathBuf>> {
+    // A byte-order mark, as some editors write, is no part of the first path.
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
     let text = std::str::from_utf8(text).map_err(|e| Error::List {
         path: path.to_path_buf(),
         line: 1 + text[..e.valid_up_to()]
@@ -155,7 +196,7 @@ mod tests {
         };
         let got = expand_inputs(&spec).unwrap();
         got.iter()
-            .map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .map(|i| i.path.strip_prefix(dir.path()).unwrap().to_path_buf())
             .collect()
     }
 
@@ -173,11 +214,11 @@ mod tests {
 
     #[test]
     fn gzipped_lists_are_bounded() {
-        let raw = gzip(&[b'x'; 1000]);
-        assert_eq!(gunzip_list(&raw, 1000).unwrap().len(), 1000);
-        assert!(gunzip_list(&raw, 999)
+        let raw = gzip(&vec![b'x'; 2 << 20]);
+        assert_eq!(gunzip_list(&raw, 2 << 20).unwrap().len(), 2 << 20);
+        assert!(gunzip_list(&raw, 1 << 20)
             .unwrap_err()
-            .contains("more than 999"));
+            .contains("more than 1 MiB"));
     }
 
     #[test]
@@ -206,7 +247,7 @@ mod tests {
         let names: Vec<_> = expand_inputs(&spec)
             .unwrap()
             .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a.wet", "b.wet.gz", "d.warc.wet.gz"]);
     }

@@ -12,7 +12,7 @@ pub mod inflate;
 pub mod list;
 
 pub use bytes::FileBytes;
-pub use list::{expand_inputs, InputSpec};
+pub use list::{expand_inputs, Input, InputSpec};
 
 /// How the bytes of an input file are stored.
 #[derive(

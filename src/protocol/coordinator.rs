@@ -1327,7 +1327,7 @@ impl Coordinator {
             if lost_run && !blameless {
                 t.lost_runs += 1;
                 if t.lost_runs >= MAX_LOST_RUNS && self.failure.is_none() {
-                    let path = t.path.display();
+                    let path = crate::error::shown(&t.path);
                     give_up = Some(format!(
                         "{path}: its worker was lost on each of {MAX_LOST_RUNS} runs"
                     ));

@@ -103,6 +103,16 @@ impl Worker {
         Worker::spawn(cmd)
     }
 
+    /// A worker whose working directory is `dir`.
+    pub fn start_in(dir: &Path, threads: usize) -> Worker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
+        cmd.args(["worker", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(["--threads", &threads.to_string()])
+            .current_dir(dir)
+            .stderr(Stdio::piped());
+        Worker::spawn(cmd)
+    }
+
     /// A worker on an ephemeral loopback port that logs everything to the file `log`.
     pub fn start_logged(threads: usize, options: &[&str], log: &Path) -> Worker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wetmr"));
