@@ -105,8 +105,8 @@ pub struct WorkerArgs {
     )]
     pub listen: String,
 
-    /// Threads for counting [default: all cores].
-    #[arg(long, value_name = "N", env = "WETMR_THREADS")]
+    /// Threads for counting [default: all cores; at most 4 per core].
+    #[arg(long, value_name = "N", value_parser = parse_threads, env = "WETMR_THREADS")]
     pub threads: Option<NonZeroUsize>,
 
     /// Map tasks (files) counted at once.
@@ -173,6 +173,24 @@ pub fn load_secret(path: &std::path::Path) -> crate::error::Result<crate::net::a
     crate::net::auth::Secret::load(path).map_err(|e| {
         crate::error::Error::Usage(format!("--secret-file {}: {e}", crate::error::shown(path)))
     })
+}
+
+/// Shortest interval between progress lines: more often is a flood, not progress.
+pub const PROGRESS_MIN: f64 = 0.01;
+
+/// `--progress`: 0 (never), or a number of seconds from [`PROGRESS_MIN`] on.
+fn parse_progress(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs == 0.0 || (PROGRESS_MIN..=1e9).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "{text:?}: give 0 (no progress lines) or {PROGRESS_MIN} to 1e9 seconds"
+        ))
+    }
 }
 
 /// A size in bytes: a whole number, optionally followed by K, M, G or T (powers of 1024,
@@ -334,17 +352,18 @@ pub struct CountArgs {
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
 
-    /// Print a progress line on stderr every SECS seconds (0: never).
+    /// Print a progress line on stderr every SECS seconds (at least 0.01; 0: never).
     #[arg(
         long,
         value_name = "SECS",
         default_value_t = 10.0,
+        value_parser = parse_progress,
         env = "WETMR_PROGRESS"
     )]
     pub progress: f64,
 
-    /// Worker threads [default: all cores].
-    #[arg(long, value_name = "N", env = "WETMR_THREADS")]
+    /// Worker threads [default: all cores; at most 4 per core].
+    #[arg(long, value_name = "N", value_parser = parse_threads, env = "WETMR_THREADS")]
     pub threads: Option<NonZeroUsize>,
 
     /// Count every intact record of damaged files, skip the rest and report it, instead of
@@ -409,6 +428,29 @@ impl CountArgs {
     }
 }
 
+/// The most threads `--threads` may ask for: counting is CPU-bound, so threads beyond the
+/// cores only compete for them (and rayon's idle threads spin): 4 per core, or 16.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (4 * cores).max(16)
+}
+
+/// `--threads`: 1 to [`max_threads`].
+fn parse_threads(text: &str) -> Result<NonZeroUsize, String> {
+    let n: NonZeroUsize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a positive whole number"))?;
+    let max = max_threads();
+    if n.get() > max {
+        return Err(format!(
+            "{n} threads: at most {max} on this machine (4 per core); more threads than \
+             cores only slow the count down"
+        ));
+    }
+    Ok(n)
+}
+
 /// The thread count asked for, or the number of cores.
 fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
     threads.map_or_else(
@@ -420,6 +462,16 @@ fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn progress_intervals_are_zero_or_sensible() {
+        use super::parse_progress;
+        assert_eq!(parse_progress("0"), Ok(0.0));
+        assert_eq!(parse_progress("2.5"), Ok(2.5));
+        for bad in ["nan", "inf", "-1", "1e-300", "0.001", "1e300", "x", ""] {
+            assert!(parse_progress(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn sizes_take_binary_suffixes_and_refuse_anything_else() {

@@ -5,7 +5,7 @@
 //! says whether more bytes may come). A record is
 //!
 //! ```text
-//! WARC/1.0 CRLF  (or WARC/1.1; LF alone is tolerated everywhere)
+//! WARC/1.0 CRLF  (or WARC/1.1, nothing else; LF alone is tolerated everywhere)
 //! Name: value CRLF ...
 //! CRLF
 //! <exactly Content-Length bytes of body>
@@ -17,6 +17,8 @@
 //! bytes that remain before any slice is taken, and a record is only accepted when its body
 //! ends at a record boundary (line breaks, then `WARC/` or the end of the data). A length
 //! that overruns into the next record's header would otherwise count that header as text.
+//! A field that decides what is counted (`Content-Length`, `WARC-Type`) given twice is
+//! damage: no rule for choosing between the two values would be safe.
 
 use memchr::memmem;
 
@@ -66,9 +68,16 @@ pub enum WarcErrorKind {
     HeaderTooLong,
     MissingContentLength,
     BadContentLength,
-    Truncated { claimed: u64, available: u64 },
+    Truncated {
+        claimed: u64,
+        available: u64,
+    },
     TruncatedHeader,
     LengthMismatch,
+    /// A version line other than `WARC/1.0` or `WARC/1.1`.
+    UnsupportedVersion(String),
+    /// `Content-Length` or `WARC-Type` twice: which one holds is anyone's guess.
+    DuplicateField(&'static str),
 }
 
 impl std::fmt::Display for WarcErrorKind {
@@ -87,8 +96,17 @@ impl std::fmt::Display for WarcErrorKind {
             WarcErrorKind::TruncatedHeader => write!(f, "WARC header truncated"),
             WarcErrorKind::LengthMismatch => write!(
                 f,
-                "WARC record's Content-Length does not end at a record boundary"
+                "WARC record's Content-Length does not end at a record boundary (its body \
+                 is followed by data that is not a WARC record)"
             ),
+            WarcErrorKind::UnsupportedVersion(line) => {
+                f.write_str("unsupported WARC version \"")?;
+                crate::error::escaped(line, f)?;
+                f.write_str("\" (WARC/1.0 and WARC/1.1 are read)")
+            }
+            WarcErrorKind::DuplicateField(name) => {
+                write!(f, "WARC header has {name} twice")
+            }
         }
     }
 }
@@ -132,6 +150,7 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
 
     let mut content_length: Option<Result<u64, ()>> = None;
     let mut conversion = false;
+    let mut seen_type = false;
     let mut line_start = 0;
     let mut first = true;
     let header_len = loop {
@@ -151,7 +170,15 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
         let line = trim_cr(&rest[line_start..line_end]);
         line_start = line_end + 1;
         if first {
-            first = false; // the version line, "WARC/1.0" or "WARC/1.1"
+            first = false;
+            if line != b"WARC/1.0" && line != b"WARC/1.1" {
+                let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+                return Err(err(
+                    start,
+                    start + 1,
+                    WarcErrorKind::UnsupportedVersion(shown),
+                ));
+            }
             continue;
         }
         if line.is_empty() {
@@ -160,9 +187,20 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
         if let Some(colon) = memchr::memchr(b':', line) {
             let name = &line[..colon];
             let value = trim_blanks(&line[colon + 1..]);
-            if name.eq_ignore_ascii_case(b"Content-Length") && content_length.is_none() {
+            if name.eq_ignore_ascii_case(b"Content-Length") {
+                if content_length.is_some() {
+                    let kind = WarcErrorKind::DuplicateField("Content-Length");
+                    return Err(err(start, start + 1, kind));
+                }
                 content_length = Some(parse_decimal(value).ok_or(()));
             } else if name.eq_ignore_ascii_case(b"WARC-Type") {
+                if std::mem::replace(&mut seen_type, true) {
+                    return Err(err(
+                        start,
+                        start + 1,
+                        WarcErrorKind::DuplicateField("WARC-Type"),
+                    ));
+                }
                 conversion = value.eq_ignore_ascii_case(b"conversion");
             }
         }
@@ -335,7 +373,20 @@ mod tests {
 
     #[test]
     fn bad_headers() {
-        let cases: [(&[u8], WarcErrorKind); 4] = [
+        let version = |v: &str| WarcErrorKind::UnsupportedVersion(v.into());
+        let cases: [(&[u8], WarcErrorKind); 10] = [
+            (b"WARC/2.0\r\nContent-Length: 0\r\n\r\n", version("WARC/2.0")),
+            (b"WARC/abc\r\nContent-Length: 0\r\n\r\n", version("WARC/abc")),
+            (b"WARC/\r\nContent-Length: 0\r\n\r\n", version("WARC/")),
+            (b"WARC/1.0 \r\nContent-Length: 0\r\n\r\n", version("WARC/1.0 ")),
+            (
+                b"WARC/1.0\r\nContent-Length: 0\r\ncontent-length: 3\r\n\r\nabc",
+                WarcErrorKind::DuplicateField("Content-Length"),
+            ),
+            (
+                b"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Type: warcinfo\r\nContent-Length: 0\r\n\r\n",
+                WarcErrorKind::DuplicateField("WARC-Type"),
+            ),
             (b"hello world", WarcErrorKind::NotWarc),
             (
                 b"WARC/1.0\r\nWARC-Type: conversion\r\n\r\n",

@@ -157,32 +157,50 @@ fn output_file_and_stats() {
 
 #[test]
 fn progress_lines_are_printed_unless_quiet() {
+    // One gzip stream: a single chunk, whose progress must show while it is decoded.
+    let dir = tempfile::tempdir().unwrap();
+    let stream = common::wetgen(
+        dir.path(),
+        "stream.warc.wet.gz",
+        "40MB",
+        5,
+        &["--gzip", "--single-stream"],
+    );
     let args = [
         "count",
-        SAMPLE,
-        SAMPLE,
-        SAMPLE,
-        SAMPLE,
+        stream.to_str().unwrap(),
         "--threads",
         "1",
         "-o",
         "/dev/null",
     ];
-    let mut with = args.to_vec();
-    with.extend(["--progress", "0.001"]);
+    let with = [args.as_slice(), &["--progress", "0.1"]].concat();
     let out = wetmr(&with, &[]);
     assert!(out.status.success());
     let err = stderr(&out);
-    // A 1 ms interval on a run of tens of milliseconds prints at least one line.
-    let line = err
+    let percents: Vec<f64> = err
         .lines()
-        .find(|l| l.contains("progress:"))
-        .expect("a progress line");
-    assert!(line.contains("MB read") && line.contains('%'), "{line}");
+        .filter(|l| l.contains("progress:"))
+        .map(|l| {
+            assert!(l.contains("MB read"), "{l}");
+            let open = l.find('(').unwrap();
+            let close = l.find("%)").unwrap();
+            l[open + 1..close].parse().unwrap()
+        })
+        .collect();
+    assert!(
+        percents.iter().any(|&p| p > 0.0 && p < 100.0),
+        "no progress inside the one chunk: {err}"
+    );
     let quiet = wetmr(&[with.as_slice(), &["--quiet"]].concat(), &[]);
     assert!(quiet.stderr.is_empty(), "{}", stderr(&quiet));
     let off = wetmr(&[args.as_slice(), &["--progress", "0"]].concat(), &[]);
     assert!(!stderr(&off).contains("progress:"));
+    // Intervals that are no interval are refused.
+    for bad in ["nan", "inf", "-1", "1e-300"] {
+        let out = wetmr(&[args.as_slice(), &["--progress", bad]].concat(), &[]);
+        assert_eq!(out.status.code(), Some(1), "--progress {bad}");
+    }
 }
 
 #[test]

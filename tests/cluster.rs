@@ -220,7 +220,7 @@ fn listed_workers_that_are_not_running() {
     );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("no worker could be reached"),
+        stderr(&out).contains("no worker took the job"),
         "{}",
         stderr(&out)
     );

@@ -140,3 +140,101 @@ fn a_list_with_a_byte_order_mark_is_read() {
         stdout(&wetmr(&["count", "-q", file.to_str().unwrap()], &[]))
     );
 }
+
+#[test]
+fn other_compressed_formats_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let formats: [(&str, &[u8]); 4] = [
+        ("zstd", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0]),
+        ("xz", b"\xfd7zXZ\x00\x00\x04"),
+        ("bzip2", b"BZh91AY&SY"),
+        ("zip", b"PK\x03\x04\x14\x00"),
+    ];
+    for (name, magic) in formats {
+        let path = dir.path().join(format!("{name}.warc.wet.gz"));
+        std::fs::write(&path, magic).unwrap();
+        let out = wetmr(&["count", path.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("a {name}-compressed file")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Garbage after the last gzip member is damage, reported where it starts; skipped, it
+/// costs no record of the members before it.
+#[test]
+fn garbage_after_the_last_member_costs_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet.gz");
+    let mut data = std::fs::read(gz).unwrap();
+    let end = data.len();
+    data.extend_from_slice(b"trailing garbage");
+    let path = dir.path().join("trailing.warc.wet.gz");
+    std::fs::write(&path, &data).unwrap();
+    let out = wetmr(&["count", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("gzip member at compressed offset {end}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = wetmr(
+        &["count", "-q", "--skip-bad-input", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&wetmr(&["count", "-q", gz], &[])));
+}
+
+#[test]
+fn unsupported_versions_and_repeated_fields_are_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("WARC/2.0\r\nWARC-Type: conversion\r\nContent-Length: 2\r\n\r\nhi", "unsupported WARC version \"WARC/2.0\""),
+        ("WARC/\r\nWARC-Type: conversion\r\nContent-Length: 2\r\n\r\nhi", "unsupported WARC version \"WARC/\""),
+        (
+            "WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\nhi\r\n\r\n",
+            "Content-Length twice",
+        ),
+        (
+            "WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Type: conversion\r\nContent-Length: 2\r\n\r\nhi",
+            "WARC-Type twice",
+        ),
+    ];
+    for (text, says) in cases {
+        let path = dir.path().join("odd.warc.wet");
+        std::fs::write(&path, text).unwrap();
+        let out = wetmr(&["count", path.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{text:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn escape_sequences_in_file_names_are_not_printed_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evil\x1b[2J.warc.wet");
+    std::fs::write(&path, "not warc").unwrap();
+    let out = wetmr(&["count", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(err.contains("evil\\x1b[2J.warc.wet"), "{err}");
+}
+
+#[test]
+fn empty_variables_are_unset() {
+    let out = wetmr(
+        &["count", "-q", SAMPLE],
+        &[
+            ("WETMR_TOP", ""),
+            ("WETMR_THREADS", ""),
+            ("WETMR_OUTPUT", ""),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&wetmr(&["count", "-q", SAMPLE], &[])));
+}

@@ -58,3 +58,78 @@ fn decompression_bombs_share_one_budget_for_the_process() {
         peak >> 20
     );
 }
+
+/// `wetmr count` under an address-space limit of `mb` MB.
+fn count_limited(mb: u64, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wetmr"));
+    cmd.arg("count").args(args);
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: mb << 20,
+                rlim_max: mb << 20,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn running_out_of_memory_is_a_resource_error_not_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = common::wetgen(dir.path(), "big.warc.wet", "60MB", 9, &[]);
+    let gz = common::wetgen(dir.path(), "big.warc.wet.gz", "20MB", 9, &["--gzip"]);
+    let output = dir.path().join("out.tsv");
+    let mut failed = 0;
+    // From too little to start, through too little to map or to count, to enough.
+    for mb in [30, 60, 90, 120, 160, 200, 260, 400, 4000] {
+        for input in [&plain, &gz] {
+            std::fs::write(&output, "older\n").unwrap();
+            let args = [
+                "-q",
+                "--threads",
+                "2",
+                input.to_str().unwrap(),
+                "-o",
+                output.to_str().unwrap(),
+            ];
+            let out = count_limited(mb, &args);
+            let err = stderr(&out);
+            match out.status.code() {
+                Some(0) => continue,
+                Some(5) => {
+                    failed += 1;
+                    assert!(
+                        err.starts_with("wetmr: error: out of resources"),
+                        "{mb} MB: {err}"
+                    );
+                    assert_eq!(err.lines().count(), 1, "{mb} MB: {err}");
+                    let kept = std::fs::read_to_string(&output).unwrap() == "older\n";
+                    assert!(kept, "{mb} MB: the older output was replaced");
+                }
+                other => panic!("{mb} MB: exit {other:?}: {err}"),
+            }
+        }
+    }
+    assert!(failed > 0, "no limit was low enough to fail");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 3, "something was left behind");
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let out = wetmr(
+        &[
+            "count",
+            "--threads",
+            "100000",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+}

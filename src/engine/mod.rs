@@ -237,6 +237,16 @@ impl<'a> Run<'a> {
             }
         };
         let format = Format::sniff(&bytes);
+        if let Some(name) = crate::input::foreign_compression(&bytes) {
+            let damage = Damage {
+                at: Offset::Plain { offset: 0 },
+                what: format!(
+                    "a {name}-compressed file: wetmr reads WARC, plain or gzip-compressed \
+                     (decompress it first)"
+                ),
+            };
+            return self.damaged_whole(index, damage, bytes.len() as u64, scope);
+        }
         let points = plan::split_points(&bytes, format, self.job.split_bytes, &mut Vec::new());
         let chunks = points.len();
         let file = Arc::new(OpenFile {
@@ -331,6 +341,40 @@ impl<'a> Run<'a> {
             self.scan_chunk(file, chunk, 1u64.wrapping_neg());
         }
         self.settled(file.index, result);
+    }
+
+    /// Input `index` (of `bytes_in` bytes) cannot be read as WET at all: it fails the run,
+    /// or is skipped whole.
+    fn damaged_whole<'s>(
+        &'s self,
+        index: usize,
+        damage: Damage,
+        bytes_in: u64,
+        scope: &rayon::Scope<'s>,
+    ) {
+        let path = &self.inputs[index].path;
+        match self.job.policy {
+            Policy::Strict => self.fail(
+                index,
+                Error::Damaged {
+                    path: path.clone(),
+                    damage,
+                },
+            ),
+            Policy::Skip => {
+                let mut result = FileResult::new(path);
+                result.format = Some(Format::Plain);
+                result.bytes_in = bytes_in;
+                result.counters.skipped_bytes = bytes_in;
+                result.skipped.push(Skipped {
+                    at: damage.at,
+                    what: damage.what,
+                    bytes: bytes_in,
+                });
+                self.settled(index, result);
+            }
+        }
+        self.open_next(scope);
     }
 
     fn settled(&self, index: usize, result: FileResult) {

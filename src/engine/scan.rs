@@ -395,6 +395,19 @@ pub fn scan_gzip(
                     out.failure = Some(damage);
                     break;
                 }
+                if reader.at_boundary() && resync.is_none() {
+                    // No member where one should start (garbage after the last one, say):
+                    // what was decoded is whole members, so its whole records count.
+                    while let Ok(Next::Record(record)) =
+                        warc::next_record(&window.bytes()[parse..], After::End)
+                    {
+                        sink.record(&record, &mut out.counters);
+                        parse += record.len;
+                    }
+                    if warc::only_line_breaks(&window.bytes()[parse..]) {
+                        parse = window.len();
+                    }
+                }
                 // Decoded bytes of the bad member not yet parsed are dropped; decoding goes
                 // on at the next gzip header that follows the bad member's start.
                 let dropped = (window.len() - parse) as u64;

@@ -252,8 +252,13 @@ pub fn parse_header(data: &[u8]) -> Result<usize, GzErrorKind> {
             GzErrorKind::BadHeader("no gzip magic number")
         });
     }
-    if data[..3] != MAGIC {
+    if data[..2] != MAGIC[..2] {
         return Err(GzErrorKind::BadHeader("no gzip magic number"));
+    }
+    if data[2] != MAGIC[2] {
+        return Err(GzErrorKind::BadHeader(
+            "its compression method is not deflate",
+        ));
     }
     let flags = data[3];
     if flags & FRESERVED != 0 {
@@ -408,6 +413,21 @@ mod tests {
         let err = decode_all(&data, 64).unwrap_err();
         assert_eq!(err.member, end as u64);
         assert!(matches!(err.kind, GzErrorKind::BadHeader(_)));
+    }
+
+    #[test]
+    fn another_compression_method_is_named_as_such() {
+        let (mut data, _) = gz(&[b"abc"]);
+        data[2] = 9;
+        assert_eq!(
+            decode_all(&data, 64).unwrap_err().kind,
+            GzErrorKind::BadHeader("its compression method is not deflate")
+        );
+        data[1] = 0;
+        assert_eq!(
+            decode_all(&data, 64).unwrap_err().kind,
+            GzErrorKind::BadHeader("no gzip magic number")
+        );
     }
 
     #[test]

@@ -44,3 +44,21 @@ impl Format {
         }
     }
 }
+
+/// A compressed format wetmr does not read, recognized by its magic number (a file named
+/// `.gz` that is not gzip deserves a better message than "not a WARC record").
+pub fn foreign_compression(data: &[u8]) -> Option<&'static str> {
+    const KNOWN: [(&[u8], &str); 5] = [
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz"),
+        (&[0x04, 0x22, 0x4d, 0x18], "lz4"),
+        (b"PK\x03\x04", "zip"),
+        (b"BZh", "bzip2"),
+    ];
+    let (_, name) = KNOWN.iter().find(|(magic, _)| data.starts_with(magic))?;
+    // "BZh" then the block size, a digit from 1 to 9.
+    if *name == "bzip2" && !data.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        return None;
+    }
+    Some(name)
+}

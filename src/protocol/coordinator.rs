@@ -99,7 +99,7 @@ pub enum JobError {
     /// An input failed the job (the message names the file).
     #[error("{0}")]
     Input(String),
-    #[error("no worker could be reached: {0}")]
+    #[error("no worker took the job: {0}")]
     NoWorkers(String),
     #[error("worker {addr}: {reason}")]
     Worker { addr: String, reason: String },
