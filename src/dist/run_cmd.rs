@@ -142,7 +142,7 @@ fn coordinate(
                 }
                 Action::Send(w, frame) => {
                     if let Some(id) = conns[w] {
-                        net.send(id, frame, &mut events);
+                        net.send(id, frame);
                     }
                 }
                 Action::Close(w) => {

@@ -233,9 +233,9 @@ struct Driver {
 impl Driver {
     fn carry_out(&mut self, action: Action, worker: &mut Worker) {
         match action {
-            Action::Send(Dest::Conn(id), frame) => self.net.send(id, frame, &mut self.events),
+            Action::Send(Dest::Conn(id), frame) => self.net.send(id, frame),
             Action::Send(Dest::Peer(peer), frame) => match self.peer_conn(peer, worker) {
-                Ok(id) => self.net.send(id, frame, &mut self.events),
+                Ok(id) => self.net.send(id, frame),
                 Err(reason) => worker.peer_unreachable(peer, &reason),
             },
             Action::Close(id) => self.net.close(id, &mut self.events),
@@ -317,7 +317,7 @@ impl Driver {
         let addr: SocketAddr = addr_text.parse().map_err(|_| "not a socket address")?;
         let id = self.net.connect(addr).map_err(|e| e.to_string())?;
         if let Some(hello) = worker.peer_hello() {
-            self.net.send(id, Outgoing::new(hello), &mut self.events);
+            self.net.send(id, Outgoing::new(hello));
         }
         self.peers.insert(peer, id);
         Ok(id)

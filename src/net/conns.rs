@@ -3,7 +3,9 @@
 //! Everything is non-blocking. After a readiness event a connection is read until
 //! `WouldBlock` (edge-triggered: stopping earlier could mean never being woken again) and
 //! its bytes are cut into frames; writes go through a per-connection outbox with the offset
-//! reached in its first buffer, flushed until `WouldBlock`. A connection whose outbox holds
+//! reached in its first buffer, flushed until `WouldBlock`: the frames queued between two
+//! polls go out together at the next one, up to 64 buffers per `writev` (a task's small
+//! frames and their tags cost one system call, not two each). A connection whose outbox holds
 //! more than [`OUTBOX_HIGH`] bytes is not read until the outbox drains below
 //! [`OUTBOX_LOW`] (backpressure: a peer that does not read our replies cannot make us
 //! buffer without bound). A non-blocking connect is finished only by a writable event
@@ -42,6 +44,8 @@ pub const OUTBOX_HIGH: usize = 64 << 20;
 /// Outbox size below which reading resumes.
 pub const OUTBOX_LOW: usize = 16 << 20;
 
+/// Buffers given to one `writev` at most.
+const WRITE_SLICES: usize = 64;
 const WAKER: Token = Token(0);
 const LISTENER: Token = Token(1);
 /// A token the driver may use for a source of its own (e.g. a signal pipe).
@@ -161,6 +165,10 @@ pub struct Net {
     /// Connections that may have bytes left to read without a new readiness event (their
     /// turn ended, or they were resumed): read at the next poll.
     unread: Vec<ConnId>,
+    /// Connections with frames queued since the last poll: written at the next poll, all
+    /// of a connection's frames (and their tags) in one `writev`, instead of one write
+    /// each as they come.
+    unflushed: Vec<ConnId>,
 }
 
 impl Net {
@@ -182,6 +190,7 @@ impl Net {
             waker,
             secret,
             unread: Vec::new(),
+            unflushed: Vec::new(),
         })
     }
 
@@ -282,17 +291,20 @@ impl Net {
         })
     }
 
-    /// Queues a frame (dropped if the connection is gone) and writes what the socket takes.
-    pub fn send(&mut self, id: ConnId, frame: Outgoing, out: &mut Vec<NetEvent>) {
+    /// Queues a frame (dropped if the connection is gone), to be written at the next poll
+    /// with whatever else is queued for the connection by then.
+    pub fn send(&mut self, id: ConnId, frame: Outgoing) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
         if conn.closing || frame.is_empty() {
             return;
         }
+        let was_empty = conn.outbox.is_empty();
         conn.enqueue(frame);
-        if !conn.connecting {
-            self.flush(id, out);
+        if was_empty && !conn.connecting {
+            // (A connection with an older backlog is flushed by its writable events.)
+            self.unflushed.push(id);
         }
     }
 
@@ -350,6 +362,8 @@ impl Net {
             conn.closing = true;
             if conn.outbox.is_empty() || conn.connecting {
                 self.drop_conn(id, "closed by this side".into(), out);
+            } else {
+                self.unflushed.push(id);
             }
         }
     }
@@ -372,6 +386,9 @@ impl Net {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        for id in std::mem::take(&mut self.unflushed) {
+            self.flush(id, out);
+        }
         let polled = self.poll.poll(&mut self.events, timeout);
         self.expire(Instant::now(), out);
         match polled {
@@ -494,13 +511,25 @@ impl Net {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        while let Some(front) = conn.outbox.front() {
-            match conn.stream.write(&front[conn.offset..]) {
+        while !conn.outbox.is_empty() {
+            let mut slices = [io::IoSlice::new(&[]); WRITE_SLICES];
+            let mut count = 0;
+            for (i, bytes) in conn.outbox.iter().take(WRITE_SLICES).enumerate() {
+                let skip = if i == 0 { conn.offset } else { 0 };
+                slices[i] = io::IoSlice::new(&bytes[skip..]);
+                count += 1;
+            }
+            match conn.stream.write_vectored(&slices[..count]) {
                 Ok(0) => return self.drop_conn(id, "connection closed while writing".into(), out),
-                Ok(n) => {
-                    conn.offset += n;
+                Ok(mut n) => {
                     conn.queued -= n;
-                    if conn.offset == front.len() {
+                    while n > 0 {
+                        let front = conn.outbox[0].len() - conn.offset;
+                        if n < front {
+                            conn.offset += n;
+                            break;
+                        }
+                        n -= front;
                         conn.outbox.pop_front();
                         conn.offset = 0;
                     }
