@@ -145,9 +145,31 @@ pub struct WorkerArgs {
     #[arg(long, env = "WETMR_INSECURE")]
     pub insecure: bool,
 
+    /// Seconds a map may hold threads without progress before it is reported stalled (a
+    /// read that does not return, as on a hung network file system): its task moves to
+    /// another worker, and its threads are counted out until the read returns.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "60",
+        value_parser = parse_duration,
+        env = "WETMR_STALL_TIMEOUT"
+    )]
+    pub stall_timeout: std::time::Duration,
+
     /// Log nothing but errors.
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
+}
+
+/// A positive number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 impl WorkerArgs {
@@ -164,6 +186,7 @@ impl WorkerArgs {
             input_root: self.input_root,
             insecure: self.insecure,
             quiet: self.quiet,
+            stall_timeout: self.stall_timeout,
         }
     }
 }

@@ -101,6 +101,7 @@ fn coordinate(
     secret: Option<Secret>,
 ) -> Result<JobOutput> {
     let started = Instant::now();
+    let stall_after = job.heartbeat_interval;
     let mut net = Net::new(None, secret).map_err(Error::Net)?;
     let addresses = workers.iter().map(|a| a.to_string()).collect();
     let mut coordinator = Coordinator::new(job, addresses, paths);
@@ -124,6 +125,9 @@ fn coordinate(
         }
     };
     let mut next_progress = config.progress.map(|every| started + every);
+    let mut greeting_until = started + GREETING_TIMEOUT;
+    // When the last poll returned: the time from there to the next poll is this turn's.
+    let mut woke = Instant::now();
     loop {
         while let Some(action) = coordinator.poll_action() {
             match action {
@@ -164,7 +168,7 @@ fn coordinate(
         }
         if events.is_empty() {
             let now = Instant::now();
-            let mut wake = coordinator.greeting().then_some(started + GREETING_TIMEOUT);
+            let mut wake = coordinator.greeting().then_some(greeting_until);
             if let Some(at) = next_progress.filter(|_| !config.quiet) {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
@@ -172,7 +176,22 @@ fn coordinate(
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
             let timeout = wake.map(|at| at.saturating_duration_since(now));
-            net.poll(timeout, &mut events).map_err(Error::Net)?;
+            let read = net.poll(timeout, &mut events).map_err(Error::Net)?;
+            // This process's own stall (stopped, a paused machine, swapped out, or a long
+            // turn): the time beyond the sleep it asked for, and the turn before it. What
+            // it did not hear meanwhile is not its workers' silence.
+            let turn = now.duration_since(woke);
+            woke = Instant::now();
+            let overslept = timeout.map_or(Duration::ZERO, |t| (woke - now).saturating_sub(t));
+            let stall = turn + overslept;
+            if stall > stall_after {
+                coordinator.stalled(stall);
+                greeting_until += stall;
+            }
+            if !read {
+                // A signal cut the wait short: read what waits before judging anyone.
+                continue;
+            }
         }
         for event in std::mem::take(&mut events) {
             match event {
@@ -211,7 +230,7 @@ fn coordinate(
         }
         let now = Instant::now();
         coordinator.tick(now);
-        if coordinator.greeting() && now >= started + GREETING_TIMEOUT {
+        if coordinator.greeting() && now >= greeting_until {
             coordinator.greeting_deadline_passed(GREETING_TIMEOUT);
         }
         if let (Some(at), Some(every)) = (next_progress, config.progress) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::Interest;
 
@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     /// Listen on a non-loopback address without a secret.
     pub insecure: bool,
     pub quiet: bool,
+    /// How long a map may make no progress before it is reported stalled.
+    pub stall_timeout: Duration,
 }
 
 /// Main-pool threads per merge thread.
@@ -128,20 +130,25 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         tables: Arc::new(Vec::new()),
         peers: HashMap::new(),
         maps: HashMap::new(),
+        stall_timeout: config.stall_timeout,
         input_root,
         events: Vec::new(),
     };
     loop {
         if driver.events.is_empty() {
-            let timeout = worker
-                .next_deadline()
-                .map(|at| at.saturating_duration_since(Instant::now()));
+            let wake = [worker.next_deadline(), driver.next_stall_check()]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
             driver
                 .net
                 .poll(timeout, &mut driver.events)
                 .map_err(Error::Net)?;
         }
-        worker.tick(Instant::now());
+        let now = Instant::now();
+        worker.tick(now);
+        driver.watch_maps(&mut worker, now);
         for event in std::mem::take(&mut driver.events) {
             match event {
                 NetEvent::Accepted(..) | NetEvent::Connected(_) => {}
@@ -181,14 +188,6 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         while let Some(action) = worker.poll_action() {
             match action {
                 Action::Log(line) => log(&line),
-                Action::Prepare { partitions, .. } => {
-                    driver.tables = Arc::new((0..partitions).map(|_| Mutex::default()).collect());
-                    driver.close_peers();
-                }
-                Action::Release => {
-                    driver.tables = Arc::new(Vec::new());
-                    driver.close_peers();
-                }
                 other => driver.carry_out(other, &mut worker),
             }
         }
@@ -223,14 +222,64 @@ struct Driver {
     tables: Arc<Tables>,
     /// Connections to the job's other workers, by their index.
     peers: HashMap<u32, ConnId>,
-    /// The maps under way, by (job, task, attempt): their abandon flag.
-    maps: HashMap<(u64, u32, u32), Arc<engine::Control>>,
+    /// The maps under way, by (job, task, attempt), watched for progress.
+    maps: HashMap<(u64, u32, u32), MapWatch>,
+    /// How long a map may hold threads without progress before it is reported stalled.
+    stall_timeout: Duration,
     /// `--input-root`, resolved.
     input_root: Option<Arc<Path>>,
     events: Vec<NetEvent>,
 }
 
+/// A map under way, watched for progress.
+struct MapWatch {
+    control: Arc<engine::Control>,
+    path: PathBuf,
+    /// The progress last seen, and since when it has not changed.
+    seen: u64,
+    since: Instant,
+    /// Reported stalled already.
+    stalled: bool,
+}
+
 impl Driver {
+    fn abandon_maps(&self) {
+        for map in self.maps.values() {
+            map.control.abandon.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Reports the maps that hold threads but made no progress for the stall timeout. A
+    /// map that holds no thread (waiting for the pool, behind another map's chunks) is
+    /// not stalled.
+    fn watch_maps(&mut self, worker: &mut Worker, now: Instant) {
+        for (&key, map) in &mut self.maps {
+            let progress = map.control.progress.load(Ordering::Relaxed);
+            let busy = map.control.busy.load(Ordering::Relaxed);
+            if progress != map.seen || busy == 0 {
+                map.seen = progress;
+                map.since = now;
+                continue;
+            }
+            let still = now.saturating_duration_since(map.since);
+            if !map.stalled && still >= self.stall_timeout {
+                map.stalled = true;
+                map.control.abandon.store(true, Ordering::Relaxed);
+                let what = crate::error::shown(&map.path).to_string();
+                worker.map_stalled(key, busy as u32, what, still);
+            }
+        }
+    }
+
+    /// When [`Driver::watch_maps`] may next find a map stalled.
+    fn next_stall_check(&self) -> Option<Instant> {
+        self.maps
+            .values()
+            .filter(|m| !m.stalled)
+            .map(|m| m.since + self.stall_timeout)
+            .min()
+    }
+
     fn carry_out(&mut self, action: Action, worker: &mut Worker) {
         match action {
             Action::Send(Dest::Conn(id), frame) => self.net.send(id, frame),
@@ -243,7 +292,14 @@ impl Driver {
                 let (tx, waker) = (self.done_tx.clone(), self.net.waker());
                 let control = Arc::new(engine::Control::default());
                 let key = (order.job.job, order.task, order.attempt);
-                self.maps.insert(key, control.clone());
+                let watch = MapWatch {
+                    control: control.clone(),
+                    path: order.path.clone(),
+                    seen: 0,
+                    since: Instant::now(),
+                    stalled: false,
+                };
+                self.maps.insert(key, watch);
                 let root = self.input_root.clone();
                 self.pool.spawn(move || {
                     let started = Instant::now();
@@ -291,15 +347,22 @@ impl Driver {
                 });
             }
             Action::Abandon { job, task, attempt } => {
-                if let Some(control) = self.maps.get(&(job, task, attempt)) {
-                    control.abandon.store(true, Ordering::Relaxed);
+                if let Some(map) = self.maps.get(&(job, task, attempt)) {
+                    map.control.abandon.store(true, Ordering::Relaxed);
                 }
             }
-            Action::Prepare { .. } | Action::Release => {
-                // A job that ends (or is replaced) abandons what it still maps.
-                for control in self.maps.values() {
-                    control.abandon.store(true, Ordering::Relaxed);
-                }
+            Action::Prepare { partitions, .. } => {
+                // A new job: whatever the last one still maps is abandoned.
+                self.abandon_maps();
+                self.tables = Arc::new((0..partitions).map(|_| Mutex::default()).collect());
+                self.close_peers();
+            }
+            Action::Release => {
+                // A job that ends abandons what it still maps (its maps stop at their next
+                // record; a stalled one, when its read returns).
+                self.abandon_maps();
+                self.tables = Arc::new(Vec::new());
+                self.close_peers();
             }
             Action::Pause(id) => self.net.pause(id, true),
             Action::Resume(id) => self.net.pause(id, false),

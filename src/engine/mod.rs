@@ -58,6 +58,25 @@ pub struct Control {
     /// Set to stop the run early: its chunks stop at their next record and it returns
     /// [`Error::Abandoned`] (a map attempt that another copy has won).
     pub abandon: AtomicBool,
+    /// Threads opening or scanning this run's files right now: those a read that never
+    /// returns would hold.
+    pub busy: AtomicUsize,
+}
+
+/// Counts a thread as busy for a run while it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(busy: &'a AtomicUsize) -> Busy<'a> {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Busy(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The outcome for one input file.
@@ -218,6 +237,7 @@ impl<'a> Run<'a> {
 
     /// Step 1: opens input `index`, plans its chunks and spawns their scans.
     fn open<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
+        let busy = Busy::new(&self.control.busy);
         let Input { path, pipe_ok } = &self.inputs[index];
         let bytes = match FileBytes::open(path, *pipe_ok) {
             Ok(bytes) => bytes,
@@ -257,6 +277,7 @@ impl<'a> Run<'a> {
             outcomes: Mutex::new((0..chunks).map(|_| ChunkOutcome::default()).collect()),
             left: AtomicUsize::new(chunks),
         });
+        drop(busy);
         for chunk in 0..chunks {
             let file = file.clone();
             scope.spawn(move |scope| self.scan(file, chunk, scope));
@@ -265,6 +286,7 @@ impl<'a> Run<'a> {
 
     /// Step 2: scans one chunk; the last chunk of a file to finish settles it.
     fn scan<'s>(&'s self, file: Arc<OpenFile>, chunk: usize, scope: &rayon::Scope<'s>) {
+        let busy = Busy::new(&self.control.busy);
         let outcome = self.scan_chunk(&file, chunk, 1);
         if chunk == 0 && outcome.failure.is_some() {
             // Chunk 0 is always real: the run will fail, at this file or an earlier one.
@@ -277,6 +299,7 @@ impl<'a> Run<'a> {
             self.settle(&file);
             // Every other scan of this file has ended: this drop closes it (step 4).
             drop(file);
+            drop(busy);
             self.open_next(scope);
         }
     }

@@ -377,8 +377,11 @@ impl Net {
     }
 
     /// Waits for readiness (at most `timeout`) and appends what happened to `out`.
-    /// Connections that take too long to authenticate are closed here too.
-    pub fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<NetEvent>) -> io::Result<()> {
+    /// Connections that take too long to authenticate are closed here too, after what
+    /// they sent is read (a process that was stopped does not blame its peers for it).
+    /// Returns false when a signal cut the wait short (after SIGSTOP and SIGCONT, say)
+    /// and nothing was read: a caller that judges silence must poll again first.
+    pub fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<NetEvent>) -> io::Result<bool> {
         let now = Instant::now();
         let expiry = self.next_expiry().map(|t| t.saturating_duration_since(now));
         let timeout = match (timeout, expiry) {
@@ -389,10 +392,8 @@ impl Net {
         for id in std::mem::take(&mut self.unflushed) {
             self.flush(id, out);
         }
-        let polled = self.poll.poll(&mut self.events, timeout);
-        self.expire(Instant::now(), out);
-        match polled {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        match self.poll.poll(&mut self.events, timeout) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
             r => r?,
         }
         let ready: Vec<(Token, bool, bool)> = self
@@ -425,7 +426,8 @@ impl Net {
                 }
             }
         }
-        Ok(())
+        self.expire(Instant::now(), out);
+        Ok(true)
     }
 
     fn accept(&mut self, out: &mut Vec<NetEvent>) {

@@ -103,6 +103,12 @@ pub enum JobError {
     NoWorkers(String),
     #[error("worker {addr}: {reason}")]
     Worker { addr: String, reason: String },
+    /// Tasks are left and nothing runs, but every slot is held by a stalled map.
+    #[error(
+        "{0} tasks left and no worker can take them: every slot is held by a map that made \
+         no progress (see the lines above)"
+    )]
+    Stuck(usize),
 }
 
 /// A finished job's results.
@@ -550,6 +556,21 @@ impl Coordinator {
         self.retry_outsiders(now);
     }
 
+    /// The coordinator itself did not run for `stall` (it was stopped, its machine paused,
+    /// or a turn took that long): its workers' silence is counted as if that time had
+    /// not passed, since it could not hear them. (Their frames sent meanwhile wait in the
+    /// sockets and are read before the next judgement.)
+    pub fn stalled(&mut self, stall: Duration) {
+        for heard in self.last_heard.iter_mut().flatten() {
+            *heard += stall;
+        }
+        for entry in &mut self.workers {
+            if let Some(at) = &mut entry.retry_at {
+                *at += stall;
+            }
+        }
+    }
+
     /// Listed workers outside the running job are tried again every
     /// [`REJOIN_AFTER_INTERVALS`] heartbeat intervals
     /// (a restarted or late worker joins); one that connects but does not answer within
@@ -724,9 +745,12 @@ impl Coordinator {
                 if self.is_running_ids(f.job, f.task, f.attempt, w) =>
             {
                 let task = f.task as usize;
-                self.release_slot(task, w, f.attempt);
+                if f.failure != Failure::Stalled {
+                    // (A stalled map still holds its thread: its slot stays taken.)
+                    self.release_slot(task, w, f.attempt);
+                }
                 let other = self.drop_copy(task, w, f.attempt);
-                if other && f.failure == Failure::Unreadable {
+                if other && matches!(f.failure, Failure::Unreadable | Failure::Stalled) {
                     // The other copy goes on; this worker cannot read the file.
                     self.tasks[task].unreadable_on.push(w);
                 } else {
@@ -990,7 +1014,7 @@ impl Coordinator {
         ));
         let alive = self.alive();
         let entry = &mut self.tasks[task];
-        if f.failure == Failure::Unreadable {
+        if matches!(f.failure, Failure::Unreadable | Failure::Stalled) {
             entry.unreadable_on.push(w);
             if alive.iter().any(|l| !entry.unreadable_on.contains(l)) {
                 entry.state = TaskState::Pending;
@@ -1031,6 +1055,20 @@ impl Coordinator {
             return self.start_reduce();
         }
         self.dispatch();
+        // Nothing runs and nothing can start: the only slots taken are stalled maps'.
+        let stuck = self.phase == Phase::Mapping
+            && self.filed.running.is_empty()
+            && self.filed.resending.is_empty()
+            && self.adopting.is_none()
+            && self.filed.pending.range(..cutoff).next().is_some()
+            && self
+                .alive()
+                .iter()
+                .all(|&w| self.workers[w].running >= self.workers[w].report.slots);
+        if stuck {
+            let waiting = self.filed.pending.range(..cutoff).count();
+            self.finish(Err(JobError::Stuck(waiting)));
+        }
     }
 
     /// Gives pending tasks, in input order, to workers with free slots (the one with the

@@ -225,6 +225,10 @@ pub enum Failure {
     Damaged,
     /// Anything else that no retry will change (e.g. a partition too large to send).
     Fatal,
+    /// The map made no progress for the worker's `--stall-timeout` (a read that does not
+    /// return, as on a hung network file system): another worker may do better. The
+    /// thread it holds is not free: the task keeps its slot on this worker.
+    Stalled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -388,6 +392,9 @@ pub enum RefuseReason {
     /// The worker cannot go on with its job (e.g. its spill file failed) and leaves it:
     /// the coordinator recovers as from a lost worker.
     Leaving,
+    /// Every thread of the worker is stuck in a map that made no progress: it takes no
+    /// job until they come back (or it is restarted).
+    Stuck,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

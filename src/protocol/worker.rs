@@ -316,6 +316,17 @@ pub struct Worker {
     refused: BTreeSet<ConnId>,
     /// The time of the last event fed in.
     clock: Option<Instant>,
+    /// Maps that made no progress for too long, by (job, task, attempt), whatever job
+    /// runs now: the pool threads they hold (see [`Worker::map_stalled`]).
+    stuck: BTreeMap<(u64, u32, u32), Stuck>,
+}
+
+/// A map reported stalled whose threads have not come back.
+#[derive(Debug)]
+struct Stuck {
+    threads: u32,
+    /// What it was reading, for messages.
+    what: String,
 }
 
 /// Received partitions waiting for their merge, and the connections paused for them.
@@ -406,6 +417,57 @@ impl Worker {
             refusals: Refusals::default(),
             refused: BTreeSet::new(),
             clock: None,
+            stuck: BTreeMap::new(),
+        }
+    }
+
+    /// Pool threads held by maps that made no progress.
+    pub fn stuck_threads(&self) -> u32 {
+        self.stuck.values().map(|s| s.threads).sum()
+    }
+
+    /// A map made no progress for `stalled_for` while holding `threads` threads of the
+    /// pool (a read that does not return, as on a hung network file system). Its task
+    /// fails here as `Stalled` (the coordinator gives it to another worker and keeps its
+    /// slot taken), it is abandoned (should its read ever return, it stops at the next
+    /// record), and its threads are counted out until it ends: a worker whose threads are
+    /// all stuck refuses jobs instead of taking work it cannot do.
+    pub fn map_stalled(
+        &mut self,
+        (job, task, attempt): (u64, u32, u32),
+        threads: u32,
+        what: String,
+        stalled_for: Duration,
+    ) {
+        let message = format!(
+            "{what}: no progress for {:.0} s (a read that does not return?); {} thread{} \
+             of this worker held by it",
+            stalled_for.as_secs_f64(),
+            threads.max(1),
+            if threads.max(1) == 1 { "" } else { "s" }
+        );
+        self.log(format!("task {task} attempt {attempt}: {message}"));
+        self.stuck.insert(
+            (job, task, attempt),
+            Stuck {
+                threads: threads.max(1),
+                what,
+            },
+        );
+        self.actions
+            .push_back(Action::Abandon { job, task, attempt });
+        if let Some(state) = self.current_mut(job) {
+            if state.mapping.get(&task) == Some(&attempt) {
+                state.mapping.remove(&task);
+                self.fail_task(job, task, attempt, Failure::Stalled, message);
+            }
+        }
+        if self.stuck_threads() >= self.threads && self.job.is_some() {
+            let why = format!(
+                "all {} threads are stuck in maps that make no progress",
+                self.threads
+            );
+            self.leave_job(why);
         }
     }
 
@@ -767,10 +829,20 @@ impl Worker {
                         );
                     }
                 }
+                let stuck = self.stuck_threads();
+                if stuck >= self.threads {
+                    let what = self.stuck.values().next().map_or("", |s| s.what.as_str());
+                    let detail = format!(
+                        "all {} threads stuck in maps that make no progress (e.g. {what}); \
+                         restart this worker once its storage answers",
+                        self.threads
+                    );
+                    return self.refuse(conn, RefuseReason::Stuck, detail);
+                }
                 self.coordinator = Some(conn);
                 self.roles.insert(conn, Role::Coordinator);
                 let welcome = Welcome {
-                    threads: self.threads,
+                    threads: self.threads - stuck,
                     slots: self.slots,
                 };
                 self.send_encoded(Dest::Conn(conn), encode(&welcome));
@@ -994,6 +1066,15 @@ impl Worker {
                 micros,
                 result,
             } => {
+                if let Some(stuck) = self.stuck.remove(&(job, task, attempt)) {
+                    let threads = stuck.threads;
+                    return self.log(format!(
+                        "task {task} attempt {attempt}, stalled on {}, ended after all: \
+                         {threads} thread{} free again",
+                        stuck.what,
+                        if threads == 1 { "" } else { "s" }
+                    ));
+                }
                 if self.job_id() != Some(job) {
                     return;
                 }
@@ -1128,7 +1209,7 @@ impl Worker {
             };
             match job.kept.keep(frame) {
                 Ok(kept) => *slot = Some(kept),
-                Err(e) => return self.leave_job(e),
+                Err(e) => return self.leave_job(e.to_string()),
             }
         }
         job.outputs.insert(task, outputs);
@@ -1142,7 +1223,7 @@ impl Worker {
         let LoadedFrames { attempt, frames } = match job.kept_frames(task, partitions) {
             Ok(Some(found)) => found,
             Ok(None) => return,
-            Err(e) => return self.leave_job(e),
+            Err(e) => return self.leave_job(e.to_string()),
         };
         let (you, job_id) = (job.spec.you, job.spec.job);
         let mut local = Vec::new();
@@ -1233,7 +1314,7 @@ impl Worker {
             match job.kept_frames(task, &parts) {
                 Ok(Some(loaded)) => self.send_copies(task, &loaded.frames),
                 Ok(None) => {}
-                Err(e) => return self.leave_job(e),
+                Err(e) => return self.leave_job(e.to_string()),
             }
         }
     }
@@ -1264,7 +1345,7 @@ impl Worker {
         let frame = crate::net::frame::frame(Kind::Partition as u16, &bulk.payload);
         let frame = match job.kept.keep(Outgoing::new(frame)) {
             Ok(frame) => frame,
-            Err(e) => return self.leave_job(e),
+            Err(e) => return self.leave_job(e.to_string()),
         };
         let copies = job.copies.entry(head.task).or_insert_with(|| KeptFrames {
             attempt: head.attempt,
@@ -1424,12 +1505,14 @@ impl Worker {
 
     /// The worker cannot go on with its job (its spill file failed): it drops the job and
     /// tells the coordinator why, which recovers as from a lost worker.
-    fn leave_job(&mut self, error: SpillError) {
+    /// This worker cannot go on with its job: it tells the coordinator why and drops it
+    /// (the coordinator recovers as from a lost worker).
+    fn leave_job(&mut self, why: String) {
         let Some(job) = self.job.take() else { return };
-        self.log(format!("job {:016x}: leaving it: {error}", job.spec.job));
+        self.log(format!("job {:016x}: leaving it: {why}", job.spec.job));
         self.actions.push_back(Action::Release);
         if let Some(conn) = self.coordinator {
-            self.refuse(conn, RefuseReason::Leaving, error.to_string());
+            self.refuse(conn, RefuseReason::Leaving, why);
         }
     }
 
@@ -1438,7 +1521,7 @@ impl Worker {
         let line = format!("connection {conn}: refused ({reason:?}): {detail}");
         match reason {
             RefuseReason::Protocol | RefuseReason::UnknownJob => self.note_refusal(line),
-            RefuseReason::Busy | RefuseReason::Leaving => self.log(line),
+            RefuseReason::Busy | RefuseReason::Leaving | RefuseReason::Stuck => self.log(line),
         }
         let refused = Refused { reason, detail };
         self.send_encoded(Dest::Conn(conn), encode(&refused));
