@@ -442,3 +442,44 @@ fn a_job_that_skips_every_input_is_no_success() {
         assert_eq!(std::fs::read_to_string(&output).unwrap(), "older\n");
     }
 }
+
+/// A worker serving one coordinator's job refuses another's, and that coordinator says
+/// so: the worker was reached, it did not take the job.
+#[test]
+fn a_busy_worker_is_named_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = wetgen(
+        dir.path(),
+        "big.warc.wet.gz",
+        "30MB",
+        91,
+        &["--gzip", "--single-stream"],
+    );
+    let worker = Worker::start(1);
+    let machines = dir.path().join("machines.txt");
+    std::fs::write(&machines, &worker.addr).unwrap();
+    let m = machines.to_str().unwrap();
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .args([
+            "run",
+            "-q",
+            "--machines",
+            m,
+            big.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+        ])
+        .spawn()
+        .unwrap();
+    // The first job holds the worker for a while (one thread, one stream to decode).
+    std::thread::sleep(Duration::from_millis(300));
+    let out = wetmr(&["run", "--machines", m, SAMPLE_GZ], &[]);
+    let status = first.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no worker took the job") && err.contains("Busy"),
+        "{err}"
+    );
+}

@@ -548,3 +548,60 @@ fn a_paused_coordinator_blames_no_worker() {
         );
     }
 }
+
+/// A job that ends while a worker still maps one of its files (here its coordinator is
+/// killed) abandons that map at its next record instead of letting it run to its end.
+#[test]
+fn a_map_outliving_its_job_is_abandoned() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    // One stream, one chunk: a map of a second or so on one thread.
+    let big = wetgen(
+        dir.path(),
+        "big.warc.wet.gz",
+        "60MB",
+        93,
+        &["--gzip", "--single-stream"],
+    );
+    let log = dir.path().join("worker.log");
+    let worker = Worker::start_logged(1, &[], &log);
+    let mut child = spawn_run(
+        dir.path(),
+        std::slice::from_ref(&big),
+        &[worker.addr.as_str()],
+        &["-q"],
+    );
+    let waited = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("worker 0 of 1")
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the job never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let size = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if let Some(line) = text.lines().find(|l| l.contains("map abandoned after")) {
+            let mb: f64 = line
+                .split("abandoned after ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            assert!(mb < size, "abandoned only at the end: {line}");
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "never abandoned: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -170,7 +170,14 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
                             job, task, attempt, ..
                         } = done
                         {
-                            driver.maps.remove(&(job, task, attempt));
+                            let map = driver.maps.remove(&(job, task, attempt));
+                            if let Some(map) = map.filter(|m| m.abandoned() && !m.stalled) {
+                                log(&format!(
+                                    "task {task} attempt {attempt}: map abandoned after {:.1} \
+                                     MB (another copy won, or its job ended)",
+                                    map.control.progress.load(Ordering::Relaxed) as f64 / 1e6
+                                ));
+                            }
                         }
                         worker.complete(done, Instant::now());
                     }
@@ -240,6 +247,12 @@ struct MapWatch {
     since: Instant,
     /// Reported stalled already.
     stalled: bool,
+}
+
+impl MapWatch {
+    fn abandoned(&self) -> bool {
+        self.control.abandon.load(Ordering::Relaxed)
+    }
 }
 
 impl Driver {

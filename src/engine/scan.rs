@@ -143,7 +143,8 @@ impl<'a> Progress<'a> {
         }
     }
 
-    /// The chunk is over: the rest of its share is reported.
+    /// The chunk is over: the rest of its share is reported. (A chunk stopped early by a
+    /// cancellation reports only what it read.)
     fn finish(&mut self) {
         self.report(self.end);
     }
@@ -244,7 +245,9 @@ pub fn scan_plain(
         }
     }
     file.release(released, pos);
-    progress.finish();
+    if !out.cancelled {
+        progress.finish();
+    }
     out.counters.warc_bytes = (pos - start) as u64;
     out
 }
@@ -440,7 +443,9 @@ pub fn scan_gzip(
     out.counters.warc_bytes = base + window.len() as u64;
     window.clear();
     file.release(start, reader.pos());
-    progress.finish();
+    if !out.cancelled {
+        progress.finish();
+    }
     out
 }
 
