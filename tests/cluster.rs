@@ -476,10 +476,5 @@ fn a_busy_worker_is_named_as_busy() {
     let out = wetmr(&["run", "--machines", m, SAMPLE_GZ], &[]);
     let status = first.wait().unwrap();
     assert!(status.success());
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("no worker took the job") && err.contains("Busy"),
-        "{err}"
-    );
+    common::assert_exit(&out, 4, &["no worker took the job", "Busy"]);
 }

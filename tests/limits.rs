@@ -130,6 +130,5 @@ fn thread_counts_are_bounded() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+    common::assert_exit(&out, 1, &["at most"]);
 }

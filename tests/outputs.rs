@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{stderr, wetgen, wetmr};
+use common::{assert_exit, stderr, wetgen, wetmr};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet.gz");
 
@@ -46,8 +46,7 @@ fn a_failing_stats_file_leaves_the_older_counts_in_place() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("stats.json"), "{}", stderr(&out));
+    assert_exit(&out, 3, &["stats.json"]);
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "older\n");
     assert_eq!(names(dir.path()), ["counts.tsv"]);
 }

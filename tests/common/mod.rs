@@ -69,6 +69,16 @@ pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// Asserts that a run exited with `code` and that its stderr says every one of `says`.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, says: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    for text in says {
+        assert!(err.contains(text), "stderr lacks {text:?}: {err}");
+    }
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("output is UTF-8")
 }
