@@ -1,8 +1,6 @@
 //! `wetmr count`: the whole local job, from a resolved config to written outputs.
 
-use std::collections::HashSet;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,6 +11,7 @@ use crate::engine::{self, FileResult, Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::{expand_inputs, Input};
 use crate::output::atomic::stage;
+use crate::output::destinations;
 use crate::output::stats::{ClusterStats, RunStats};
 use crate::output::tsv::write_tsv;
 
@@ -93,72 +92,15 @@ pub fn inputs(config: &CountConfig) -> Result<Inputs> {
     if files.is_empty() {
         return Err(Error::NoInputs);
     }
-    let outputs: Vec<(&str, &Path)> = [
+    let outputs: Vec<(&'static str, &Path)> = [
         ("--output", config.output.as_deref()),
         ("--stats", config.stats.as_deref()),
     ]
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?)))
     .collect();
-    if let [(_, output), (_, stats)] = outputs[..] {
-        if same_destination(output, stats) {
-            return Err(Error::Usage(format!(
-                "--output and --stats name the same file ({})",
-                crate::error::shown(output)
-            )));
-        }
-    }
-    // Outputs that exist as regular files, by identity, and the inputs they must not be.
-    let existing: Vec<(&str, &Path, (u64, u64))> = outputs
-        .iter()
-        .filter_map(|&(flag, path)| {
-            let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-            Some((flag, path, (meta.dev(), meta.ino())))
-        })
-        .collect();
-    let mut ids = HashSet::new();
-    let mut bytes = 0;
-    for Input { path, .. } in &files {
-        if let Ok(meta) = std::fs::metadata(path) {
-            bytes += meta.len();
-            if !existing.is_empty() {
-                ids.insert((meta.dev(), meta.ino()));
-            }
-        }
-    }
-    if let Some(list) = &config.inputs.list {
-        if let Ok(meta) = std::fs::metadata(list) {
-            ids.insert((meta.dev(), meta.ino()));
-        }
-    }
-    for (flag, path, id) in existing {
-        if ids.contains(&id) {
-            return Err(Error::Usage(format!(
-                "{flag} {} is one of the inputs: it would be overwritten",
-                crate::error::shown(path)
-            )));
-        }
-    }
+    let bytes = destinations::check(&outputs, &files, config.inputs.list.as_deref())?;
     Ok(Inputs { files, bytes })
-}
-
-/// Whether two output paths end up at the same file (an existing one by identity, a new
-/// one by its directory's real path and its name).
-fn same_destination(a: &Path, b: &Path) -> bool {
-    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
-    }
-    let resolved = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some((std::fs::canonicalize(dir).ok()?, p.file_name()?.to_owned()))
-    };
-    match (resolved(a), resolved(b)) {
-        (Some(ra), Some(rb)) => ra == rb,
-        _ => a == b,
-    }
 }
 
 /// A finished job's results, local or distributed, ready to be written.

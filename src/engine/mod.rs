@@ -349,7 +349,7 @@ impl<'a> Run<'a> {
         let mut result = FileResult::new(&self.inputs[file.index].path);
         result.format = Some(file.format);
         result.bytes_in = file.bytes.len() as u64;
-        let (failure, false_chunks) = settle(&mut result, &outcomes, self.job.policy);
+        let (failure, false_chunks) = tally_file(&mut result, &outcomes, self.job.policy);
         if let Some(damage) = failure {
             let path = result.path;
             return self.fail(file.index, Error::Damaged { path, damage });
@@ -415,11 +415,11 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Settles one file from the outcomes of its chunks: follows the chain of real chunks,
+/// Sums one file from the outcomes of its chunks: follows the chain of real chunks,
 /// fills `result` with their sum, and returns the file's first damage under
 /// `Policy::Strict` (a file without a single record is damaged too) and the indices of the
 /// chunks that started at a false split point.
-fn settle(
+fn tally_file(
     result: &mut FileResult,
     outcomes: &[ChunkOutcome],
     policy: Policy,

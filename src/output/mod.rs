@@ -1,9 +1,13 @@
 //! Outputs: the ranked word list as TSV, the run's figures as JSON and as a summary line.
 //!
-//! Files are written atomically ([`atomic`]): to a temporary file in the destination's
-//! directory, synced, then renamed over the destination. An interrupted or failed run never
-//! leaves a partial or empty output, and an older output stays intact until replaced.
+//! Files are written atomically ([`atomic`]): staged in full in the destination's directory
+//! (an anonymous file where the system allows), synced, then renamed over the destination
+//! once every output of the job is staged. An interrupted or failed run never leaves a
+//! partial or empty output, and older outputs stay intact until replaced. Before a job
+//! reads anything, [`destinations`] checks that no output would overwrite an input or the
+//! other output.
 
 pub mod atomic;
+pub mod destinations;
 pub mod stats;
 pub mod tsv;

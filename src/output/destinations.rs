@@ -1,0 +1,90 @@
+//! Where a job's outputs go, checked before anything is read: an output must not be one of
+//! the job's inputs or its list of inputs (it would be overwritten with counts), nor the
+//! other output (one would replace the other).
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::error::{shown, Error, Result};
+use crate::input::Input;
+
+/// Checks `outputs` (flag, path) against each other, the `inputs` and their `list`.
+/// Returns the inputs' total size (their sizes are read anyway), for progress lines.
+pub fn check(
+    outputs: &[(&'static str, &Path)],
+    inputs: &[Input],
+    list: Option<&Path>,
+) -> Result<u64> {
+    if let [(_, output), (_, stats)] = outputs {
+        if same_destination(output, stats) {
+            return Err(Error::Usage(format!(
+                "--output and --stats name the same file ({})",
+                shown(output)
+            )));
+        }
+    }
+    // Outputs that exist as regular files, by identity: only those can be inputs.
+    let existing: Vec<(&str, &Path, (u64, u64))> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| {
+            let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+            Some((flag, path, (meta.dev(), meta.ino())))
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut bytes = 0;
+    let paths = inputs.iter().map(|i| i.path.as_path()).chain(list);
+    for (n, path) in paths.enumerate() {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if n < inputs.len() {
+                bytes += meta.len();
+            }
+            if !existing.is_empty() {
+                ids.insert((meta.dev(), meta.ino()));
+            }
+        }
+    }
+    for (flag, path, id) in existing {
+        if ids.contains(&id) {
+            return Err(Error::Usage(format!(
+                "{flag} {} is one of the inputs: it would be overwritten",
+                shown(path)
+            )));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Whether two output paths end up at the same file (an existing one by identity, a new
+/// one by its directory's real path and its name).
+fn same_destination(a: &Path, b: &Path) -> bool {
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    let resolved = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some((std::fs::canonicalize(dir).ok()?, p.file_name()?.to_owned()))
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(ra), Some(rb)) => ra == rb,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_new_file_by_two_spellings() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("out.tsv");
+        let b = dir.path().join(".").join("out.tsv");
+        assert!(same_destination(&a, &b));
+        assert!(!same_destination(&a, &dir.path().join("other.tsv")));
+    }
+}
