@@ -168,6 +168,26 @@ pub fn run(job: &Job, inputs: &[Input], control: &Control) -> Result<Outcome> {
 }
 
 impl FileResult {
+    /// A file passed over whole (`--skip-bad-input`), for `what` reason: nothing of its
+    /// `bytes_in` bytes counted. `format` is `None` when it could not be read.
+    fn skipped_whole(
+        path: &Path,
+        format: Option<Format>,
+        bytes_in: u64,
+        what: String,
+    ) -> FileResult {
+        let mut result = FileResult::new(path);
+        result.format = format;
+        result.bytes_in = bytes_in;
+        result.counters.skipped_bytes = bytes_in;
+        result.skipped.push(Skipped {
+            at: Offset::Plain { offset: 0 },
+            what,
+            bytes: bytes_in,
+        });
+        result
+    }
+
     /// A file's result before anything is known of it.
     pub fn new(path: &Path) -> FileResult {
         FileResult {
@@ -241,19 +261,14 @@ impl<'a> Run<'a> {
         let Input { path, pipe_ok } = &self.inputs[index];
         let bytes = match FileBytes::open(path, *pipe_ok) {
             Ok(bytes) => bytes,
-            Err(Error::Open { source, .. }) if self.job.policy == Policy::Skip => {
-                let mut result = FileResult::new(path);
-                result.skipped.push(Skipped {
-                    at: Offset::Plain { offset: 0 },
-                    what: format!("cannot read: {source}"),
-                    bytes: 0,
-                });
-                self.settled(index, result);
-                return self.open_next(scope);
-            }
             Err(error) => {
-                self.fail(index, error);
-                return self.open_next(scope);
+                let what = match &error {
+                    Error::Open { source, .. } => format!("cannot read: {source}"),
+                    other => other.to_string(),
+                };
+                // No format: unread (a worker's caller then tries another worker).
+                let skipped = FileResult::skipped_whole(path, None, 0, what);
+                return self.unusable(index, error, skipped, scope);
             }
         };
         let format = Format::sniff(&bytes);
@@ -265,7 +280,13 @@ impl<'a> Run<'a> {
                      (decompress it first)"
                 ),
             };
-            return self.damaged_whole(index, damage, bytes.len() as u64, scope);
+            let (format, size) = (Some(Format::Plain), bytes.len() as u64);
+            let skipped = FileResult::skipped_whole(path, format, size, damage.what.clone());
+            let error = Error::Damaged {
+                path: path.clone(),
+                damage,
+            };
+            return self.unusable(index, error, skipped, scope);
         }
         let points = plan::split_points(&bytes, format, self.job.split_bytes, &mut Vec::new());
         let chunks = points.len();
@@ -366,36 +387,21 @@ impl<'a> Run<'a> {
         self.settled(file.index, result);
     }
 
-    /// Input `index` (of `bytes_in` bytes) cannot be read as WET at all: it fails the run,
-    /// or is skipped whole.
-    fn damaged_whole<'s>(
+    /// Input `index` cannot be counted at all (`error`): it fails the run, or under the
+    /// skip policy, if it is input damage, it settles as `skipped`. Then the next input
+    /// takes its place.
+    fn unusable<'s>(
         &'s self,
         index: usize,
-        damage: Damage,
-        bytes_in: u64,
+        error: Error,
+        skipped: FileResult,
         scope: &rayon::Scope<'s>,
     ) {
-        let path = &self.inputs[index].path;
-        match self.job.policy {
-            Policy::Strict => self.fail(
-                index,
-                Error::Damaged {
-                    path: path.clone(),
-                    damage,
-                },
-            ),
-            Policy::Skip => {
-                let mut result = FileResult::new(path);
-                result.format = Some(Format::Plain);
-                result.bytes_in = bytes_in;
-                result.counters.skipped_bytes = bytes_in;
-                result.skipped.push(Skipped {
-                    at: damage.at,
-                    what: damage.what,
-                    bytes: bytes_in,
-                });
-                self.settled(index, result);
-            }
+        let input_damage = matches!(error, Error::Open { .. } | Error::Damaged { .. });
+        if self.job.policy == Policy::Skip && input_damage {
+            self.settled(index, skipped);
+        } else {
+            self.fail(index, error);
         }
         self.open_next(scope);
     }

@@ -36,16 +36,11 @@ pub struct Staged {
     what: &'static str,
     /// The destination (a symbolic link's target).
     target: PathBuf,
-    state: State,
-}
-
-enum State {
-    /// An anonymous file in the destination's directory.
-    Anonymous(File),
-    /// A file under a hidden name, registered for removal on signals.
-    Named(File, PathBuf, Slot),
-    /// Written in place (not a regular file), or committed.
-    Done,
+    /// The staged file: anonymous, or under `hidden`; `None` once written in place (a
+    /// destination that is not a regular file) or committed.
+    file: Option<File>,
+    /// The hidden name of a staged file that has one (removed if the output is dropped).
+    hidden: Option<Hidden>,
 }
 
 /// Writes the output `path` through `fill` to a staged file (see the module docs). `what`
@@ -67,42 +62,36 @@ pub fn stage(
         return Ok(Staged {
             what,
             target: path.to_path_buf(),
-            state: State::Done,
+            file: None,
+            hidden: None,
         });
     }
     let target = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(err)?,
         _ => path.to_path_buf(),
     };
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let state = match anonymous_file(dir) {
-        Some(file) => State::Anonymous(file.map_err(err)?),
+    let dir = directory_of(&target);
+    let (mut file, hidden) = match anonymous_file(dir) {
+        Some(file) => (file.map_err(err)?, None),
         None => {
             let (file, name) = named_file(dir, &target).map_err(err)?;
-            let slot = Slot::register(&HIDDEN, &name);
-            State::Named(file, name, slot)
+            (file, Some(Hidden::register(&HIDDEN, name)))
         }
     };
-    // From here on, dropping `staged` removes what was made.
-    let mut staged = Staged {
-        what,
-        target,
-        state,
-    };
-    let (State::Anonymous(file) | State::Named(file, ..)) = &mut staged.state else {
-        unreachable!("set just above");
-    };
+    // From here on, an error drops `hidden`, which removes the file's name.
     if let Some(meta) = &existing {
         let mode = meta.permissions().mode() & 0o7777;
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(err)?;
     }
-    write_all(file, fill).map_err(err)?;
+    write_all(&mut file, fill).map_err(err)?;
     file.sync_all().map_err(err)?;
-    Ok(staged)
+    Ok(Staged {
+        what,
+        target,
+        file: Some(file),
+        hidden,
+    })
 }
 
 /// Stages and commits one output.
@@ -122,42 +111,27 @@ impl Staged {
             path: self.target.clone(),
             source,
         };
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Done => Ok(()),
-            State::Named(_, name, slot) => {
-                let renamed = std::fs::rename(&name, &self.target);
-                if renamed.is_err() {
-                    let _ = std::fs::remove_file(&name);
-                }
-                slot.unregister();
-                renamed.map_err(err)
+        let mut hidden = match (self.hidden.take(), self.file.take()) {
+            (Some(hidden), _) => hidden,
+            (None, Some(file)) => {
+                let name = hidden_name(directory_of(&self.target), &self.target);
+                let hidden = Hidden::register(&HIDDEN, name);
+                link_anonymous(&file, &hidden.name).map_err(err)?;
+                hidden
             }
-            State::Anonymous(file) => {
-                let dir = match self.target.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() => dir,
-                    _ => Path::new("."),
-                };
-                let name = hidden_name(dir, &self.target);
-                let slot = Slot::register(&HIDDEN, &name);
-                let linked = link_anonymous(&file, &name);
-                let renamed = linked.and_then(|()| {
-                    std::fs::rename(&name, &self.target).inspect_err(|_| {
-                        let _ = std::fs::remove_file(&name);
-                    })
-                });
-                slot.unregister();
-                renamed.map_err(err)
-            }
-        }
+            (None, None) => return Ok(()),
+        };
+        std::fs::rename(&hidden.name, &self.target).map_err(err)?;
+        hidden.on_disk = false;
+        Ok(())
     }
 }
 
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if let State::Named(_, name, slot) = std::mem::replace(&mut self.state, State::Done) {
-            let _ = std::fs::remove_file(&name);
-            slot.unregister();
-        }
+/// The directory a file is in (`.` for a bare name).
+pub fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
 }
 
@@ -260,33 +234,45 @@ type Registry = [AtomicPtr<libc::c_char>; 8];
 /// one can always use it.
 static HIDDEN: Registry = [const { AtomicPtr::new(std::ptr::null_mut()) }; 8];
 
-/// A place in a registry (`None`: all were taken, and the name is not removed on signals).
-struct Slot(&'static Registry, Option<usize>);
+/// A staged file's hidden name, registered for the signal handlers; removed from the disk
+/// and the registry when dropped (unless a rename has moved it into place).
+struct Hidden {
+    name: PathBuf,
+    on_disk: bool,
+    registry: &'static Registry,
+    /// Its place in the registry (`None`: all were taken; it is not removed on signals).
+    slot: Option<usize>,
+}
 
-impl Slot {
-    fn register(registry: &'static Registry, name: &Path) -> Slot {
+impl Hidden {
+    fn register(registry: &'static Registry, name: PathBuf) -> Hidden {
         install_signal_cleanup();
-        let Ok(path) = CString::new(name.as_os_str().as_bytes()) else {
-            return Slot(registry, None);
-        };
-        let path = path.into_raw();
-        for (i, slot) in registry.iter().enumerate() {
-            let free = slot.compare_exchange(
-                std::ptr::null_mut(),
-                path,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
-            if free.is_ok() {
-                return Slot(registry, Some(i));
-            }
+        let slot = CString::new(name.as_os_str().as_bytes())
+            .ok()
+            .and_then(|path| {
+                let path = path.into_raw();
+                registry.iter().position(|slot| {
+                    let free = std::ptr::null_mut();
+                    slot.compare_exchange(free, path, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                })
+            });
+        Hidden {
+            name,
+            on_disk: true,
+            registry,
+            slot,
         }
-        Slot(registry, None)
     }
+}
 
-    fn unregister(self) {
-        if let Some(i) = self.1 {
-            self.0[i].store(std::ptr::null_mut(), Ordering::SeqCst);
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        if self.on_disk {
+            let _ = std::fs::remove_file(&self.name);
+        }
+        if let Some(i) = self.slot {
+            self.registry[i].store(std::ptr::null_mut(), Ordering::SeqCst);
         }
     }
 }
@@ -421,10 +407,11 @@ mod tests {
             .starts_with(".out.tsv."));
         // A registry of its own: the tests of this module run at once.
         static REGISTRY: Registry = [const { AtomicPtr::new(std::ptr::null_mut()) }; 8];
-        let slot = Slot::register(&REGISTRY, &name);
-        assert!(slot.1.is_some());
+        let hidden = Hidden::register(&REGISTRY, name);
+        assert!(hidden.slot.is_some());
         remove_registered(&REGISTRY);
-        slot.unregister();
         assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        drop(hidden);
+        assert!(REGISTRY.iter().all(|p| p.load(Ordering::SeqCst).is_null()));
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::{shown, Error, Result};
 use crate::input::Input;
+use crate::output::atomic::directory_of;
 
 /// Checks `outputs` (flag, path) against each other, the `inputs` and their `list`.
 /// Returns the inputs' total size (their sizes are read anyway), for progress lines.
@@ -63,11 +64,8 @@ fn same_destination(a: &Path, b: &Path) -> bool {
         return ma.dev() == mb.dev() && ma.ino() == mb.ino();
     }
     let resolved = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some((std::fs::canonicalize(dir).ok()?, p.file_name()?.to_owned()))
+        let dir = std::fs::canonicalize(directory_of(p)).ok()?;
+        Some((dir, p.file_name()?.to_owned()))
     };
     match (resolved(a), resolved(b)) {
         (Some(ra), Some(rb)) => ra == rb,
