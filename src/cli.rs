@@ -344,12 +344,14 @@ pub struct CountArgs {
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
-    /// A file listing inputs, one path per line (# comments); may be gzipped (wet.paths.gz).
+    /// A file or URL listing inputs, one path or URL per line (# comments); may be gzipped
+    /// (wet.paths.gz).
     #[arg(long = "inputs", value_name = "LIST", env = "WETMR_INPUTS")]
     pub list: Option<PathBuf>,
 
-    /// Directory prepended to relative paths read from --inputs.
-    #[arg(long, value_name = "DIR", env = "WETMR_INPUT_BASE")]
+    /// Directory or URL prepended to relative paths read from --inputs
+    /// (e.g. https://data.commoncrawl.org/).
+    #[arg(long, value_name = "DIR|URL", env = "WETMR_INPUT_BASE")]
     pub input_base: Option<PathBuf>,
 
     /// Definition of a word (see README).
@@ -403,6 +405,66 @@ pub struct CountArgs {
     #[arg(long, hide = true, value_name = "WORDS", env = "WETMR_SPILL_AT",
           default_value_t = crate::count::SPILL_AT)]
     pub spill_at: usize,
+
+    #[command(flatten)]
+    pub download: DownloadArgs,
+}
+
+/// How URL inputs are fetched.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Downloads (URL inputs)")]
+pub struct DownloadArgs {
+    /// Files downloaded at once, at most (1 to 10); rate limits lower it for a while.
+    #[arg(long, value_name = "N", default_value_t = 4, env = "WETMR_DOWNLOADS",
+          value_parser = clap::value_parser!(u16).range(1..=10))]
+    pub downloads: u16,
+
+    /// Retries of one download in a row without progress before it fails.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "WETMR_MAX_RETRIES"
+    )]
+    pub max_retries: u32,
+
+    /// The most time one download may spend waiting to retry before it fails.
+    #[arg(long, value_name = "SECS", default_value = "7200", value_parser = parse_duration,
+          env = "WETMR_RETRY_FOR")]
+    pub retry_for: std::time::Duration,
+
+    /// The first wait before a retry; later ones grow exponentially, with jitter.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_duration,
+          env = "WETMR_RETRY_WAIT")]
+    pub retry_wait: std::time::Duration,
+
+    /// A connection, answer or read that brings nothing for this long is retried.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_duration,
+          env = "WETMR_READ_TIMEOUT")]
+    pub read_timeout: std::time::Duration,
+
+    /// An S3-compatible endpoint for s3:// inputs (default: AWS).
+    #[arg(long, value_name = "URL", env = "WETMR_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The region of s3:// inputs [default: AWS_REGION, else us-east-1].
+    #[arg(long, value_name = "REGION", env = "WETMR_S3_REGION")]
+    pub s3_region: Option<String>,
+}
+
+impl DownloadArgs {
+    pub fn resolve(self, quiet: bool) -> crate::remote::Settings {
+        crate::remote::Settings {
+            downloads: self.downloads as usize,
+            max_retries: self.max_retries,
+            retry_for: self.retry_for,
+            retry_wait: self.retry_wait,
+            read_timeout: self.read_timeout,
+            s3_endpoint: self.s3_endpoint,
+            s3_region: self.s3_region,
+            log: !quiet,
+        }
+    }
 }
 
 /// A `wetmr count` job, resolved.
@@ -421,6 +483,7 @@ pub struct CountConfig {
     pub threads: usize,
     pub split_bytes: Option<usize>,
     pub spill_at: usize,
+    pub download: crate::remote::Settings,
 }
 
 impl CountArgs {
@@ -448,6 +511,7 @@ impl CountArgs {
             threads: threads_or_cores(self.threads),
             split_bytes: self.split_bytes.map(NonZeroUsize::get),
             spill_at: self.spill_at,
+            download: self.download.resolve(self.quiet),
         }
     }
 }

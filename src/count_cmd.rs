@@ -14,11 +14,13 @@ use crate::output::atomic::stage;
 use crate::output::destinations;
 use crate::output::stats::{ClusterStats, RunStats};
 use crate::output::tsv::write_tsv;
+use crate::remote::{Client, DownloadTotals};
 
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
-    let Inputs { files, bytes } = inputs(config)?;
+    let client = Client::new(config.download.clone());
+    let Inputs { files, bytes } = inputs(config, &client)?;
     let pool = thread_pool(config.threads, "count")?;
     let job = Job {
         tokenizer: config.tokenizer,
@@ -33,16 +35,17 @@ pub fn count(config: &CountConfig) -> Result<()> {
             None => None,
             Some(every) => {
                 let (progress, finished) = (&control.progress, &finished);
+                let client = files.iter().any(|f| f.remote.is_some()).then_some(&client);
                 let spawned = std::thread::Builder::new()
                     .name("wetmr-progress".into())
                     .spawn_scoped(scope, move || {
-                        report_progress(every, bytes, started, progress, finished)
+                        report_progress(every, bytes, started, progress, finished, client)
                     })
                     .map_err(|e| Error::Resources(format!("cannot start a thread: {e}")))?;
                 Some(spawned)
             }
         };
-        let outcome = pool.install(|| engine::run(&job, &files, &control));
+        let outcome = engine::run_on(&pool, &job, &files, &control, &client);
         finished.store(true, Ordering::Relaxed);
         if let Some(reporter) = reporter {
             reporter.thread().unpark();
@@ -58,6 +61,10 @@ pub fn count(config: &CountConfig) -> Result<()> {
             distinct: outcome.counted.distinct(),
             threads: config.threads,
             cluster: None,
+            downloads: files
+                .iter()
+                .any(|f| f.remote.is_some())
+                .then(|| client.figures(started.elapsed())),
         },
         started,
     )
@@ -82,13 +89,13 @@ pub struct Inputs {
 
 /// The inputs of a job, expanded (directories listed, list files read), after checking
 /// that no output would overwrite one of them or another output.
-pub fn inputs(config: &CountConfig) -> Result<Inputs> {
+pub fn inputs(config: &CountConfig, client: &Client) -> Result<Inputs> {
     if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
         return Err(Error::Usage(
             "no inputs: give WET files or directories, or --inputs LIST".into(),
         ));
     }
-    let files = expand_inputs(&config.inputs)?;
+    let files = expand_inputs(&config.inputs, Some(client))?;
     if files.is_empty() {
         return Err(Error::NoInputs);
     }
@@ -111,6 +118,8 @@ pub struct Delivery<'a> {
     pub distinct: u64,
     pub threads: usize,
     pub cluster: Option<ClusterStats>,
+    /// The download figures of a job with URL inputs.
+    pub downloads: Option<DownloadTotals>,
 }
 
 /// Writes a job's outputs: the TSV (atomically, or to stdout), the stats document, the
@@ -145,6 +154,7 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
         started.elapsed(),
     );
     stats.cluster = d.cluster;
+    stats.downloads = d.downloads;
     let tsv = config
         .output
         .as_deref()
@@ -186,6 +196,7 @@ fn report_progress(
     started: Instant,
     done: &AtomicU64,
     finished: &AtomicBool,
+    client: Option<&Client>,
 ) {
     let mut next = every;
     while !finished.load(Ordering::Relaxed) {
@@ -197,11 +208,29 @@ fn report_progress(
         }
         next += every;
         let done = done.load(Ordering::Relaxed);
+        let read = match client {
+            // URL inputs' sizes are not known in advance.
+            Some(_) => format!("{:.1} MB read", done as f64 / 1e6),
+            None => format!(
+                "{:.1}/{:.1} MB read ({:.0}%)",
+                done as f64 / 1e6,
+                total as f64 / 1e6,
+                100.0 * done as f64 / total.max(1) as f64
+            ),
+        };
+        let downloads = client.map_or(String::new(), |client| {
+            let d = client.figures(elapsed);
+            format!(
+                "; downloaded {:.1} MB at {:.1} MB/s, {} retries, {} resumes, {:.0} s in backoff",
+                d.bytes as f64 / 1e6,
+                d.mb_per_s,
+                d.retries,
+                d.resumes,
+                d.backoff_seconds
+            )
+        });
         eprintln!(
-            "wetmr: progress: {:.1}/{:.1} MB read ({:.0}%), {:.0} s, {:.1} MB/s",
-            done as f64 / 1e6,
-            total as f64 / 1e6,
-            100.0 * done as f64 / total.max(1) as f64,
+            "wetmr: progress: {read}, {:.0} s, {:.1} MB/s{downloads}",
             elapsed.as_secs_f64(),
             done as f64 / 1e6 / elapsed.as_secs_f64()
         );

@@ -117,6 +117,9 @@ pub enum Error {
     /// An input failed on a worker; the message names the file.
     #[error("{0}")]
     RemoteInput(String),
+    /// A URL input that could not be fetched.
+    #[error("{url}: {what}", url = shown(Path::new(.url)))]
+    Download { url: String, what: String },
     #[error("{0}")]
     Cluster(String),
     #[error("network: {0}")]
@@ -144,6 +147,7 @@ impl Error {
             | Error::NoInputs
             | Error::Damaged { .. }
             | Error::RemoteInput(_)
+            | Error::Download { .. }
             | Error::NothingCounted { .. } => exit::BAD_INPUT,
             Error::Resources(_) => exit::RESOURCES,
             Error::Output { .. } | Error::Stdout(_) => exit::IO,

@@ -29,5 +29,6 @@ pub mod net;
 pub mod output;
 pub mod partition;
 pub mod protocol;
+pub mod remote;
 pub mod tokenize;
 pub mod warc;

@@ -3,7 +3,8 @@
 # same run.
 #
 # Generates (once) a corpus with wetgen: one 200 MB file and four 50 MB files, plain and
-# gzipped, plus a 400 MB gzipped file with ~2M distinct words for the memory figures. Then
+# gzipped, a 400 MB gzipped file with ~2M distinct words for the memory figures, and eight
+# 25 MB gzipped files that are also counted over loopback HTTP (URL inputs). Then
 # prints, for each case, the median wall time of wetmr and of its peer (`LC_ALL=C wc -w`,
 # `gzip -dc`, `libdeflate-gunzip -c` when installed) and their ratio, peak RSS, and the
 # time of a tiny job. The machine is shared and noisy: read the ratios, not the seconds.
@@ -50,6 +51,9 @@ for i in 1 2 3 4; do
   gen "part$i.warc.wet.gz" "$(mb 50)" $((i + 1)) --gzip
 done
 gen huge.warc.wet.gz "$(mb 400)" 9 --gzip
+for i in 1 2 3 4 5 6 7 8; do
+  gen "url$i.warc.wet.gz" "$(mb 25)" $((i + 20)) --gzip
+done
 
 # Warm the page cache so every contender reads from memory.
 cat "$dir"/*.warc.wet* > /dev/null
@@ -143,6 +147,48 @@ print(f"shuffle: {sent/1e6:.1f} MB sent + {kept/1e6:.1f} MB kept local = "
       f"(sent alone {100*sent/plain:.1f}%), R = {d['cluster']['partitions']}")
 PY
 rm -f "$stats"
+
+# URL inputs: the same files served over loopback HTTP by tests/support/faultserver.py (a
+# Python server that shares the two cores), at full speed and at a per-connection rate.
+echo
+serve() { # port_file [--rate B/s]: starts a server over $dir, prints its port
+  local log
+  log=$(mktemp)
+  python3 "$root/tests/support/faultserver.py" "$dir" <(echo '{}') "$log" "$@" > "$1.port" &
+  echo $! > "$1.pid"
+  while [ ! -s "$1.port" ]; do sleep 0.05; done
+}
+stop_server() { kill "$(cat "$1.pid")" 2>/dev/null || true; rm -f "$1.port" "$1.pid"; }
+srv=$(mktemp -u)
+serve "$srv" ; port=$(head -1 "$srv.port")
+big_url=http://127.0.0.1:$port/big.warc.wet.gz
+t_url=$(median_time count --threads 2 "$big_url")
+row "gz $(mb 200) over HTTP, --threads 2" "$t_url" "$(size_mb "$big")" "same file from disk" "$t_big_gz"
+stats=$(mktemp)
+rss_of() { "$wetmr" count --quiet --threads 2 --output /dev/null --stats "$stats" "$@" &&
+  sed -n 's/.*"peak_rss_bytes": \([0-9]*\).*/\1/p' "$stats"; }
+rss_disk=$(rss_of "$big.gz"); rss_url=$(rss_of "$big_url")
+stop_server "$srv"
+printf 'peak RSS, gz %s: from disk %.0f MiB, over HTTP %.0f MiB (%+.1f MiB)\n' "$(mb 200)" \
+  "$(echo "$rss_disk / 1048576" | bc -l)" "$(echo "$rss_url / 1048576" | bc -l)" \
+  "$(echo "($rss_url - $rss_disk) / 1048576" | bc -l)"
+# Rate-limited: 8 files at 10 MB/s per connection, 4 downloads at once: the network allows
+# 40 MB/s in all, which is the bound as long as counting is faster.
+rate=$(( 10000000 / scale ))
+serve "$srv" --rate "$rate"; port=$(head -1 "$srv.port")
+urls=(); for i in 1 2 3 4 5 6 7 8; do urls+=("http://127.0.0.1:$port/url$i.warc.wet.gz"); done
+t_rate=$(median_time count --threads 2 --downloads 4 "${urls[@]}")
+gz_bytes=$(du -cb "$dir"/url?.warc.wet.gz | tail -1 | cut -f1)
+ideal=$(echo "$gz_bytes / (4 * $rate)" | bc -l)
+t_rate_disk=$(median_time count --threads 2 "$dir"/url?.warc.wet.gz)
+rss_rate=$(rss_of --downloads 4 "${urls[@]}")
+rss_rate_disk=$(rss_of "$dir"/url?.warc.wet.gz)
+stop_server "$srv"
+rm -f "$stats"
+row "8 gz at $((rate / 1000000)) MB/s/conn, --downloads 4" "$t_rate" "$(size_mb "$dir"/url?.warc.wet.gz)" "bandwidth bound" "$ideal"
+printf '  (%.1f MB compressed; the same files from disk take %.3f s; peak RSS %.0f MiB, from disk %.0f MiB)\n' \
+  "$(echo "$gz_bytes / 1000000" | bc -l)" "$t_rate_disk" "$(echo "$rss_rate / 1048576" | bc -l)" \
+  "$(echo "$rss_rate_disk / 1048576" | bc -l)"
 
 # Start-up: a tiny job, end to end.
 tiny=$(runs=11 median_time count "$root/data/sample.warc.wet.gz")

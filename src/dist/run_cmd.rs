@@ -24,6 +24,7 @@ use crate::protocol::coordinator::{
     Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput,
 };
 use crate::protocol::messages::{bulk_words, Kind};
+use crate::remote::Client;
 
 /// How long workers have to accept the connection and answer the greeting.
 pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +32,13 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs a job on the workers at `workers` and writes its outputs.
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
-    let files = inputs(config)?.files;
+    let files = inputs(config, &Client::new(config.download.clone()))?.files;
+    if let Some(url) = files.iter().find(|f| f.remote.is_some()) {
+        return Err(Error::Usage(format!(
+            "{}: URL inputs are counted by `wetmr count`; `run` and `cluster` take files",
+            crate::error::shown(&url.path)
+        )));
+    }
     let paths = remote_paths(&files)?;
     let job = JobConfig {
         job: job_id(),
@@ -72,6 +79,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
                 workers: output.workers.clone(),
                 recovery: output.recovery.clone(),
             }),
+            downloads: None,
         },
         started,
     )

@@ -18,24 +18,34 @@
 //! once. The result is exactly that of one sequential scan of the files in order, whatever
 //! the number of threads, and the error reported is the first in input order. The map side
 //! of the distributed engine reuses this module.
+//!
+//! A URL input takes the same place in the window, but is not mapped: a thread of its own
+//! downloads, decodes and parses it, and hands its records' text to the pool ([`stream`]).
 
 pub mod chain;
+pub mod decode;
 pub mod plan;
 pub mod report;
 pub mod scan;
+pub mod stream;
 pub mod window;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 use crate::count::{finish, CountTable, Counted, Lookahead, SharedTable};
 use crate::error::{Damage, Error, Offset, Result};
+use crate::input::gzip::{Compressed, MemberReader};
 use crate::input::{FileBytes, Format, Input};
+use crate::remote::{Client, Download, DownloadStats};
 use crate::tokenize::{Tokenizer, TokenizerKind};
+use decode::PlainReader;
 pub use report::{Counters, Skipped};
 pub use scan::Policy;
 use scan::{ChunkOutcome, ScanCtx, Sink};
+use stream::{BatchSink, Stream};
 use window::Window;
 
 /// What to count and how.
@@ -93,6 +103,8 @@ pub struct FileResult {
     pub counters: Counters,
     /// Damage passed over (`--skip-bad-input`).
     pub skipped: Vec<Skipped>,
+    /// How a URL input's download went.
+    pub download: Option<DownloadStats>,
 }
 
 /// Everything a local run produces.
@@ -108,63 +120,47 @@ pub fn open_window(threads: usize) -> usize {
     (2 * threads).clamp(8, 256)
 }
 
-/// Counts `inputs` on the current rayon pool. Under `Policy::Strict` the first damaged or
-/// unreadable file (in input order) fails the run. `control` reports progress and can
-/// abandon the run.
+/// Counts local `inputs` on the current rayon pool. Under `Policy::Strict` the first
+/// damaged or unreadable file (in input order) fails the run. `control` reports progress
+/// and can abandon the run.
 pub fn run(job: &Job, inputs: &[Input], control: &Control) -> Result<Outcome> {
-    let threads = rayon::current_num_threads();
-    let run = Run {
-        job,
-        inputs,
-        control,
-        tokenizer: Tokenizer::new(job.tokenizer),
-        shared: SharedTable::new(),
-        states: (0..threads).map(|_| Mutex::default()).collect(),
-        next: AtomicUsize::new(0),
-        failing_file: AtomicUsize::new(usize::MAX),
-        failure: Mutex::new(None),
-        results: (0..inputs.len()).map(|_| OnceLock::new()).collect(),
-    };
+    let run = Run::new(job, inputs, control, None, rayon::current_num_threads());
     rayon::scope(|scope| {
-        for _ in 0..open_window(threads) {
+        for _ in 0..run.window {
             run.open_next(scope);
         }
     });
-    if control.abandon.load(Ordering::Relaxed) {
-        return Err(Error::Abandoned);
+    run.finish()
+}
+
+/// Counts `inputs`, local files and URLs, on `pool`, fetching URLs with `client`. Call it
+/// from a thread outside the pool: that thread starts the downloads' threads and waits.
+pub fn run_on(
+    pool: &rayon::ThreadPool,
+    job: &Job,
+    inputs: &[Input],
+    control: &Control,
+    client: &Client,
+) -> Result<Outcome> {
+    if inputs.iter().all(|input| input.remote.is_none()) {
+        return pool.install(|| run(job, inputs, control));
     }
-    let Run {
-        shared,
-        states,
-        failure,
-        results,
-        ..
-    } = run;
-    if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        return Err(error);
-    }
-    rayon::scope(|scope| {
-        for state in states {
-            let shared = &shared;
-            scope.spawn(move |_| {
-                let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
-                shared.spill(&mut state.table);
-            });
-        }
-    });
-    let files = results
-        .into_iter()
-        .zip(inputs)
-        .map(|(result, input)| {
-            result
-                .into_inner()
-                .unwrap_or_else(|| FileResult::new(&input.path))
+    let run = Run::new(
+        job,
+        inputs,
+        control,
+        Some(client),
+        pool.current_num_threads(),
+    );
+    pool.in_place_scope(|scope| {
+        std::thread::scope(|threads| {
+            for _ in 0..run.window {
+                run.open_next(scope);
+            }
+            run.start_downloads(threads, scope);
         })
-        .collect();
-    Ok(Outcome {
-        files,
-        counted: finish(shared),
-    })
+    });
+    pool.install(|| run.finish())
 }
 
 impl FileResult {
@@ -198,6 +194,7 @@ impl FileResult {
             false_splits: 0,
             counters: Counters::default(),
             skipped: Vec::new(),
+            download: None,
         }
     }
 }
@@ -212,10 +209,16 @@ struct ThreadState {
 }
 
 /// A run under way: what every step of every file shares.
-struct Run<'a> {
+pub struct Run<'a> {
     job: &'a Job,
     inputs: &'a [Input],
     control: &'a Control,
+    /// Fetches URL inputs (`None`: local inputs only).
+    client: Option<&'a Client>,
+    /// Places in the window: inputs open at once, at most.
+    window: usize,
+    /// URL inputs waiting for their thread.
+    downloads: Downloads,
     tokenizer: Tokenizer,
     shared: SharedTable,
     /// One per pool thread, by thread index.
@@ -231,6 +234,21 @@ struct Run<'a> {
     results: Vec<OnceLock<FileResult>>,
 }
 
+/// URL inputs whose place in the window has come, waiting for the thread that starts
+/// their downloads, and the window's places still in use.
+#[derive(Default)]
+struct Downloads {
+    state: Mutex<DownloadQueue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct DownloadQueue {
+    waiting: VecDeque<usize>,
+    /// Window places that may still open an input; none left means no more downloads.
+    places: usize,
+}
+
 /// An input open in the window.
 struct OpenFile {
     index: usize,
@@ -244,21 +262,265 @@ struct OpenFile {
 }
 
 impl<'a> Run<'a> {
-    /// Opens the next input in line on the pool, if there is one worth opening. Called once
-    /// per window place at the start, then once by every file that leaves the window.
+    fn new(
+        job: &'a Job,
+        inputs: &'a [Input],
+        control: &'a Control,
+        client: Option<&'a Client>,
+        threads: usize,
+    ) -> Run<'a> {
+        // Downloads wait for the network more than for the pool: they get places of their
+        // own, beside those that keep every thread busy.
+        let window = match client {
+            Some(client) => open_window(threads) + client.settings.downloads,
+            None => open_window(threads),
+        };
+        Run {
+            job,
+            inputs,
+            control,
+            client,
+            window,
+            downloads: Downloads {
+                state: Mutex::new(DownloadQueue {
+                    waiting: VecDeque::new(),
+                    places: window,
+                }),
+                wake: Condvar::new(),
+            },
+            tokenizer: Tokenizer::new(job.tokenizer),
+            shared: SharedTable::new(),
+            states: (0..threads).map(|_| Mutex::default()).collect(),
+            next: AtomicUsize::new(0),
+            failing_file: AtomicUsize::new(usize::MAX),
+            failure: Mutex::new(None),
+            results: (0..inputs.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The run's outcome, once every input has left the window: the per-thread tables
+    /// spilled into the shared one, and the results in input order.
+    fn finish(self) -> Result<Outcome> {
+        if self.control.abandon.load(Ordering::Relaxed) {
+            return Err(Error::Abandoned);
+        }
+        let Run {
+            shared,
+            states,
+            failure,
+            results,
+            inputs,
+            ..
+        } = self;
+        if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(error);
+        }
+        rayon::scope(|scope| {
+            for state in states {
+                let shared = &shared;
+                scope.spawn(move |_| {
+                    let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    shared.spill(&mut state.table);
+                });
+            }
+        });
+        let files = results
+            .into_iter()
+            .zip(inputs)
+            .map(|(result, input)| {
+                result
+                    .into_inner()
+                    .unwrap_or_else(|| FileResult::new(&input.path))
+            })
+            .collect();
+        Ok(Outcome {
+            files,
+            counted: finish(shared),
+        })
+    }
+
+    /// Opens the next input in line, if there is one worth opening: a file on the pool, a
+    /// URL on a thread of its own (see [`Run::start_downloads`]). Called once per window
+    /// place at the start, then once by every input that leaves the window.
     fn open_next<'s>(&'s self, scope: &rayon::Scope<'s>) {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
         let stopped = self.control.abandon.load(Ordering::Relaxed)
             || index > self.failing_file.load(Ordering::Relaxed);
-        if index < self.inputs.len() && !stopped {
+        let mut queue = self
+            .downloads
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if index >= self.inputs.len() || stopped {
+            queue.places -= 1;
+        } else if self.inputs[index].remote.is_some() {
+            queue.waiting.push_back(index);
+        } else {
+            drop(queue);
             scope.spawn(move |scope| self.open(index, scope));
+            return;
         }
+        drop(queue);
+        self.downloads.wake.notify_all();
+    }
+
+    /// Starts a thread for each URL input whose place in the window comes, until no place
+    /// is left: runs on the caller's thread, outside the pool.
+    fn start_downloads<'s, 'r, 't>(
+        &'s self,
+        threads: &'t std::thread::Scope<'t, '_>,
+        scope: &'r rayon::Scope<'s>,
+    ) where
+        's: 't,
+        'r: 't,
+    {
+        loop {
+            let mut queue = self
+                .downloads
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            while queue.waiting.is_empty() && queue.places > 0 {
+                queue = self
+                    .downloads
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let Some(index) = queue.waiting.pop_front() else {
+                return;
+            };
+            drop(queue);
+            let started = std::thread::Builder::new()
+                .name("wetmr-download".into())
+                .spawn_scoped(threads, move || self.stream(index, scope));
+            if let Err(e) = started {
+                self.fail(
+                    index,
+                    Error::Resources(format!("cannot start a download thread: {e}")),
+                );
+                self.open_next(scope);
+            }
+        }
+    }
+
+    /// True when input `file` no longer matters: the run is abandoned, or fails at an
+    /// earlier input.
+    fn stopped_at(&self, file: usize) -> bool {
+        self.control.abandon.load(Ordering::Relaxed)
+            || self.failing_file.load(Ordering::Relaxed) < file
+    }
+
+    /// Counts record texts (`text` cut at `ends`) into this pool thread's table; returns
+    /// their tokens.
+    fn count_texts(&self, text: &[u8], ends: &[usize]) -> u64 {
+        let thread = rayon::current_thread_index().unwrap_or(0) % self.states.len();
+        let mut state = self.states[thread]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ThreadState {
+            table,
+            ahead,
+            scratch,
+            ..
+        } = &mut *state;
+        let mut sink = Sink {
+            tokenizer: self.tokenizer,
+            table,
+            shared: &self.shared,
+            spill_at: self.job.spill_at,
+            scratch,
+            ahead,
+            delta: 1,
+        };
+        stream::count_texts_into(&mut sink, text, ends)
+    }
+
+    /// Downloads, decodes and parses URL input `index` on this thread (see [`stream`]),
+    /// settles it, and gives its place to the next input.
+    fn stream<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
+        let input = &self.inputs[index];
+        let path = &input.path;
+        let (Some(url), Some(client)) = (&input.remote, self.client) else {
+            let error = Error::Usage(format!("{}: URL inputs need a client", url_name(path)));
+            self.fail(index, error);
+            return self.open_next(scope);
+        };
+        let unreadable = |what: String| {
+            let skipped = FileResult::skipped_whole(path, None, 0, what.clone());
+            let error = Error::Download {
+                url: url_name(path),
+                what,
+            };
+            (error, skipped)
+        };
+        let download = match Download::open(client, url) {
+            Ok(download) => download,
+            Err(what) => {
+                let (error, skipped) = unreadable(what);
+                return self.unusable(index, error, skipped, scope);
+            }
+        };
+        let total = download.total();
+        let mut stream = Stream::new(download);
+        let head = match stream.bytes_from(0, 0) {
+            Ok((bytes, _)) => bytes[..bytes.len().min(16)].to_vec(),
+            Err(what) => {
+                let (error, skipped) = unreadable(what);
+                return self.unusable(index, error, skipped, scope);
+            }
+        };
+        let format = Format::sniff(&head);
+        if let Some((error, skipped)) = foreign(path, &head, total.unwrap_or(0)) {
+            return self.unusable(index, error, skipped, scope);
+        }
+        let ctx = ScanCtx {
+            policy: self.job.policy,
+            file: index,
+            failing_file: &self.failing_file,
+            abandon: &self.control.abandon,
+            progress: Some(&self.control.progress),
+        };
+        let mut sink = BatchSink::new(self, scope, index);
+        let mut window = Window::default();
+        let end = total.map_or(usize::MAX, |t| t as usize);
+        let mut outcome = match format {
+            Format::Gzip => {
+                let mut reader = MemberReader::over(&mut stream, 0);
+                scan::scan_window(&mut reader, &[0], 0, end, &ctx, &mut sink, &mut window)
+            }
+            Format::Plain => {
+                let mut reader = PlainReader::new(&mut stream);
+                scan::scan_window(&mut reader, &[0], 0, end, &ctx, &mut sink, &mut window)
+            }
+        };
+        outcome.counters.tokens += sink.finish();
+        let download = stream.reader();
+        let mut result = FileResult::new(path);
+        result.format = Some(format);
+        result.bytes_in = download.total().unwrap_or(download.received());
+        result.download = Some(download.stats.clone());
+        drop(stream);
+        let cancelled = outcome.cancelled;
+        let (failure, _) = tally_file(&mut result, &[outcome], self.job.policy);
+        if let Some(damage) = failure {
+            self.fail(
+                index,
+                Error::Damaged {
+                    path: path.clone(),
+                    damage,
+                },
+            );
+        } else if !cancelled {
+            self.settled(index, result);
+        }
+        self.open_next(scope);
     }
 
     /// Step 1: opens input `index`, plans its chunks and spawns their scans.
     fn open<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
         let busy = Busy::new(&self.control.busy);
-        let Input { path, pipe_ok } = &self.inputs[index];
+        let Input { path, pipe_ok, .. } = &self.inputs[index];
         let bytes = match FileBytes::open(path, *pipe_ok) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -272,20 +534,7 @@ impl<'a> Run<'a> {
             }
         };
         let format = Format::sniff(&bytes);
-        if let Some(name) = crate::input::foreign_compression(&bytes) {
-            let damage = Damage {
-                at: Offset::Plain { offset: 0 },
-                what: format!(
-                    "a {name}-compressed file: wetmr reads WARC, plain or gzip-compressed \
-                     (decompress it first)"
-                ),
-            };
-            let (format, size) = (Some(Format::Plain), bytes.len() as u64);
-            let skipped = FileResult::skipped_whole(path, format, size, damage.what.clone());
-            let error = Error::Damaged {
-                path: path.clone(),
-                damage,
-            };
+        if let Some((error, skipped)) = foreign(path, &bytes, bytes.len() as u64) {
             return self.unusable(index, error, skipped, scope);
         }
         let points = plan::split_points(&bytes, format, self.job.split_bytes, &mut Vec::new());
@@ -397,7 +646,10 @@ impl<'a> Run<'a> {
         skipped: FileResult,
         scope: &rayon::Scope<'s>,
     ) {
-        let input_damage = matches!(error, Error::Open { .. } | Error::Damaged { .. });
+        let input_damage = matches!(
+            error,
+            Error::Open { .. } | Error::Damaged { .. } | Error::Download { .. }
+        );
         if self.job.policy == Policy::Skip && input_damage {
             self.settled(index, skipped);
         } else {
@@ -419,6 +671,30 @@ impl<'a> Run<'a> {
             *failure = Some((index, error));
         }
     }
+}
+
+/// A file whose first bytes (`head`) show a compression wetmr does not read: the error, and
+/// its result when skipped (`size` bytes, nothing counted).
+fn foreign(path: &Path, head: &[u8], size: u64) -> Option<(Error, FileResult)> {
+    let name = crate::input::foreign_compression(head)?;
+    let damage = Damage {
+        at: Offset::Plain { offset: 0 },
+        what: format!(
+            "a {name}-compressed file: wetmr reads WARC, plain or gzip-compressed \
+             (decompress it first)"
+        ),
+    };
+    let skipped = FileResult::skipped_whole(path, Some(Format::Plain), size, damage.what.clone());
+    let error = Error::Damaged {
+        path: path.to_path_buf(),
+        damage,
+    };
+    Some((error, skipped))
+}
+
+/// A URL input's name, for errors.
+fn url_name(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 /// Sums one file from the outcomes of its chunks: follows the chain of real chunks,

@@ -17,11 +17,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use super::decode::Decoder;
 use super::report::{Counters, Skipped};
 use super::window::{Window, MAX_RECORD};
 use crate::count::{CountTable, Lookahead, SharedTable};
 use crate::error::{Damage, Offset};
-use crate::input::gzip::{self, Fill, MemberReader};
+use crate::input::gzip::{Fill, GzErrorKind, MemberReader};
 use crate::input::FileBytes;
 use crate::tokenize::Tokenizer;
 use crate::warc::{self, After, Next};
@@ -55,7 +56,34 @@ pub struct Sink<'a> {
     pub delta: u64,
 }
 
+/// Where a scan hands the records it parses.
+pub trait Records {
+    /// Counts `record` (and adds it to `counters`).
+    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters);
+}
+
 impl Sink<'_> {
+    /// Counts the words of one conversion record's text; returns how many there were.
+    #[inline]
+    pub fn count_text(&mut self, text: &[u8]) -> u64 {
+        let table = &mut *self.table;
+        let delta = self.delta;
+        let mut tokens = 0u64;
+        let ahead = &mut *self.ahead;
+        table.begin_record();
+        self.tokenizer.for_each_word(text, self.scratch, |word| {
+            tokens += 1;
+            table.add_ahead(ahead, word, delta);
+        });
+        table.flush_ahead(ahead, delta);
+        if table.len() > self.spill_at {
+            self.shared.spill(table);
+        }
+        tokens
+    }
+}
+
+impl Records for Sink<'_> {
     #[inline]
     fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
         counters.records += 1;
@@ -63,21 +91,7 @@ impl Sink<'_> {
             return;
         }
         counters.conversion_records += 1;
-        let table = &mut *self.table;
-        let delta = self.delta;
-        let mut tokens = 0u64;
-        let ahead = &mut *self.ahead;
-        table.begin_record();
-        self.tokenizer
-            .for_each_word(record.body, self.scratch, |word| {
-                tokens += 1;
-                table.add_ahead(ahead, word, delta);
-            });
-        table.flush_ahead(ahead, delta);
-        counters.tokens += tokens;
-        if table.len() > self.spill_at {
-            self.shared.spill(table);
-        }
+        counters.tokens += self.count_text(record.body);
     }
 }
 
@@ -179,7 +193,7 @@ pub fn scan_plain(
     points: &[usize],
     index: usize,
     ctx: &ScanCtx<'_>,
-    sink: &mut Sink<'_>,
+    sink: &mut impl Records,
 ) -> ChunkOutcome {
     let data: &[u8] = file;
     let start = points[index];
@@ -252,25 +266,50 @@ pub fn scan_plain(
     out
 }
 
-/// Scans chunk `index` of a gzip file whose split points are `points`; `window` is the
-/// thread's reusable decode buffer.
+/// Scans chunk `index` of a mapped gzip file whose split points are `points`; `window` is
+/// the thread's reusable decode buffer.
 pub fn scan_gzip(
     file: &FileBytes,
     points: &[usize],
     index: usize,
     ctx: &ScanCtx<'_>,
-    sink: &mut Sink<'_>,
+    sink: &mut impl Records,
     window: &mut Window,
 ) -> ChunkOutcome {
     let data: &[u8] = file;
+    let start = points[index];
+    let mut reader = MemberReader::new(data, start);
+    let end = points.get(index + 1).copied().unwrap_or(data.len());
+    let out = scan_window(&mut reader, points, index, end, ctx, sink, window);
+    file.release(start, reader.pos());
+    out
+}
+
+/// Scans decoded records from `reader`, which starts at split point `index` of `points`
+/// (a streamed input has the one split point 0): decodes into `window`, parses the
+/// records it holds and hands them to `sink`, stops at a later split point that falls at a
+/// record boundary. `end` is where the chunk's share of the progress ends (`usize::MAX`
+/// when the input's length is not known: then it is where the scan ends).
+pub fn scan_window(
+    reader: &mut impl Decoder,
+    points: &[usize],
+    index: usize,
+    end: usize,
+    ctx: &ScanCtx<'_>,
+    sink: &mut impl Records,
+    window: &mut Window,
+) -> ChunkOutcome {
     let start = points[index];
     let mut stops = Stops {
         points,
         next: index + 1,
     };
     let mut out = ChunkOutcome::default();
-    let mut progress = Progress::new(ctx, points, index, data.len());
-    let mut reader = MemberReader::new(data, start);
+    let mut progress = Progress {
+        counter: ctx.progress,
+        end,
+        reported: start,
+    };
     window.clear();
     // window[parse..] is not parsed yet; window[0] is at chunk-local decompressed `base`.
     let mut parse = 0usize;
@@ -335,10 +374,7 @@ pub fn scan_gzip(
                 Err(e) => (parse + e.at, e.kind.to_string(), parse + e.resume_from),
             };
             let dec = base + at as u64;
-            let at_offset = Offset::Gzip {
-                member: member_at(&members, dec),
-                decompressed: Some(dec),
-            };
+            let at_offset = reader.offset(member_at(&members, dec), dec);
             if ctx.policy == Policy::Strict {
                 out.failure = Some(Damage {
                     at: at_offset,
@@ -380,6 +416,7 @@ pub fn scan_gzip(
                 members.pop_front();
             }
         }
+        reader.release();
         window.make_room();
         progress.at(reader.pos());
         match reader.fill(window.buf()) {
@@ -388,10 +425,7 @@ pub fn scan_gzip(
             Ok(Fill::Eof) => eof = true,
             Err(e) => {
                 let damage = Damage {
-                    at: Offset::Gzip {
-                        member: e.member,
-                        decompressed: Some(base + window.len() as u64),
-                    },
+                    at: reader.offset(e.member, base + window.len() as u64),
                     what: e.kind.to_string(),
                 };
                 if ctx.policy == Policy::Strict {
@@ -411,6 +445,20 @@ pub fn scan_gzip(
                         parse = window.len();
                     }
                 }
+                if let GzErrorKind::Read(_) = e.kind {
+                    // The input cannot be read on: what was decoded and not yet parsed
+                    // is lost with the rest.
+                    let dropped = (window.len() - parse) as u64;
+                    out.counters.skipped_bytes += dropped;
+                    base += window.len() as u64;
+                    window.clear();
+                    out.skipped.push(Skipped {
+                        at: damage.at,
+                        what: damage.what,
+                        bytes: dropped,
+                    });
+                    break;
+                }
                 // Decoded bytes of the bad member not yet parsed are dropped; decoding goes
                 // on at the next gzip header that follows the bad member's start.
                 let dropped = (window.len() - parse) as u64;
@@ -418,8 +466,22 @@ pub fn scan_gzip(
                 window.clear();
                 parse = 0;
                 resync = None;
-                let next = gzip::next_header_candidate(data, e.member as usize + 1);
-                let resume = next.unwrap_or(data.len());
+                let next = match reader.resync_after(e.member as usize) {
+                    Ok(next) => next,
+                    Err(why) => {
+                        // The input failed while looking for the next member.
+                        let at = reader.offset(e.member, base);
+                        out.skipped.push(Skipped {
+                            at,
+                            what: why,
+                            bytes: 0,
+                        });
+                        break;
+                    }
+                };
+                let resume = match next {
+                    Ok(at) | Err(at) => at,
+                };
                 out.counters.skipped_bytes += dropped;
                 out.skipped.push(Skipped {
                     at: damage.at,
@@ -431,19 +493,21 @@ pub fn scan_gzip(
                     bytes: dropped,
                 });
                 match next {
-                    Some(next) => {
+                    Ok(next) => {
                         reader.restart_at(next);
                         members.push_back((base, next));
                     }
-                    None => break,
+                    Err(_) => break,
                 }
             }
         }
     }
     out.counters.warc_bytes = base + window.len() as u64;
     window.clear();
-    file.release(start, reader.pos());
     if !out.cancelled {
+        if progress.end == usize::MAX {
+            progress.end = reader.pos();
+        }
         progress.finish();
     }
     out

@@ -38,6 +38,8 @@ pub struct GzError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GzErrorKind {
+    /// The compressed bytes could not be had (a download that failed for good).
+    Read(String),
     /// The bytes where a member should start are not a gzip header.
     BadHeader(&'static str),
     /// The deflate data is invalid.
@@ -51,6 +53,7 @@ pub enum GzErrorKind {
 impl std::fmt::Display for GzErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            GzErrorKind::Read(why) => f.write_str(why),
             GzErrorKind::BadHeader(why) => write!(f, "not a gzip member ({why})"),
             GzErrorKind::Corrupt(why) => write!(f, "corrupt gzip data ({why})"),
             GzErrorKind::Truncated => {
@@ -72,9 +75,67 @@ pub enum Fill {
     Eof,
 }
 
-/// Decodes the members of `data`, starting at a member boundary.
-pub struct MemberReader<'a> {
-    data: &'a [u8],
+/// Where a [`MemberReader`] gets its compressed bytes: a whole file in memory, or a window
+/// onto a file that is still arriving (see `engine::stream`).
+pub trait Compressed {
+    /// The bytes from offset `pos` on, and whether they run to the end of the input. A
+    /// source that does not hold the whole input returns at least [`LOOKAHEAD`] bytes
+    /// (fetching them first) unless the input ends or fails sooner, and may drop what lies before
+    /// `keep` (the start of the member being decoded, which a resynchronization after
+    /// damage searches from). An `Err` says why the bytes cannot be had (a download that
+    /// failed for good).
+    fn bytes_from(&mut self, pos: usize, keep: usize) -> Result<(&[u8], bool), String>;
+
+    /// The next offset at or after `from` that looks like a gzip member header (see
+    /// [`next_header_candidate`]), or `None` when the input ends first.
+    fn next_header(&mut self, from: usize) -> Result<Option<usize>, String>;
+
+    /// The input's length, once its end has been reached.
+    fn end(&self) -> usize;
+
+    /// The reader is done with the bytes before `pos`.
+    fn release(&mut self, _pos: usize) {}
+}
+
+impl<T: Compressed + ?Sized> Compressed for &mut T {
+    fn bytes_from(&mut self, pos: usize, keep: usize) -> Result<(&[u8], bool), String> {
+        (**self).bytes_from(pos, keep)
+    }
+
+    fn next_header(&mut self, from: usize) -> Result<Option<usize>, String> {
+        (**self).next_header(from)
+    }
+
+    fn end(&self) -> usize {
+        (**self).end()
+    }
+
+    fn release(&mut self, pos: usize) {
+        (**self).release(pos)
+    }
+}
+
+/// How much a source that does not hold the whole input offers at a time: a member this
+/// size or smaller is decoded whole by libdeflate.
+pub const LOOKAHEAD: usize = 1 << 20;
+
+impl Compressed for &[u8] {
+    fn bytes_from(&mut self, pos: usize, _keep: usize) -> Result<(&[u8], bool), String> {
+        Ok((&self[pos.min(self.len())..], true))
+    }
+
+    fn next_header(&mut self, from: usize) -> Result<Option<usize>, String> {
+        Ok(next_header_candidate(self, from))
+    }
+
+    fn end(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Decodes the members of a compressed input, starting at a member boundary.
+pub struct MemberReader<S> {
+    src: S,
     /// Compressed offset of the next byte to read.
     pos: usize,
     inflate: Decompress,
@@ -88,18 +149,32 @@ struct MemberState {
     start: usize,
     crc: crc32fast::Hasher,
     out_len: u64,
+    /// The deflate data ended; the trailer is still to be read.
+    inflated: bool,
 }
 
-impl<'a> MemberReader<'a> {
+impl<'a> MemberReader<&'a [u8]> {
     /// A reader over `data` whose first member starts at `start`.
     pub fn new(data: &'a [u8], start: usize) -> Self {
+        MemberReader::over(data, start)
+    }
+}
+
+impl<S: Compressed> MemberReader<S> {
+    /// A reader over `src` whose first member starts at `start`.
+    pub fn over(src: S, start: usize) -> Self {
         MemberReader {
-            data,
+            src,
             pos: start,
             inflate: Decompress::new(false),
             whole: Inflater::new(),
             member: None,
         }
+    }
+
+    /// The source the reader reads.
+    pub fn source(&mut self) -> &mut S {
+        &mut self.src
     }
 
     /// Compressed offset of the next byte to read: between members, where the next starts.
@@ -128,24 +203,50 @@ impl<'a> MemberReader<'a> {
     /// capacity is required), and reports whether a member or the file ended.
     pub fn fill(&mut self, out: &mut Vec<u8>) -> Result<Fill, GzError> {
         debug_assert!(out.capacity() > out.len());
+        let at = self.pos;
+        let member_start = self.member_start() as u64;
+        let (rest, at_end) = self
+            .src
+            .bytes_from(at, member_start as usize)
+            .map_err(|what| GzError {
+                member: member_start,
+                kind: GzErrorKind::Read(what),
+            })?;
         if self.member.is_none() {
-            let rest = &self.data[self.pos..];
-            if rest.is_empty() || rest.iter().all(|&b| b == 0) {
+            if at_end && (rest.is_empty() || rest.iter().all(|&b| b == 0)) {
                 // Like gzip(1), zero padding after the last member is ignored.
                 return Ok(Fill::Eof);
             }
-            let header_len = parse_header(rest).map_err(|kind| GzError {
-                member: self.pos as u64,
-                kind,
-            })?;
-            if let Some(end) = self.whole_member(header_len, out)? {
-                self.pos = end;
+            let header_len = match parse_header(rest) {
+                Ok(len) => len,
+                Err(GzErrorKind::Truncated) if !at_end => {
+                    // The source failed inside the header: say why it did.
+                    let end = at + rest.len();
+                    let kind = match self.src.bytes_from(end, at) {
+                        Err(why) => GzErrorKind::Read(why),
+                        Ok(_) => GzErrorKind::Truncated,
+                    };
+                    return Err(GzError {
+                        member: at as u64,
+                        kind,
+                    });
+                }
+                Err(kind) => {
+                    return Err(GzError {
+                        member: at as u64,
+                        kind,
+                    })
+                }
+            };
+            if let Some(len) = whole_member(self.whole.as_mut(), rest, header_len, at, out)? {
+                self.pos = at + len;
                 return Ok(Fill::MemberEnd);
             }
             self.member = Some(MemberState {
-                start: self.pos,
+                start: at,
                 crc: crc32fast::Hasher::new(),
                 out_len: 0,
+                inflated: false,
             });
             self.pos += header_len;
             self.inflate.reset(false);
@@ -155,90 +256,97 @@ impl<'a> MemberReader<'a> {
             member: member.start as u64,
             kind,
         };
-        let before_in = self.inflate.total_in();
-        let before_len = out.len();
-        let status = self
-            .inflate
-            .decompress_vec(&self.data[self.pos..], out, FlushDecompress::None)
-            .map_err(|e| err(GzErrorKind::Corrupt(e.to_string())))?;
-        self.pos += (self.inflate.total_in() - before_in) as usize;
-        member.crc.update(&out[before_len..]);
-        member.out_len += (out.len() - before_len) as u64;
-        match status {
-            Status::StreamEnd => {
-                let trailer = self
-                    .data
-                    .get(self.pos..self.pos + 8)
-                    .ok_or_else(|| err(GzErrorKind::Truncated))?;
-                let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-                let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-                let member = self.member.take().expect("member state set above");
-                if crc != member.crc.finalize() || isize != member.out_len as u32 {
-                    return Err(GzError {
-                        member: member.start as u64,
-                        kind: GzErrorKind::Checksum,
-                    });
-                }
-                self.pos += 8;
-                Ok(Fill::MemberEnd)
-            }
-            Status::Ok | Status::BufError => {
-                let consumed = self.inflate.total_in() != before_in;
-                if consumed || out.len() != before_len {
-                    Ok(Fill::Data)
-                } else if self.pos == self.data.len() {
-                    Err(err(GzErrorKind::Truncated))
-                } else {
-                    Err(err(GzErrorKind::Corrupt("inflate made no progress".into())))
+        let input = &rest[self.pos - at..];
+        if !member.inflated {
+            let before_in = self.inflate.total_in();
+            let before_len = out.len();
+            let status = self
+                .inflate
+                .decompress_vec(input, out, FlushDecompress::None)
+                .map_err(|e| err(GzErrorKind::Corrupt(e.to_string())))?;
+            let consumed = (self.inflate.total_in() - before_in) as usize;
+            self.pos += consumed;
+            member.crc.update(&out[before_len..]);
+            member.out_len += (out.len() - before_len) as u64;
+            match status {
+                Status::StreamEnd => member.inflated = true,
+                Status::Ok | Status::BufError => {
+                    // (A source offers bytes until the input ends: no input means the end.)
+                    return if consumed > 0 || out.len() != before_len {
+                        Ok(Fill::Data)
+                    } else if input.is_empty() {
+                        Err(err(GzErrorKind::Truncated))
+                    } else {
+                        Err(err(GzErrorKind::Corrupt("inflate made no progress".into())))
+                    };
                 }
             }
         }
+        let Some(trailer) = rest.get(self.pos - at..self.pos - at + 8) else {
+            return if at_end {
+                Err(err(GzErrorKind::Truncated))
+            } else {
+                // The trailer lies beyond what the source had at hand.
+                Ok(Fill::Data)
+            };
+        };
+        let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+        let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+        let member = self.member.take().expect("member state set above");
+        if crc != member.crc.finalize() || isize != member.out_len as u32 {
+            return Err(GzError {
+                member: member.start as u64,
+                kind: GzErrorKind::Checksum,
+            });
+        }
+        self.pos += 8;
+        Ok(Fill::MemberEnd)
     }
 }
 
-impl MemberReader<'_> {
-    /// The fast path: decodes the member at `self.pos` (whose header is `header_len` bytes)
-    /// in one call, growing `out` as needed up to [`WHOLE_MEMBER_MAX`]. Returns the member's
-    /// end, or `None` to take the streaming path (member too large, or data libdeflate
-    /// rejects, which the streaming path will diagnose).
-    fn whole_member(
-        &mut self,
-        header_len: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<usize>, GzError> {
-        let Some(whole) = self.whole.as_mut() else {
-            return Ok(None);
-        };
-        let start = self.pos;
-        let body = &self.data[start + header_len..];
-        let before = out.len();
-        loop {
-            match whole.inflate(body, out) {
-                Inflated::Done { consumed } => {
-                    let trailer_at = start + header_len + consumed;
-                    let Some(trailer) = self.data.get(trailer_at..trailer_at + 8) else {
-                        out.truncate(before);
-                        return Ok(None);
-                    };
-                    let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-                    let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-                    let decoded = &out[before..];
-                    if crc != crc32fast::hash(decoded) || isize != decoded.len() as u32 {
-                        out.truncate(before);
-                        return Err(GzError {
-                            member: start as u64,
-                            kind: GzErrorKind::Checksum,
-                        });
-                    }
-                    return Ok(Some(trailer_at + 8));
+/// The fast path: decodes the member at the start of `rest` (compressed offset `start`,
+/// header `header_len` bytes) in one call, growing `out` as needed up to
+/// [`WHOLE_MEMBER_MAX`]. Returns the member's length, or `None` to take the streaming path
+/// (member too large or not whole in `rest`, or data libdeflate rejects, which the
+/// streaming path will diagnose).
+fn whole_member(
+    whole: Option<&mut Inflater>,
+    rest: &[u8],
+    header_len: usize,
+    start: usize,
+    out: &mut Vec<u8>,
+) -> Result<Option<usize>, GzError> {
+    let Some(whole) = whole else {
+        return Ok(None);
+    };
+    let body = &rest[header_len..];
+    let before = out.len();
+    loop {
+        match whole.inflate(body, out) {
+            Inflated::Done { consumed } => {
+                let trailer_at = header_len + consumed;
+                let Some(trailer) = rest.get(trailer_at..trailer_at + 8) else {
+                    out.truncate(before);
+                    return Ok(None);
+                };
+                let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+                let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+                let decoded = &out[before..];
+                if crc != crc32fast::hash(decoded) || isize != decoded.len() as u32 {
+                    out.truncate(before);
+                    return Err(GzError {
+                        member: start as u64,
+                        kind: GzErrorKind::Checksum,
+                    });
                 }
-                Inflated::NoRoom if out.capacity() - before < WHOLE_MEMBER_MAX => {
-                    // Exact growth: room for the member, never a doubling of a large buffer.
-                    let spare = out.capacity() - before;
-                    out.reserve_exact((spare * 2).clamp(256 * 1024, WHOLE_MEMBER_MAX));
-                }
-                Inflated::NoRoom | Inflated::Bad => return Ok(None),
+                return Ok(Some(trailer_at + 8));
             }
+            Inflated::NoRoom if out.capacity() - before < WHOLE_MEMBER_MAX => {
+                // Exact growth: room for the member, never a doubling of a large buffer.
+                let spare = out.capacity() - before;
+                out.reserve_exact((spare * 2).clamp(256 * 1024, WHOLE_MEMBER_MAX));
+            }
+            Inflated::NoRoom | Inflated::Bad => return Ok(None),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Expanding the command line's inputs into an ordered list of files.
 //!
-//! An input is a file, a directory (its `*.wet` and `*.wet.gz` files, sorted by name), or a
-//! list file given with `--inputs`: one path per line, `#` comments and blank lines ignored.
-//! List files may be gzip-compressed (Common Crawl's `wet.paths.gz`); relative paths in a list
-//! are joined to `--input-base` when it is given. Order is kept and nothing is deduplicated:
-//! a file named twice is counted twice, as the user asked.
+//! An input is a file, a URL (`http://`, `https://`, `s3://`), a directory (its `*.wet` and
+//! `*.wet.gz` files, sorted by name), or a list file given with `--inputs`: one path or URL
+//! per line, `#` comments and blank lines ignored. List files may be gzip-compressed (Common
+//! Crawl's `wet.paths.gz`) and may themselves be URLs; relative entries in a list are joined
+//! to `--input-base` when it is given, which may be a directory or a URL (so Common Crawl's
+//! own listing works with `--input-base https://data.commoncrawl.org/`). Order is kept and
+//! nothing is deduplicated: a file named twice is counted twice, as the user asked.
 //!
 //! Every entry of a directory whose name matches is an input, whatever it turns out to be:
 //! a dangling symlink, a symlink loop or a FIFO named `x.wet` then fails (or, with
@@ -16,6 +18,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::remote::{Client, Download, RemoteUrl};
 
 /// Inputs as the user gave them.
 #[derive(Debug, Clone, Default)]
@@ -24,18 +27,22 @@ pub struct InputSpec {
     pub paths: Vec<PathBuf>,
     /// A list file (`--inputs`).
     pub list: Option<PathBuf>,
-    /// Prefix for relative paths found in the list file (`--input-base`).
+    /// Prefix for relative paths found in the list file (`--input-base`): a directory or
+    /// a URL.
     pub base: Option<PathBuf>,
 }
 
 /// One file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
+    /// The file's path, or the URL as given: how messages and stats name the input.
     pub path: PathBuf,
     /// It may be a pipe (`/dev/stdin`, a FIFO), read into memory: only a path named on the
     /// command line. Files found in directories or lists, and tasks a worker is given,
     /// must be regular files.
     pub pipe_ok: bool,
+    /// Where the bytes come from when the input is a URL.
+    pub remote: Option<RemoteUrl>,
 }
 
 impl Input {
@@ -44,21 +51,49 @@ impl Input {
         Input {
             path: path.into(),
             pipe_ok: false,
+            remote: None,
+        }
+    }
+
+    /// A URL input (already checked by [`RemoteUrl::parse`]).
+    pub fn url(url: RemoteUrl, text: &str) -> Input {
+        Input {
+            path: PathBuf::from(text),
+            pipe_ok: false,
+            remote: Some(url),
         }
     }
 }
 
-/// Resolves an [`InputSpec`] into the files to read, in order.
-pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<Input>> {
+/// `path` as a URL, when it is written as one.
+fn as_url(path: &Path) -> Option<Result<(RemoteUrl, &str)>> {
+    let text = path.to_str()?;
+    RemoteUrl::is_url(text).then(|| {
+        RemoteUrl::parse(text)
+            .map(|url| (url, text))
+            .map_err(Error::Usage)
+    })
+}
+
+/// Resolves an [`InputSpec`] into the files to read, in order. `client` fetches a list
+/// given as a URL.
+pub fn expand_inputs(spec: &InputSpec, client: Option<&Client>) -> Result<Vec<Input>> {
     let mut files = Vec::new();
     for path in &spec.paths {
         expand_path(path, true, &mut files)?;
     }
     if let Some(list) = &spec.list {
-        for entry in read_list(list)? {
-            let path = match &spec.base {
-                Some(base) if entry.is_relative() => base.join(&entry),
-                _ => entry,
+        for entry in read_list(list, client)? {
+            let path = match spec.base.as_deref().and_then(Path::to_str) {
+                Some(base) if RemoteUrl::is_url(base) => {
+                    PathBuf::from(RemoteUrl::join(base, &entry.to_string_lossy()))
+                }
+                _ => match &spec.base {
+                    Some(base) if entry.is_relative() && as_url(&entry).is_none() => {
+                        base.join(&entry)
+                    }
+                    _ => entry,
+                },
             };
             expand_path(&path, false, &mut files)?;
         }
@@ -66,8 +101,13 @@ pub fn expand_inputs(spec: &InputSpec) -> Result<Vec<Input>> {
     Ok(files)
 }
 
-/// Adds a file, or a directory's WET files, to `files`.
+/// Adds a URL, a file, or a directory's WET files, to `files`.
 fn expand_path(path: &Path, pipe_ok: bool, files: &mut Vec<Input>) -> Result<()> {
+    if let Some(url) = as_url(path) {
+        let (url, text) = url?;
+        files.push(Input::url(url, text));
+        return Ok(());
+    }
     let meta = fs::metadata(path).map_err(|source| Error::Open {
         path: path.to_path_buf(),
         source,
@@ -76,6 +116,7 @@ fn expand_path(path: &Path, pipe_ok: bool, files: &mut Vec<Input>) -> Result<()>
         files.push(Input {
             path: path.to_path_buf(),
             pipe_ok,
+            remote: None,
         });
         return Ok(());
     }
@@ -107,12 +148,18 @@ fn expand_path(path: &Path, pipe_ok: bool, files: &mut Vec<Input>) -> Result<()>
     Ok(())
 }
 
-/// Reads a list file (plain or gzip) into its entries.
-fn read_list(path: &Path) -> Result<Vec<PathBuf>> {
-    let raw = fs::read(path).map_err(|source| Error::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Reads a list file (plain or gzip, on disk or at a URL) into its entries.
+fn read_list(path: &Path, client: Option<&Client>) -> Result<Vec<PathBuf>> {
+    let raw = match as_url(path) {
+        Some(url) => {
+            let (url, text) = url?;
+            fetch_list(&url, text, client)?
+        }
+        None => fs::read(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    };
     let text = if raw.starts_with(&[0x1f, 0x8b]) {
         gunzip_list(&raw, LIST_MAX).map_err(|what| Error::ListFile {
             path: path.to_path_buf(),
@@ -127,6 +174,28 @@ fn read_list(path: &Path) -> Result<Vec<PathBuf>> {
         raw
     };
     parse_list(path, &text)
+}
+
+/// Downloads a list given as a URL, up to [`LIST_MAX`] bytes.
+fn fetch_list(url: &RemoteUrl, text: &str, client: Option<&Client>) -> Result<Vec<u8>> {
+    let failed = |what: String| Error::Download {
+        url: text.to_string(),
+        what,
+    };
+    let client = client.ok_or_else(|| failed("URL lists are not read here".into()))?;
+    let download = Download::open(client, url).map_err(failed)?;
+    let mut raw = Vec::new();
+    download
+        .take(LIST_MAX + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| failed(e.to_string()))?;
+    if raw.len() as u64 > LIST_MAX {
+        return Err(failed(format!(
+            "a list of more than {} MiB",
+            LIST_MAX >> 20
+        )));
+    }
+    Ok(raw)
 }
 
 /// Largest list accepted, decompressed: a crawl's `wet.paths` is about 10 MB (90,000
@@ -194,7 +263,7 @@ mod tests {
             base: Some(dir.path().to_path_buf()),
             ..Default::default()
         };
-        let got = expand_inputs(&spec).unwrap();
+        let got = expand_inputs(&spec, None).unwrap();
         got.iter()
             .map(|i| i.path.strip_prefix(dir.path()).unwrap().to_path_buf())
             .collect()
@@ -244,7 +313,7 @@ mod tests {
             paths: vec![dir.path().to_path_buf()],
             ..Default::default()
         };
-        let names: Vec<_> = expand_inputs(&spec)
+        let names: Vec<_> = expand_inputs(&spec, None)
             .unwrap()
             .iter()
             .map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned())
@@ -259,6 +328,9 @@ mod tests {
             paths: vec![dir.path().to_path_buf()],
             ..Default::default()
         };
-        assert!(matches!(expand_inputs(&spec), Err(Error::EmptyDir { .. })));
+        assert!(matches!(
+            expand_inputs(&spec, None),
+            Err(Error::EmptyDir { .. })
+        ));
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::engine::{Counters, FileResult, Skipped};
 use crate::input::Format;
 use crate::protocol::coordinator::{Recovery, WorkerReport};
+use crate::remote::{DownloadStats, DownloadTotals};
 
 /// The `--stats` document.
 #[derive(Debug, Serialize)]
@@ -33,6 +34,9 @@ pub struct RunStats {
     /// Distributed runs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStats>,
+    /// Runs with URL inputs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloads: Option<DownloadTotals>,
 }
 
 /// The distributed engine's figures.
@@ -55,6 +59,9 @@ pub struct FileStats {
     pub chunks: usize,
     pub false_splits: usize,
     pub skipped: Vec<Skipped>,
+    /// URL inputs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<DownloadStats>,
 }
 
 impl RunStats {
@@ -99,9 +106,11 @@ impl RunStats {
                     chunks: f.chunks,
                     false_splits: f.false_splits,
                     skipped: f.skipped.clone(),
+                    download: f.download.clone(),
                 })
                 .collect(),
             cluster: None,
+            downloads: None,
         }
     }
 
@@ -121,7 +130,18 @@ impl RunStats {
             self.seconds,
             self.mb_per_s,
             self.warc_mb_per_s,
-        )
+        ) + &self.downloads.as_ref().map_or(String::new(), |d| {
+            format!(
+                "; downloaded {:.1} MB at {:.1} MB/s ({} requests, {} retries, {} resumes, \
+                 {:.1} s in backoff)",
+                d.bytes as f64 / 1e6,
+                d.mb_per_s,
+                d.requests,
+                d.retries,
+                d.resumes,
+                d.backoff_seconds
+            )
+        })
     }
 }
 

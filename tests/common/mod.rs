@@ -2,6 +2,7 @@
 //! the slow, obviously-correct references the fast paths are compared with.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod fuzz_checks;
 pub mod proxy;
 pub mod reference;

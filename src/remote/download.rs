@@ -1,0 +1,485 @@
+//! One remote file as a byte stream: a GET whose body survives cuts, stalls and refusals.
+//!
+//! [`Download`] implements `Read`. Underneath, every failure that may pass (a 5xx, a rate
+//! limit, a timeout, a reset, a body shorter than announced) is retried after a backoff,
+//! and a body that had begun resumes where it stopped: `Range: bytes=N-` with N the number
+//! of bytes received, `If-Range` with the version first seen. The answer must continue
+//! exactly there: a `206` whose `Content-Range` starts at N of the same total, or a `200`
+//! of the same version (a server that ignores ranges), whose first N bytes are then read
+//! and dropped. A total length that changes, a version that changes, or a body longer than
+//! announced fail the download: counting must never mix two versions of a file, and the
+//! bytes the reader gets are each byte of the file exactly once, in order.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::backoff;
+use super::client::Client;
+use super::limiter::Permit;
+use super::RemoteUrl;
+
+/// The most of an error answer's body read (for S3's error code).
+const ERROR_BODY_MAX: u64 = 64 << 10;
+
+/// S3 error codes that no retry will change.
+const S3_AUTH_CODES: [&str; 8] = [
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AuthorizationHeaderMalformed",
+    "RequestTimeTooSkewed",
+];
+
+/// One file's download figures (in `--stats`, per file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DownloadStats {
+    /// Requests made (the first, and every retry).
+    pub attempts: u32,
+    /// Requests that continued a body cut short.
+    pub resumes: u32,
+    /// Retries, by what caused them.
+    pub retries: BTreeMap<String, u32>,
+    /// Answers to a range request that sent the whole file again (its start was dropped).
+    pub ranges_ignored: u32,
+    /// Body bytes received, dropped ones included.
+    pub bytes: u64,
+    pub backoff_seconds: f64,
+    pub seconds: f64,
+}
+
+/// A remote file being read.
+pub struct Download<'c> {
+    client: &'c Client,
+    url: RemoteUrl,
+    /// The HTTP URL requested (an S3 object's, for `s3://`).
+    target: String,
+    body: Option<ureq::BodyReader<'static>>,
+    permit: Option<Permit<'c>>,
+    /// File bytes handed to the reader so far.
+    received: u64,
+    /// The file's length, once an answer said it.
+    total: Option<u64>,
+    /// The version first seen: its `ETag`, else its `Last-Modified`.
+    version: Option<String>,
+    /// Failures in a row without a byte of progress.
+    failures: u32,
+    waited: Duration,
+    started: Instant,
+    pub stats: DownloadStats,
+}
+
+/// Why a request did not give a body.
+enum Failure {
+    /// Not worth retrying.
+    Permanent(String),
+    /// Worth retrying: `cause` (a short, stable name), `detail` (for the log).
+    Retry {
+        cause: String,
+        detail: String,
+        throttled: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Failure {
+    fn retry(cause: impl Into<String>, detail: impl Into<String>) -> Failure {
+        Failure::Retry {
+            cause: cause.into(),
+            detail: detail.into(),
+            throttled: false,
+            retry_after: None,
+        }
+    }
+}
+
+impl<'c> Download<'c> {
+    /// Starts downloading `url`: returns once an answer with a body came, or the download
+    /// failed for good (a permanent answer, or retries exhausted), saying why.
+    pub fn open(client: &'c Client, url: &RemoteUrl) -> Result<Download<'c>, String> {
+        let target = match url {
+            RemoteUrl::Http(url) => url.clone(),
+            RemoteUrl::S3 { bucket, key } => client.s3()?.object_url(bucket, key),
+        };
+        let mut download = Download {
+            client,
+            url: url.clone(),
+            target,
+            body: None,
+            permit: None,
+            received: 0,
+            total: None,
+            version: None,
+            failures: 0,
+            waited: Duration::ZERO,
+            started: Instant::now(),
+            stats: DownloadStats::default(),
+        };
+        download.connect()?;
+        Ok(download)
+    }
+
+    /// The file's length, when the server said it.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Bytes of the file received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Makes requests until one gives a body to read from `received` on.
+    fn connect(&mut self) -> Result<(), String> {
+        loop {
+            let permit = self.client.limiter.acquire();
+            self.stats.attempts += 1;
+            self.client.totals.requests.fetch_add(1, Ordering::Relaxed);
+            match self.request() {
+                Ok(body) => {
+                    self.client.limiter.succeeded();
+                    self.body = Some(body);
+                    self.permit = Some(permit);
+                    return Ok(());
+                }
+                Err(Failure::Permanent(what)) => return Err(what),
+                Err(Failure::Retry {
+                    cause,
+                    detail,
+                    throttled,
+                    retry_after,
+                }) => {
+                    drop(permit);
+                    if throttled {
+                        self.client.limiter.throttled();
+                    }
+                    self.back_off(&cause, &detail, throttled, retry_after)?;
+                }
+            }
+        }
+    }
+
+    /// Waits before the next retry, or gives up past the limits.
+    fn back_off(
+        &mut self,
+        cause: &str,
+        detail: &str,
+        throttled: bool,
+        retry_after: Option<Duration>,
+    ) -> Result<(), String> {
+        let settings = &self.client.settings;
+        if self.failures >= settings.max_retries || self.waited >= settings.retry_for {
+            return Err(format!(
+                "gave up after {} attempts ({} failures in a row, {:.0} s spent waiting): {detail}",
+                self.stats.attempts,
+                self.failures + 1,
+                self.waited.as_secs_f64()
+            ));
+        }
+        let wait = retry_after.unwrap_or_else(|| {
+            backoff::wait(
+                settings.retry_wait,
+                self.failures,
+                throttled,
+                backoff::unit_random(),
+            )
+        });
+        self.failures += 1;
+        self.waited += wait;
+        self.stats.backoff_seconds += wait.as_secs_f64();
+        *self.stats.retries.entry(cause.to_string()).or_default() += 1;
+        self.client.totals.retried(cause, wait);
+        self.client.log_retry(format!(
+            "{}: {detail}; retry {} in {:.1} s (at byte {})",
+            self.url,
+            self.failures,
+            wait.as_secs_f64(),
+            self.received
+        ));
+        std::thread::sleep(wait);
+        Ok(())
+    }
+
+    /// One GET, from byte `received` on.
+    fn request(&mut self) -> Result<ureq::BodyReader<'static>, Failure> {
+        let mut request = self.client.agent.get(&self.target);
+        if let RemoteUrl::S3 { .. } = self.url {
+            let s3 = self.client.s3().map_err(Failure::Permanent)?;
+            for (name, value) in s3.sign_get(&self.target).map_err(Failure::Permanent)? {
+                request = request.header(name, value);
+            }
+        }
+        if self.received > 0 {
+            request = request.header("Range", format!("bytes={}-", self.received));
+            if let Some(version) = &self.version {
+                request = request.header("If-Range", version);
+            }
+        }
+        let response = request.call().map_err(transport_failure)?;
+        let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after").and_then(|v| backoff::retry_after(&v));
+        let named = format!(
+            "HTTP {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        let named = named.trim_end().to_string();
+        match status.as_u16() {
+            200 | 206 => {}
+            403 | 429 => {
+                let code = s3_error_code(response);
+                if code.as_deref().is_some_and(|c| S3_AUTH_CODES.contains(&c)) {
+                    let code = code.unwrap_or_default();
+                    return Err(Failure::Permanent(format!("{named} ({code})")));
+                }
+                return Err(Failure::Retry {
+                    cause: format!("http {}", status.as_u16()),
+                    detail: format!("{named} (rate limited)"),
+                    throttled: true,
+                    retry_after,
+                });
+            }
+            500..=599 => {
+                return Err(Failure::Retry {
+                    cause: format!("http {}", status.as_u16()),
+                    detail: named,
+                    throttled: false,
+                    retry_after,
+                })
+            }
+            _ => {
+                let code = s3_error_code(response);
+                let code = code.map_or(String::new(), |c| format!(" ({c})"));
+                return Err(Failure::Permanent(format!("{named}{code}")));
+            }
+        }
+        let version = header("etag").or_else(|| header("last-modified"));
+        let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let changed = |now: &Option<String>| matches!((&self.version, now), (Some(old), Some(new)) if old != new);
+        if changed(&version) {
+            return Err(Failure::Permanent(format!(
+                "the file changed on the server during the download (version {} became {})",
+                self.version.as_deref().unwrap_or(""),
+                version.as_deref().unwrap_or("")
+            )));
+        }
+        let partial = status.as_u16() == 206;
+        let total = if partial {
+            let range = header("content-range").unwrap_or_default();
+            let Some((first, total)) = content_range(&range) else {
+                return Err(Failure::Permanent(format!(
+                    "a 206 answer whose Content-Range is not usable: {range:?}"
+                )));
+            };
+            if first != self.received {
+                return Err(Failure::Permanent(format!(
+                    "asked to resume at byte {}, the server sent from byte {first}",
+                    self.received
+                )));
+            }
+            Some(total)
+        } else {
+            length
+        };
+        if let (Some(was), Some(now)) = (self.total, total) {
+            if was != now {
+                return Err(Failure::Permanent(format!(
+                    "the file changed on the server during the download ({was} bytes, now {now})"
+                )));
+            }
+        }
+        self.total = self.total.or(total);
+        self.version = self.version.take().or(version);
+        let mut body = response.into_body().into_reader();
+        if !partial && self.received > 0 {
+            // The range was ignored: what was already counted comes again, and is dropped.
+            self.stats.ranges_ignored += 1;
+            let mut dropped = 0u64;
+            let mut scratch = vec![0u8; 64 << 10];
+            while dropped < self.received {
+                let want = scratch.len().min((self.received - dropped) as usize);
+                let n = match body.read(&mut scratch[..want]) {
+                    Ok(0) => break,
+                    Ok(n) => n as u64,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.count_bytes(dropped);
+                        return Err(io_failure(&e));
+                    }
+                };
+                dropped += n;
+            }
+            self.count_bytes(dropped);
+            if dropped < self.received {
+                return Err(Failure::retry(
+                    "cut",
+                    format!("the whole file sent again was cut at byte {dropped}"),
+                ));
+            }
+        }
+        Ok(body)
+    }
+
+    /// Counts `n` body bytes received.
+    fn count_bytes(&mut self, n: u64) {
+        self.stats.bytes += n;
+        self.client.totals.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The body is over: its place goes to another download.
+    fn finish(&mut self) {
+        self.body = None;
+        self.permit = None;
+        self.stats.seconds = self.started.elapsed().as_secs_f64();
+    }
+}
+
+impl Read for Download<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.total == Some(self.received) {
+                self.finish();
+                return Ok(0);
+            }
+            if self.body.is_none() {
+                self.stats.resumes += 1;
+                self.client.totals.resumes.fetch_add(1, Ordering::Relaxed);
+                self.connect().map_err(io::Error::other)?;
+            }
+            let body = self.body.as_mut().expect("connected above");
+            let (cause, detail) = match body.read(buf) {
+                Ok(0) => match self.total {
+                    None => {
+                        // No length was announced: the end of the body is the end.
+                        self.finish();
+                        return Ok(0);
+                    }
+                    Some(total) => (
+                        "cut".to_string(),
+                        format!("the body ended at byte {} of {total}", self.received),
+                    ),
+                },
+                Ok(n) => {
+                    let n64 = n as u64;
+                    if self.total.is_some_and(|t| self.received + n64 > t) {
+                        return Err(io::Error::other(format!(
+                            "the body is longer than the {} bytes announced",
+                            self.total.unwrap_or(0)
+                        )));
+                    }
+                    self.received += n64;
+                    self.failures = 0;
+                    self.count_bytes(n64);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => match io_failure(&e) {
+                    Failure::Retry { cause, .. } if cause == "cut" => {
+                        let total = self.total.map_or(String::new(), |t| format!(" of {t}"));
+                        let detail = format!("the body ended at byte {}{total}", self.received);
+                        (cause, detail)
+                    }
+                    Failure::Retry { cause, detail, .. } => (cause, detail),
+                    Failure::Permanent(what) => return Err(io::Error::other(what)),
+                },
+            };
+            self.body = None;
+            self.permit = None;
+            self.back_off(&cause, &detail, false, None)
+                .map_err(io::Error::other)?;
+        }
+    }
+}
+
+/// `bytes FIRST-LAST/TOTAL`: the first byte and the total.
+fn content_range(value: &str) -> Option<(u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let (first, last): (u64, u64) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    let total: u64 = total.trim().parse().ok()?;
+    (first <= last && last < total).then_some((first, total))
+}
+
+/// The `<Code>` of an S3 error answer, if the body has one.
+fn s3_error_code(response: ureq::http::Response<ureq::Body>) -> Option<String> {
+    let text = response
+        .into_body()
+        .with_config()
+        .limit(ERROR_BODY_MAX)
+        .read_to_string()
+        .ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].trim().to_string())
+}
+
+/// What a failed request (no answer) means.
+fn transport_failure(error: ureq::Error) -> Failure {
+    match error {
+        ureq::Error::Io(e) => io_failure(&e),
+        ureq::Error::Timeout(which) => Failure::retry("timeout", format!("timed out ({which})")),
+        ureq::Error::HostNotFound => Failure::Permanent("host not found".into()),
+        ureq::Error::BadUri(why) => Failure::Permanent(format!("not a usable URL ({why})")),
+        ureq::Error::TooManyRedirects => Failure::Permanent("too many redirects".into()),
+        ureq::Error::RedirectFailed => {
+            Failure::Permanent("a redirect could not be followed".into())
+        }
+        other => Failure::retry("connection", other.to_string()),
+    }
+}
+
+/// What a failed read or connection means.
+fn io_failure(error: &io::Error) -> Failure {
+    if let Some(inner) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ureq::Error>())
+    {
+        return match inner {
+            ureq::Error::Io(e) => io_failure(e),
+            ureq::Error::Timeout(which) => {
+                Failure::retry("timeout", format!("timed out ({which})"))
+            }
+            other => Failure::retry("connection", other.to_string()),
+        };
+    }
+    let cause = match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => "reset",
+        io::ErrorKind::ConnectionRefused => "refused",
+        io::ErrorKind::UnexpectedEof => "cut",
+        _ => "connection",
+    };
+    Failure::retry(cause, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_are_checked() {
+        assert_eq!(content_range("bytes 100-199/200"), Some((100, 200)));
+        assert_eq!(content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(content_range("bytes 100-99/200"), None);
+        assert_eq!(content_range("bytes 100-200/200"), None);
+        assert_eq!(content_range("bytes */200"), None);
+        assert_eq!(content_range("items 1-2/3"), None);
+    }
+}
