@@ -284,6 +284,12 @@ pub struct ClusterOptions {
     /// holds it, and every frame is authenticated. (`cluster` makes one for its workers.)
     #[arg(long, value_name = "FILE", env = "WETMR_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+
+    /// Serve the job's input files to the workers over HTTP from this machine (for
+    /// workers that cannot read them): on ADDR, default any interface and a free port.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:0",
+          env = "WETMR_SERVE_INPUTS")]
+    pub serve_inputs: Option<std::net::SocketAddr>,
 }
 
 /// [`ClusterOptions`], resolved.
@@ -294,6 +300,8 @@ pub struct ClusterConfig {
     pub heartbeat_timeout: std::time::Duration,
     pub backup_tasks: bool,
     pub secret: Option<crate::net::auth::Secret>,
+    /// Where to serve the job's input files from (`--serve-inputs`).
+    pub serve_inputs: Option<std::net::SocketAddr>,
 }
 
 impl ClusterOptions {
@@ -312,6 +320,7 @@ impl ClusterOptions {
             heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
             backup_tasks: !self.no_backup_tasks,
             secret: self.secret_file.as_deref().map(load_secret).transpose()?,
+            serve_inputs: self.serve_inputs,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {
             return Err(crate::error::Error::Usage(
@@ -450,6 +459,10 @@ pub struct DownloadArgs {
     /// The region of s3:// inputs [default: AWS_REGION, else us-east-1].
     #[arg(long, value_name = "REGION", env = "WETMR_S3_REGION")]
     pub s3_region: Option<String>,
+
+    /// Keep downloaded files in DIR, and read them from there in later runs.
+    #[arg(long, value_name = "DIR", env = "WETMR_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl DownloadArgs {
@@ -462,6 +475,7 @@ impl DownloadArgs {
             read_timeout: self.read_timeout,
             s3_endpoint: self.s3_endpoint,
             s3_region: self.s3_region,
+            cache_dir: self.cache_dir,
             log: !quiet,
         }
     }

@@ -20,6 +20,7 @@ use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::kept::KeptConfig;
+use wetmr::protocol::messages::DownloadSpec;
 use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
 use wetmr::tokenize::TokenizerKind;
 
@@ -352,7 +353,7 @@ impl Sim {
                         task,
                         attempt,
                         micros: 1,
-                        result: tasks::map_file(job, task, attempt, &order.path, &control),
+                        result: tasks::map_file(job, task, attempt, &order.path, &control, None),
                     }
                 }
                 Work::Merge(job, order) => Completion::Merged {
@@ -562,6 +563,8 @@ fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobCon
         heartbeat_interval: std::time::Duration::from_secs(1),
         heartbeat_timeout: std::time::Duration::from_secs(10),
         backup_tasks: true,
+        downloads: DownloadSpec::new(&wetmr::remote::Settings::default()),
+        served: None,
     }
 }
 
@@ -735,6 +738,8 @@ fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
         buddy: Some(1 - you.min(1)),
         heartbeat_ms: 1000,
         tasks: 3,
+        downloads: DownloadSpec::new(&wetmr::remote::Settings::default()),
+        served: None,
     }
 }
 

@@ -394,3 +394,176 @@ fn a_body_that_stays_short_is_never_counted_as_whole() {
     );
     assert_eq!(file["skipped"].as_array().unwrap().len(), 1);
 }
+
+/// Two workers that can read no file of the tests (their --input-root is an empty
+/// directory) and a machines file naming them.
+fn sealed_workers(dir: &Path) -> (Vec<common::Worker>, PathBuf) {
+    let empty = dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let root = ["--input-root", empty.to_str().unwrap()];
+    let workers: Vec<_> = (0..2)
+        .map(|_| common::Worker::start_with("127.0.0.1:0", 1, &root))
+        .collect();
+    let machines = dir.join("machines.txt");
+    let list: String = workers.iter().map(|w| format!("{}\n", w.addr)).collect();
+    std::fs::write(&machines, list).unwrap();
+    (workers, machines)
+}
+
+#[test]
+fn a_cluster_fetches_urls_through_faults() {
+    let c = corpus();
+    let more = wetgen(c.dir.path(), "c.warc.wet.gz", "1MB", 9, &["--gzip"]);
+    let ends = member_ends(&c.gz);
+    let plan = json!({
+        "/a.warc.wet.gz": [{"status": 503}, {"cut_at": ends[ends.len() / 2] - 5}],
+        "/b.warc.wet": [{"status": 429}],
+        "/c.warc.wet.gz": [{"stall_at": 1000, "seconds": 3}],
+    });
+    let server = FaultServer::start(c.dir.path(), plan);
+    let work = tempfile::tempdir().unwrap();
+    let (_workers, machines) = sealed_workers(work.path());
+    let urls = [
+        server.url("/a.warc.wet.gz"),
+        server.url("/b.warc.wet"),
+        server.url("/c.warc.wet.gz"),
+    ];
+    let stats = work.path().join("stats.json");
+    let mut args = vec!["run", "--machines", machines.to_str().unwrap(), "-q"];
+    args.extend(urls.iter().map(String::as_str));
+    args.extend(FAST);
+    // (No backup copies: the figures are then those of the one attempt that met the faults.)
+    args.extend(["--read-timeout", "0.5", "--no-backup-tasks"]);
+    args.extend(["--stats", stats.to_str().unwrap()]);
+    let out = wetmr(&args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let disk = count(
+        &[
+            c.gz.to_str().unwrap(),
+            c.plain.to_str().unwrap(),
+            more.to_str().unwrap(),
+        ],
+        &["-q"],
+    );
+    assert!(stdout(&out) == stdout(&disk), "the cluster's counts differ");
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let files = stats["per_file"].as_array().unwrap();
+    assert_eq!(files[0]["path"], urls[0]);
+    assert_eq!(files[0]["download"]["resumes"], 1, "{}", files[0]);
+    assert_eq!(files[1]["download"]["retries"]["http 429"], 1);
+    assert_eq!(files[2]["download"]["retries"]["timeout"], 1);
+    // A URL no worker can fetch fails the job like a file no worker can read.
+    let missing = server.url("/missing.gz");
+    let out = wetmr(
+        &["run", "--machines", machines.to_str().unwrap(), &missing],
+        &[],
+    );
+    assert_exit(&out, 2, &[&missing, "HTTP 404"]);
+}
+
+#[test]
+fn served_inputs_reach_workers_that_cannot_read_them() {
+    let c = corpus();
+    let work = tempfile::tempdir().unwrap();
+    let (_workers, machines) = sealed_workers(work.path());
+    let files = [c.gz.to_str().unwrap(), c.plain.to_str().unwrap()];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--machines", machines.to_str().unwrap()];
+        args.extend(files);
+        args.extend(extra);
+        wetmr(&args, &[])
+    };
+    let refused = run(&[]);
+    assert_exit(&refused, 2, &["outside this worker's --input-root"]);
+    let served = run(&["--serve-inputs", "127.0.0.1:0"]);
+    assert_exit(&served, 0, &["serving the job's files"]);
+    assert!(stdout(&served) == stdout(&count(&files, &["-q"])));
+    // The same with the default address, and a cluster secret.
+    let key = common::keygen(work.path(), "cluster.key");
+    let secret = ["--secret-file", key.to_str().unwrap()];
+    let workers: Vec<_> = (0..2)
+        .map(|_| common::Worker::start_with("127.0.0.1:0", 1, &secret))
+        .collect();
+    let list: String = workers.iter().map(|w| format!("{}\n", w.addr)).collect();
+    std::fs::write(&machines, list).unwrap();
+    let served = run(&["--serve-inputs", "-q", secret[0], secret[1]]);
+    assert_eq!(served.status.code(), Some(0), "{}", stderr(&served));
+    assert!(stdout(&served) == stdout(&count(&files, &["-q"])));
+}
+
+#[test]
+fn the_input_server_serves_only_the_job_and_only_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.wet");
+    std::fs::write(&file, b"0123456789").unwrap();
+    let server = wetmr::dist::serve::start("127.0.0.1:0".parse().unwrap(), vec![file]).unwrap();
+    let get = |path: &str, range: Option<&str>| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let range = range.map_or(String::new(), |r| format!("Range: {r}\r\n"));
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{range}\r\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let token = &server.token;
+    assert_eq!(token.len(), 32);
+    let whole = get(&format!("/{token}/0"), None);
+    assert!(
+        whole.starts_with("HTTP/1.1 200") && whole.ends_with("0123456789"),
+        "{whole}"
+    );
+    let rest = get(&format!("/{token}/0"), Some("bytes=4-"));
+    assert!(rest.starts_with("HTTP/1.1 206"), "{rest}");
+    assert!(rest.contains("Content-Range: bytes 4-9/10") && rest.ends_with("456789"));
+    assert!(get("/0/0", None).starts_with("HTTP/1.1 401"));
+    let wrong = format!("/{}/0", "f".repeat(32));
+    assert!(get(&wrong, None).starts_with("HTTP/1.1 401"));
+    assert!(get(&format!("/{token}/1"), None).starts_with("HTTP/1.1 404"));
+    assert!(get(&format!("/{token}/../0"), None).starts_with("HTTP/1.1 404"));
+}
+
+#[test]
+fn a_cache_keeps_whole_downloads_for_later_runs() {
+    let c = corpus();
+    let ends = member_ends(&c.gz);
+    let plan = json!({
+        "/a.warc.wet.gz": [{"cut_at": ends[10] + 3}],
+        "/b.warc.wet": vec![json!({"cut_at": 1000}); 4],
+    });
+    let server = FaultServer::start(c.dir.path(), plan);
+    let cache = tempfile::tempdir().unwrap();
+    let (a, b) = (server.url("/a.warc.wet.gz"), server.url("/b.warc.wet"));
+    let mut options = FAST.to_vec();
+    options.extend(["--cache-dir", cache.path().to_str().unwrap()]);
+    // a resumes and arrives whole; b never does (it is skipped, and not cached).
+    let mut first = options.clone();
+    first.extend(["--skip-bad-input", "--max-retries", "1", "-q"]);
+    let out = count(&[&a, &b], &first);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out) == on_disk(&c.gz));
+    let host = cache.path().join(format!("127.0.0.1:{}", server.port));
+    let kept: Vec<_> = std::fs::read_dir(&host)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(kept, ["a.warc.wet.gz"], "only the whole download is kept");
+    assert!(std::fs::read(host.join("a.warc.wet.gz")).unwrap() == std::fs::read(&c.gz).unwrap());
+    // A later run reads it from the cache: no request, the same counts.
+    let asked = server.requests().len();
+    let stats = tempfile::NamedTempFile::new().unwrap();
+    let mut second = options.clone();
+    second.extend(["-q", "--stats", stats.path().to_str().unwrap()]);
+    let out = count(&[&a], &second);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out) == on_disk(&c.gz));
+    assert_eq!(
+        server.requests().len(),
+        asked,
+        "the cached file was downloaded again"
+    );
+    let stats: Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+    assert_eq!(download(&stats)["cached"], true);
+    assert_eq!(stats["per_file"][0]["path"], a);
+}

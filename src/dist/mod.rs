@@ -20,5 +20,6 @@ pub mod cluster_cmd;
 pub mod keygen;
 pub mod machines;
 pub mod run_cmd;
+pub mod serve;
 pub mod tasks;
 pub mod worker_cmd;

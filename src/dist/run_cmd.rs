@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::serve;
 use crate::cli::{ClusterConfig, CountConfig};
 use crate::count::{output_order, WordCount};
 use crate::count_cmd::{deliver, inputs, Delivery};
@@ -23,7 +24,7 @@ use crate::partition::{Entries, PARTITION_HASH};
 use crate::protocol::coordinator::{
     Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput,
 };
-use crate::protocol::messages::{bulk_words, Kind};
+use crate::protocol::messages::{bulk_words, DownloadSpec, Kind, ServedInputs};
 use crate::remote::Client;
 
 /// How long workers have to accept the connection and answer the greeting.
@@ -33,13 +34,28 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
     let files = inputs(config, &Client::new(config.download.clone()))?.files;
-    if let Some(url) = files.iter().find(|f| f.remote.is_some()) {
-        return Err(Error::Usage(format!(
-            "{}: URL inputs are counted by `wetmr count`; `run` and `cluster` take files",
-            crate::error::shown(&url.path)
-        )));
-    }
+
     let paths = remote_paths(&files)?;
+    let served = match cluster.serve_inputs {
+        None => None,
+        Some(bind) => {
+            let server = serve::start(bind, paths.clone()).map_err(|e| {
+                Error::Usage(format!(
+                    "--serve-inputs {bind}: cannot serve from there: {e}"
+                ))
+            })?;
+            if !config.quiet {
+                eprintln!(
+                    "wetmr: serving the job's files to its workers on port {}",
+                    server.port
+                );
+            }
+            Some(ServedInputs {
+                port: server.port,
+                token: server.token,
+            })
+        }
+    };
     let job = JobConfig {
         job: job_id(),
         tokenizer: config.tokenizer,
@@ -52,6 +68,8 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         heartbeat_interval: cluster.heartbeat_interval,
         heartbeat_timeout: cluster.heartbeat_timeout,
         backup_tasks: cluster.backup_tasks,
+        downloads: DownloadSpec::new(&config.download),
+        served,
     };
     let output = coordinate(job, workers, paths, config, cluster.secret.clone())?;
     let words = merge_ranked(&output.ranked, config.top)?;
@@ -86,12 +104,15 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
 }
 
 /// The paths to send to workers: absolute, since a worker resolves nothing against its
-/// own working directory. (A worker reads regular files only: anything else fails there,
-/// as a device or a pipe fails `count`.)
+/// own working directory (a URL as it is: each worker fetches its own). A worker reads
+/// regular files only: anything else fails there, as a device or a pipe fails `count`.
 fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
     files
         .iter()
-        .map(|Input { path, .. }| {
+        .map(|Input { path, remote, .. }| {
+            if remote.is_some() {
+                return Ok(path.clone());
+            }
             std::path::absolute(path).map_err(|source| Error::Open {
                 path: path.clone(),
                 source,
@@ -292,6 +313,7 @@ fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
             result.false_splits = s.false_splits as usize;
             result.counters = s.counters;
             result.skipped = s.skipped.clone();
+            result.download = s.download.clone();
         }
         FileOutcome::Unreadable(skipped) => result.skipped.push(skipped.clone()),
     }

@@ -18,6 +18,7 @@ use crate::protocol::messages::{
     bulk_words, encode, Failure, FileSummary, JobSpec, Kind, Partition, Ranked,
 };
 use crate::protocol::worker::{MapOutput, MergeOrder};
+use crate::remote::{Client, RemoteUrl};
 
 /// Entries per Ranked piece are cut at about this many bytes.
 const RANKED_PIECE: usize = 1 << 20;
@@ -40,8 +41,8 @@ pub fn input_root(dir: &Path) -> Result<PathBuf, String> {
 /// The real path is what is opened, so a symlink cannot lead the reading elsewhere after
 /// the check (a directory under the root that others may write to still could be swapped
 /// for a symlink between the check and the open: keep such directories out of the root).
-pub fn confine(path: &Path, root: Option<&Path>) -> Result<PathBuf, (Failure, String)> {
-    let Some(root) = root else {
+pub fn confine(path: &Path, root: Option<&Path>, url: bool) -> Result<PathBuf, (Failure, String)> {
+    let Some(root) = root.filter(|_| !url) else {
         return Ok(path.to_path_buf());
     };
     let real = std::fs::canonicalize(path).map_err(|e| {
@@ -61,14 +62,16 @@ pub fn confine(path: &Path, root: Option<&Path>) -> Result<PathBuf, (Failure, St
     Ok(real)
 }
 
-/// Counts one file with the local engine and encodes one Partition frame per partition.
-/// Setting `control.abandon` stops it early (with a fatal failure nobody reads).
+/// Counts one file (or URL, fetched with `fetch`, from a thread outside the pool) with
+/// the local engine and encodes one Partition frame per partition. Setting
+/// `control.abandon` stops it early (with a fatal failure nobody reads).
 pub fn map_file(
     spec: &JobSpec,
     task: u32,
     attempt: u32,
     path: &Path,
     control: &engine::Control,
+    fetch: Option<(&rayon::ThreadPool, &Client)>,
 ) -> Result<MapOutput, (Failure, String)> {
     let job = Job {
         tokenizer: spec.tokenizer,
@@ -76,9 +79,20 @@ pub fn map_file(
         split_bytes: spec.split_bytes.map(|b| b as usize),
         spill_at: spec.spill_at as usize,
     };
-    let outcome = engine::run(&job, &[Input::file(path)], control).map_err(|e| {
+    let outcome = match (fetch, path.to_str().map(RemoteUrl::parse)) {
+        (Some((pool, client)), Some(Ok(url))) => {
+            let input = Input::url(url, &path.to_string_lossy());
+            engine::run_on(pool, &job, &[input], control, client)
+        }
+        (None, _) => engine::run(&job, &[Input::file(path)], control),
+        (Some(_), _) => Err(Error::Usage(format!(
+            "{}: not a usable URL",
+            crate::error::shown(path)
+        ))),
+    };
+    let outcome = outcome.map_err(|e| {
         let failure = match e {
-            Error::Open { .. } => Failure::Unreadable,
+            Error::Open { .. } | Error::Download { .. } => Failure::Unreadable,
             Error::Damaged { .. } => Failure::Damaged,
             _ => Failure::Fatal,
         };
@@ -128,6 +142,7 @@ pub fn map_file(
         false_splits: file.false_splits as u64,
         counters: file.counters,
         skipped: file.skipped,
+        download: file.download,
     };
     Ok(MapOutput { file, frames })
 }

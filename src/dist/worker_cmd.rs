@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::Interest;
 
 use super::machines::parse_machine;
+use super::serve;
 use super::tasks::{self, Tables};
 use crate::cli::load_secret;
 use crate::count_cmd::thread_pool;
@@ -22,7 +23,9 @@ use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
 use crate::net::frame::Outgoing;
 use crate::protocol::kept::KeptConfig;
-use crate::protocol::worker::{micros, Action, Completion, Dest, Worker};
+use crate::protocol::messages::{Failure, JobSpec};
+use crate::protocol::worker::{micros, Action, Completion, Dest, MapOrder, Worker};
+use crate::remote::{Client, RemoteUrl};
 
 /// A resolved `wetmr worker` command line.
 #[derive(Debug, Clone)]
@@ -67,7 +70,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     raise_open_files_limit();
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
-    let pool = thread_pool(config.threads, "worker")?;
+    let pool = Arc::new(thread_pool(config.threads, "worker")?);
     // Received partitions are merged on threads of their own: on the main pool they would
     // wait for the running maps to end (a busy rayon pool takes spawned work last), and so
     // would the acknowledgements, the tasks' ends and the buddy copies behind them.
@@ -125,6 +128,8 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let mut driver = Driver {
         net,
         pool,
+        client: None,
+        quiet: config.quiet,
         merge_pool,
         done_tx,
         tables: Arc::new(Vec::new()),
@@ -221,8 +226,13 @@ pub fn raise_open_files_limit() {
 /// The worker loop's state besides the protocol machine.
 struct Driver {
     net: Net,
-    /// Maps and ranking.
-    pool: rayon::ThreadPool,
+    /// Maps and ranking; shared with the threads of URL maps, which count on it.
+    pool: Arc<rayon::ThreadPool>,
+    /// What fetches URL tasks, for the job it was made for: one per job, so that its
+    /// maps share one limit on concurrent downloads.
+    client: Option<(u64, Arc<Client>)>,
+    /// Log nothing but errors (download retries included).
+    quiet: bool,
     /// Merges of received partitions.
     merge_pool: rayon::ThreadPool,
     done_tx: mpsc::Sender<Completion>,
@@ -284,6 +294,27 @@ impl Driver {
         }
     }
 
+    /// Where to fetch a task's file from when the coordinator serves it (`--serve-inputs`):
+    /// its port, on the address this worker's coordinator connection comes from.
+    fn served_url(&self, order: &MapOrder, worker: &Worker) -> Option<String> {
+        let served = order.job.served.as_ref()?;
+        let local = order.path.to_str().is_none_or(|p| !RemoteUrl::is_url(p));
+        let coordinator = self.net.peer(worker.coordinator()?)?;
+        local.then(|| serve::task_url(coordinator.ip(), served.port, &served.token, order.task))
+    }
+
+    /// The client of `job`'s URL maps, made at its first.
+    fn client_for(&mut self, job: &JobSpec) -> Arc<Client> {
+        match &self.client {
+            Some((id, client)) if *id == job.job => client.clone(),
+            _ => {
+                let client = Arc::new(Client::new(job.downloads.settings(!self.quiet)));
+                self.client = Some((job.job, client.clone()));
+                client
+            }
+        }
+    }
+
     /// When [`Driver::watch_maps`] may next find a map stalled.
     fn next_stall_check(&self) -> Option<Instant> {
         self.maps
@@ -314,12 +345,25 @@ impl Driver {
                 };
                 self.maps.insert(key, watch);
                 let root = self.input_root.clone();
-                self.pool.spawn(move || {
+                let mut order = order;
+                if let Some(served) = self.served_url(&order, worker) {
+                    order.path = served.into();
+                }
+                let url = order
+                    .path
+                    .to_str()
+                    .filter(|p| RemoteUrl::is_url(p))
+                    .is_some();
+                let fetch = url.then(|| (self.pool.clone(), self.client_for(&order.job)));
+                let map = move || {
                     let started = Instant::now();
                     let (job, task, attempt, path) =
                         (&order.job, order.task, order.attempt, &order.path);
-                    let result = tasks::confine(path, root.as_deref())
-                        .and_then(|path| tasks::map_file(job, task, attempt, &path, &control));
+                    let fetch = fetch.as_ref().map(|(pool, client)| (&**pool, &**client));
+                    let result =
+                        tasks::confine(path, root.as_deref(), fetch.is_some()).and_then(|path| {
+                            tasks::map_file(job, task, attempt, &path, &control, fetch)
+                        });
                     let _ = tx.send(Completion::Mapped {
                         job: order.job.job,
                         task: order.task,
@@ -328,7 +372,25 @@ impl Driver {
                         result,
                     });
                     let _ = waker.wake();
-                });
+                };
+                if url {
+                    // A download waits on the network, not on the pool: its map runs on a
+                    // thread of its own, and counts on the pool.
+                    let spawned = std::thread::Builder::new()
+                        .name("wetmr-url-map".into())
+                        .spawn(map);
+                    if let Err(e) = spawned {
+                        let _ = self.done_tx.send(Completion::Mapped {
+                            job: key.0,
+                            task: key.1,
+                            attempt: key.2,
+                            micros: 0,
+                            result: Err((Failure::Fatal, format!("cannot start a thread: {e}"))),
+                        });
+                    }
+                } else {
+                    self.pool.spawn(map);
+                }
             }
             Action::Merge(order) => {
                 let job = worker.job_id().unwrap_or_default();

@@ -353,7 +353,7 @@ impl<'a> Run<'a> {
             .unwrap_or_else(PoisonError::into_inner);
         if index >= self.inputs.len() || stopped {
             queue.places -= 1;
-        } else if self.inputs[index].remote.is_some() {
+        } else if self.inputs[index].remote.is_some() && self.cached(index).is_none() {
             queue.waiting.push_back(index);
         } else {
             drop(queue);
@@ -402,6 +402,12 @@ impl<'a> Run<'a> {
                 self.open_next(scope);
             }
         }
+    }
+
+    /// The cached copy of input `index`, when it is a URL that `--cache-dir` holds.
+    fn cached(&self, index: usize) -> Option<PathBuf> {
+        let url = self.inputs[index].remote.as_ref()?;
+        self.client?.cached(url)
     }
 
     /// True when input `file` no longer matters: the run is abandoned, or fails at an
@@ -521,7 +527,9 @@ impl<'a> Run<'a> {
     fn open<'s>(&'s self, index: usize, scope: &rayon::Scope<'s>) {
         let busy = Busy::new(&self.control.busy);
         let Input { path, pipe_ok, .. } = &self.inputs[index];
-        let bytes = match FileBytes::open(path, *pipe_ok) {
+        // A URL input opened here is read from the cache (`--cache-dir`).
+        let cached = self.cached(index);
+        let bytes = match FileBytes::open(cached.as_deref().unwrap_or(path), *pipe_ok) {
             Ok(bytes) => bytes,
             Err(error) => {
                 let what = match &error {
@@ -616,9 +624,16 @@ impl<'a> Run<'a> {
     fn settle(&self, file: &OpenFile) {
         let outcomes =
             std::mem::take(&mut *file.outcomes.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut result = FileResult::new(&self.inputs[file.index].path);
+        let input = &self.inputs[file.index];
+        let mut result = FileResult::new(&input.path);
         result.format = Some(file.format);
         result.bytes_in = file.bytes.len() as u64;
+        if input.remote.is_some() {
+            result.download = Some(DownloadStats {
+                cached: true,
+                ..DownloadStats::default()
+            });
+        }
         let (failure, false_chunks) = tally_file(&mut result, &outcomes, self.job.policy);
         if let Some(damage) = failure {
             let path = result.path;
@@ -667,7 +682,7 @@ impl<'a> Run<'a> {
     fn fail(&self, index: usize, error: Error) {
         self.failing_file.fetch_min(index, Ordering::Relaxed);
         let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
-        if failure.as_ref().map_or(true, |(first, _)| index < *first) {
+        if failure.as_ref().is_none_or(|(first, _)| index < *first) {
             *failure = Some((index, error));
         }
     }

@@ -28,10 +28,10 @@ pub const KEEP_BEHIND: usize = 4 << 20;
 /// Bytes asked of the network per read.
 const READ_SIZE: usize = 256 << 10;
 /// Record text per batch handed to the pool.
-pub const BATCH_BYTES: usize = 512 << 10;
+pub const BATCH_BYTES: usize = 128 << 10;
 /// Batches of one download waiting for or being counted, at most: the decoder waits for
 /// the pool beyond it (a fast network cannot fill memory).
-pub const BATCHES_IN_FLIGHT: usize = 3;
+pub const BATCHES_IN_FLIGHT: usize = 4;
 
 /// A window onto a byte stream, with stable offsets (see [`Compressed`]).
 pub struct Stream<R> {

@@ -14,7 +14,7 @@ use super::auth::{AuthError, Verifier, TAG};
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"WTMR";
 /// The protocol spoken by this build. Peers speaking another version are refused at Hello.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Header size in bytes.
 pub const HEADER: usize = 12;
 /// The largest payload accepted (and sent): a length beyond it is refused before

@@ -51,6 +51,10 @@ pub struct JobConfig {
     pub heartbeat_timeout: Duration,
     /// Run backup copies of the last running tasks on idle workers.
     pub backup_tasks: bool,
+    /// How workers fetch URL tasks.
+    pub downloads: crate::protocol::messages::DownloadSpec,
+    /// Where workers fetch the other tasks' files, when the coordinator serves them.
+    pub served: Option<crate::protocol::messages::ServedInputs>,
 }
 
 /// The largest R a job may have (workers refuse more).
@@ -899,6 +903,8 @@ impl Coordinator {
                 .as_millis()
                 .clamp(1, u32::MAX as u128) as u32,
             tasks: self.tasks.len() as u32,
+            downloads: self.config.downloads.clone(),
+            served: self.config.served.clone(),
         };
         let entry = &mut self.workers[w];
         entry.index = Some(index);

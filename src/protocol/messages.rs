@@ -156,6 +156,69 @@ pub struct JobSpec {
     pub heartbeat_ms: u32,
     /// The job's tasks: every task id is below it.
     pub tasks: u32,
+    /// How URL tasks are fetched (the coordinator's download options; credentials are
+    /// each worker's own).
+    pub downloads: DownloadSpec,
+    /// The coordinator serves the job's files (`--serve-inputs`): a worker fetches each
+    /// task that is not a URL from it.
+    pub served: Option<ServedInputs>,
+}
+
+/// Where a worker fetches a served job's files: `http://COORDINATOR:PORT/TOKEN/TASK`, the
+/// coordinator's address being the one the worker's connection comes from.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct ServedInputs {
+    pub port: u16,
+    pub token: String,
+}
+
+/// The download options of a job, as `count`'s command line gives them.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct DownloadSpec {
+    pub downloads: u32,
+    pub max_retries: u32,
+    pub retry_for_ms: u64,
+    pub retry_wait_ms: u64,
+    pub read_timeout_ms: u64,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    /// `--cache-dir`, on each worker's own disk.
+    pub cache_dir: Option<String>,
+}
+
+impl DownloadSpec {
+    pub fn new(settings: &crate::remote::Settings) -> DownloadSpec {
+        let ms = |d: std::time::Duration| d.as_millis().min(u64::MAX as u128) as u64;
+        DownloadSpec {
+            downloads: settings.downloads as u32,
+            max_retries: settings.max_retries,
+            retry_for_ms: ms(settings.retry_for),
+            retry_wait_ms: ms(settings.retry_wait),
+            read_timeout_ms: ms(settings.read_timeout),
+            s3_endpoint: settings.s3_endpoint.clone(),
+            s3_region: settings.s3_region.clone(),
+            cache_dir: settings
+                .cache_dir
+                .as_ref()
+                .map(|dir| dir.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// The settings a worker fetches with (`log`: print its retry lines).
+    pub fn settings(&self, log: bool) -> crate::remote::Settings {
+        let ms = std::time::Duration::from_millis;
+        crate::remote::Settings {
+            downloads: (self.downloads as usize).clamp(1, 10),
+            max_retries: self.max_retries,
+            retry_for: ms(self.retry_for_ms),
+            retry_wait: ms(self.retry_wait_ms.max(1)),
+            read_timeout: ms(self.read_timeout_ms.max(1)),
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            cache_dir: self.cache_dir.as_ref().map(std::path::PathBuf::from),
+            log,
+        }
+    }
 }
 
 /// Names a job in messages that need nothing else.
@@ -183,6 +246,8 @@ pub struct FileSummary {
     pub false_splits: u64,
     pub counters: Counters,
     pub skipped: Vec<Skipped>,
+    /// A URL task's download.
+    pub download: Option<crate::remote::DownloadStats>,
 }
 
 /// A map task's file is counted; its partitions are on their way (TaskDone follows when

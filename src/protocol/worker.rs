@@ -379,7 +379,7 @@ impl Refusals {
         self.total += 1;
         let mut lines = Vec::new();
         let second = Duration::from_secs(1);
-        if now.is_some_and(|now| self.window.map_or(true, |w| now >= w + second)) {
+        if now.is_some_and(|now| self.window.is_none_or(|w| now >= w + second)) {
             self.window = now;
             self.logged = 0;
             let unlogged = std::mem::take(&mut self.unlogged);
@@ -592,6 +592,11 @@ impl Worker {
     }
 
     /// The job being served, if any.
+    /// The coordinator's connection, when one is up.
+    pub fn coordinator(&self) -> Option<ConnId> {
+        self.coordinator
+    }
+
     pub fn job_id(&self) -> Option<u64> {
         self.job.as_ref().map(|j| j.spec.job)
     }
@@ -1023,7 +1028,7 @@ impl Worker {
     /// Reports a shuffle whose acknowledgements have all come: TaskDone, or Resent.
     fn settle(&mut self, task: u32, now: Instant) {
         let Some(job) = &mut self.job else { return };
-        if !job.shuffles.get(&task).is_some_and(|s| s.left == 0) {
+        if job.shuffles.get(&task).is_none_or(|s| s.left != 0) {
             return;
         }
         let Some(s) = job.shuffles.remove(&task) else {
@@ -1456,6 +1461,7 @@ impl Worker {
                 false_splits: 0,
                 counters: Default::default(),
                 skipped: Vec::new(),
+                download: None,
             },
             bytes_sent: 0,
             bytes_kept: 0,

@@ -37,6 +37,8 @@ pub struct Settings {
     pub read_timeout: Duration,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
+    /// Keep downloaded files here, and read them from here later (`--cache-dir`).
+    pub cache_dir: Option<std::path::PathBuf>,
     /// Print retry lines on stderr.
     pub log: bool,
 }
@@ -51,6 +53,7 @@ impl Default for Settings {
             read_timeout: Duration::from_secs(60),
             s3_endpoint: None,
             s3_region: None,
+            cache_dir: None,
             log: true,
         }
     }
@@ -143,6 +146,23 @@ impl Client {
             .map_err(Clone::clone)
     }
 
+    /// Where `url` is kept in the cache, if there is one.
+    pub fn cache_path(&self, url: &super::RemoteUrl) -> Option<std::path::PathBuf> {
+        Some(super::cache::path(self.settings.cache_dir.as_deref()?, url))
+    }
+
+    /// The cached copy of `url`, if the cache has it whole.
+    pub fn cached(&self, url: &super::RemoteUrl) -> Option<std::path::PathBuf> {
+        self.cache_path(url).filter(|path| path.is_file())
+    }
+
+    /// Logs a line on stderr (unless quiet).
+    pub(super) fn log(&self, line: &str) {
+        if self.settings.log {
+            eprintln!("wetmr: {line}");
+        }
+    }
+
     /// Logs a retry on stderr, within [`RETRIES_LOGGED_PER_SECOND`].
     pub(super) fn log_retry(&self, line: String) {
         if !self.settings.log {
@@ -198,7 +218,7 @@ impl RetryLog {
         let mut lines = Vec::new();
         if self
             .second
-            .map_or(true, |s| now >= s + Duration::from_secs(1))
+            .is_none_or(|s| now >= s + Duration::from_secs(1))
         {
             self.second = Some(now);
             self.logged = 0;

@@ -37,8 +37,19 @@ const S3_AUTH_CODES: [&str; 8] = [
     "RequestTimeTooSkewed",
 ];
 
-/// One file's download figures (in `--stats`, per file).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// One file's download figures (in `--stats`, per file; workers send them to the
+/// coordinator).
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct DownloadStats {
     /// Requests made (the first, and every retry).
     pub attempts: u32,
@@ -50,8 +61,19 @@ pub struct DownloadStats {
     pub ranges_ignored: u32,
     /// Body bytes received, dropped ones included.
     pub bytes: u64,
-    pub backoff_seconds: f64,
-    pub seconds: f64,
+    /// Time spent waiting to retry.
+    #[serde(rename = "backoff_seconds", serialize_with = "as_seconds")]
+    pub backoff_ms: u64,
+    /// From the first request to the end of the body.
+    #[serde(rename = "seconds", serialize_with = "as_seconds")]
+    pub ms: u64,
+    /// Read from `--cache-dir` rather than downloaded.
+    pub cached: bool,
+}
+
+/// Milliseconds, written as seconds.
+fn as_seconds<S: serde::Serializer>(ms: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(*ms as f64 / 1e3)
 }
 
 /// A remote file being read.
@@ -72,6 +94,8 @@ pub struct Download<'c> {
     failures: u32,
     waited: Duration,
     started: Instant,
+    /// `--cache-dir`: what was received so far, and where it goes once whole.
+    cache: Option<(tempfile::NamedTempFile, std::path::PathBuf)>,
     pub stats: DownloadStats,
 }
 
@@ -119,9 +143,13 @@ impl<'c> Download<'c> {
             failures: 0,
             waited: Duration::ZERO,
             started: Instant::now(),
+            cache: None,
             stats: DownloadStats::default(),
         };
         download.connect()?;
+        if let Some(path) = client.cache_path(url) {
+            download.cache = download.start_caching(path);
+        }
         Ok(download)
     }
 
@@ -192,7 +220,7 @@ impl<'c> Download<'c> {
         });
         self.failures += 1;
         self.waited += wait;
-        self.stats.backoff_seconds += wait.as_secs_f64();
+        self.stats.backoff_ms += wait.as_millis() as u64;
         *self.stats.retries.entry(cause.to_string()).or_default() += 1;
         self.client.totals.retried(cause, wait);
         self.client.log_retry(format!(
@@ -333,6 +361,65 @@ impl<'c> Download<'c> {
         Ok(body)
     }
 
+    /// A temporary file beside `path` in the cache, to write the body to.
+    fn start_caching(
+        &self,
+        path: std::path::PathBuf,
+    ) -> Option<(tempfile::NamedTempFile, std::path::PathBuf)> {
+        let dir = path.parent()?;
+        let made = std::fs::create_dir_all(dir).and_then(|()| {
+            tempfile::Builder::new()
+                .prefix(".wetmr-download-")
+                .tempfile_in(dir)
+        });
+        match made {
+            Ok(file) => Some((file, path)),
+            Err(e) => {
+                let dir = crate::error::shown(dir);
+                self.client.log(&format!(
+                    "{}: not cached: cannot write to {dir}: {e}",
+                    self.url
+                ));
+                None
+            }
+        }
+    }
+
+    /// Adds received bytes to the cached copy (which is given up if the disk refuses).
+    fn cache_bytes(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let Some((file, _)) = &mut self.cache else {
+            return;
+        };
+        if let Err(e) = file.write_all(bytes) {
+            self.client
+                .log(&format!("{}: not cached: cannot write: {e}", self.url));
+            self.cache = None;
+        }
+    }
+
+    /// Puts the cached copy in place, if the whole file came.
+    fn keep_cached(&mut self) {
+        let Some((file, path)) = self.cache.take() else {
+            return;
+        };
+        if self.total != Some(self.received) {
+            return;
+        }
+        let kept = file
+            .as_file()
+            .sync_all()
+            .map_err(|e| e.to_string())
+            .and_then(|()| file.persist(&path).map_err(|e| e.error.to_string()));
+        if let Err(e) = kept {
+            self.client.log(&format!(
+                "{}: not cached: cannot write {}: {e}",
+                self.url,
+                crate::error::shown(&path)
+            ));
+        }
+    }
+
     /// Counts `n` body bytes received.
     fn count_bytes(&mut self, n: u64) {
         self.stats.bytes += n;
@@ -343,7 +430,8 @@ impl<'c> Download<'c> {
     fn finish(&mut self) {
         self.body = None;
         self.permit = None;
-        self.stats.seconds = self.started.elapsed().as_secs_f64();
+        self.keep_cached();
+        self.stats.ms = self.started.elapsed().as_millis() as u64;
     }
 }
 
@@ -386,6 +474,7 @@ impl Read for Download<'_> {
                     self.received += n64;
                     self.failures = 0;
                     self.count_bytes(n64);
+                    self.cache_bytes(&buf[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

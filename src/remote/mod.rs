@@ -18,6 +18,7 @@
 //! the S3 credentials and the process-wide figures.
 
 pub mod backoff;
+pub mod cache;
 pub mod client;
 pub mod download;
 pub mod limiter;

@@ -139,6 +139,8 @@ pub fn job() -> JobSpec {
         buddy: Some(1),
         heartbeat_ms: 100,
         tasks: 3,
+        downloads: wetmr::protocol::messages::DownloadSpec::new(&wetmr::remote::Settings::default()),
+        served: None,
     }
 }
 

@@ -234,7 +234,7 @@ impl Lang {
         let length_class = (64 - rank.leading_zeros() as u64) / 5;
         let units = 1 + (length_class + h % 2).min(self.max_units - 1);
         h = mix(h);
-        if self.code == "zho" || (self.code == "jpn" && h % 5 == 0) {
+        if self.code == "zho" || (self.code == "jpn" && h.is_multiple_of(5)) {
             // Han characters: rank picks them from the common CJK block.
             for _ in 0..units {
                 out.push(char::from_u32(0x4e00 + (h % 6000) as u32).unwrap_or('中'));
@@ -245,7 +245,7 @@ impl Lang {
         for u in 0..units {
             let table = if self.code == "jpn" {
                 // Hiragana words, or Katakana ones (loanwords).
-                if rank % 3 == 0 {
+                if rank.is_multiple_of(3) {
                     self.nuclei
                 } else {
                     self.onsets
@@ -275,7 +275,7 @@ pub fn ascii_word(n: u64, max_len: usize) -> String {
         s.push(b"bcdfghklmnprstvz"[(h % 16) as usize] as char);
         s.push(b"aeiou"[((h >> 8) % 5) as usize] as char);
         h = mix(h);
-        if h % 4 == 0 && s.len() >= 4 {
+        if h.is_multiple_of(4) && s.len() >= 4 {
             break;
         }
     }

@@ -289,24 +289,28 @@ fn write_body(rng: &mut Rng, lang: &Lang, ranks: &Ranks, target: usize, out: &mu
             if i > 0 && lang.spaces {
                 out.push(' ');
             }
-            let rare = rng.next() % 200 == 0;
+            let rare = rng.next().is_multiple_of(200);
             let start = out.len();
             if rare {
                 lang::rare_token(rng, out);
             } else {
                 lang.word(ranks.sample(rng), out);
             }
-            if i == 0 && rng.next() % 3 != 0 {
+            if i == 0 && !rng.next().is_multiple_of(3) {
                 lang::capitalize_first(out, start);
-            } else if rng.next() % 50 == 0 {
+            } else if rng.next().is_multiple_of(50) {
                 lang::uppercase_from(out, start);
             }
-            if i + 1 < words && rng.next() % 9 == 0 {
+            if i + 1 < words && rng.next().is_multiple_of(9) {
                 out.push_str(lang.comma);
             }
         }
         out.push_str(lang.stop);
-        out.push(if rng.next() % 4 == 0 { '\n' } else { ' ' });
+        out.push(if rng.next().is_multiple_of(4) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     out.push('\n');
 }

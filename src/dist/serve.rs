@@ -1,0 +1,170 @@
+//! `wetmr run --serve-inputs`: the coordinator serves its job's input files to the workers
+//! over HTTP, for clusters without a shared file system.
+//!
+//! Why HTTP on a port of its own rather than the cluster protocol: the workers then fetch
+//! served files through exactly the path they fetch any URL with (`remote::Download`:
+//! ranges, resumption, retries, the same figures), the coordinator's event loop never
+//! touches file bytes, and the kernel sends the bytes (`std::io::copy` from a file to a
+//! socket). What it serves is narrow: only the job's files, by task number
+//! (`/TOKEN/TASK`), only to holders of the job's token — 128 random bits made for each job
+//! and sent to the workers inside the job description, so, in a cluster with a secret,
+//! only over authenticated connections. A wrong token is answered 401, an unknown task
+//! 404. The bytes themselves travel unencrypted, like the cluster's own messages.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a served connection may stay silent before it is closed.
+const IDLE: Duration = Duration::from_secs(120);
+
+/// A running input server.
+pub struct InputServer {
+    pub port: u16,
+    pub token: String,
+}
+
+/// What the server serves.
+struct Served {
+    token: String,
+    files: Vec<PathBuf>,
+}
+
+/// Starts serving `files` (by index) on `bind` (port 0: any free port), on threads that
+/// live as long as the process.
+pub fn start(bind: SocketAddr, files: Vec<PathBuf>) -> io::Result<InputServer> {
+    let listener = TcpListener::bind(bind)?;
+    let port = listener.local_addr()?.port();
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+    let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let served = Arc::new(Served {
+        token: token.clone(),
+        files,
+    });
+    std::thread::Builder::new()
+        .name("wetmr-serve".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let served = served.clone();
+                let _ = std::thread::Builder::new()
+                    .name("wetmr-serve-conn".into())
+                    .spawn(move || {
+                        let _ = serve(stream, &served);
+                    });
+            }
+        })?;
+    Ok(InputServer { port, token })
+}
+
+/// Answers the requests of one connection.
+fn serve(stream: TcpStream, served: &Served) -> io::Result<()> {
+    stream.set_read_timeout(Some(IDLE))?;
+    stream.set_write_timeout(Some(IDLE))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut range_start = None;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header)? == 0 {
+                return Ok(());
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.trim().eq_ignore_ascii_case("range") {
+                    range_start = value
+                        .trim()
+                        .strip_prefix("bytes=")
+                        .and_then(|r| r.strip_suffix('-'))
+                        .and_then(|n| n.parse::<u64>().ok());
+                }
+            }
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if method != "GET" {
+            answer(&mut out, "405 Method Not Allowed", &[])?;
+            continue;
+        }
+        let mut path = target.trim_start_matches('/').splitn(2, '/');
+        let (token, task) = (path.next().unwrap_or(""), path.next().unwrap_or(""));
+        if !same(token.as_bytes(), served.token.as_bytes()) {
+            answer(&mut out, "401 Unauthorized", &[])?;
+            continue;
+        }
+        let Some(file) = task.parse::<usize>().ok().and_then(|t| served.files.get(t)) else {
+            answer(&mut out, "404 Not Found", &[])?;
+            continue;
+        };
+        let Ok(mut file) = File::open(file) else {
+            answer(&mut out, "404 Not Found", &[])?;
+            continue;
+        };
+        let meta = file.metadata()?;
+        let (size, modified) = (meta.len(), meta.modified().ok());
+        let version = modified
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let etag = format!("\"{size:x}-{version:x}\"");
+        let start = range_start.filter(|&s| s < size);
+        let mut headers = vec![
+            format!("ETag: {etag}"),
+            "Accept-Ranges: bytes".to_string(),
+            "Content-Type: application/octet-stream".to_string(),
+        ];
+        let (status, from) = match start {
+            Some(from) => {
+                headers.push(format!("Content-Range: bytes {from}-{}/{size}", size - 1));
+                ("206 Partial Content", from)
+            }
+            None => ("200 OK", 0),
+        };
+        headers.push(format!("Content-Length: {}", size - from));
+        write_head(&mut out, status, &headers)?;
+        file.seek(SeekFrom::Start(from))?;
+        io::copy(&mut (&mut file).take(size - from), &mut out)?;
+        out.flush()?;
+    }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn answer(out: &mut TcpStream, status: &str, headers: &[String]) -> io::Result<()> {
+    let mut headers = headers.to_vec();
+    headers.push("Content-Length: 0".into());
+    write_head(out, status, &headers)
+}
+
+fn write_head(out: &mut TcpStream, status: &str, headers: &[String]) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())
+}
+
+/// The URL a worker fetches task `task` of a served job from, the coordinator being at
+/// `coordinator` (as the worker sees it).
+pub fn task_url(coordinator: std::net::IpAddr, port: u16, token: &str, task: u32) -> String {
+    let host = match coordinator {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{port}/{token}/{task}")
+}
