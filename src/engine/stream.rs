@@ -145,6 +145,9 @@ struct InFlight {
     batches: Mutex<usize>,
     done: Condvar,
     tokens: AtomicU64,
+    /// Counted batches, emptied, for the decoder to fill again: the same few buffers go
+    /// round, instead of one allocation per batch made on one thread and freed on another.
+    spare: Mutex<Vec<Batch>>,
 }
 
 /// Where a download's scanner puts records: their text goes to the pool in batches.
@@ -170,7 +173,14 @@ impl<'r, 's> BatchSink<'r, 's> {
 
     /// Hands the batch to the pool, first waiting while too many are in flight.
     fn send(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let spare = self
+            .in_flight
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, spare);
         let in_flight = self.in_flight.clone();
         let mut count = in_flight
             .batches
@@ -186,9 +196,19 @@ impl<'r, 's> BatchSink<'r, 's> {
         drop(count);
         let (run, file) = (self.run, self.file);
         self.scope.spawn(move |_| {
+            let mut batch = batch;
             if !run.stopped_at(file) {
                 let tokens = run.count_texts(&batch.text, &batch.ends);
                 in_flight.tokens.fetch_add(tokens, Ordering::Relaxed);
+            }
+            if batch.text.capacity() <= 4 * BATCH_BYTES {
+                batch.text.clear();
+                batch.ends.clear();
+                in_flight
+                    .spare
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(batch);
             }
             *in_flight
                 .batches
@@ -226,6 +246,11 @@ impl Records for BatchSink<'_, '_> {
             return;
         }
         counters.conversion_records += 1;
+        if self.batch.text.capacity() == 0 {
+            self.batch
+                .text
+                .reserve_exact(BATCH_BYTES + record.body.len());
+        }
         self.batch.text.extend_from_slice(record.body);
         self.batch.ends.push(self.batch.text.len());
         if self.batch.text.len() >= BATCH_BYTES {
