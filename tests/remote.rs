@@ -567,3 +567,65 @@ fn a_cache_keeps_whole_downloads_for_later_runs() {
     assert_eq!(download(&stats)["cached"], true);
     assert_eq!(stats["per_file"][0]["path"], a);
 }
+
+#[test]
+fn damaged_files_fail_or_skip_the_same_over_http() {
+    // The shared conformance files (real and damaged WET): served, each gives the exit
+    // code, output, messages and per-file figures of the file on disk, with and without
+    // --skip-bad-input.
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let server = FaultServer::start(&data, json!({}));
+    let mut checked = 0;
+    for sub in ["real", "damaged"] {
+        let mut names: Vec<_> = std::fs::read_dir(data.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = data.join(sub).join(&name);
+            let url = server.url(&format!("/{sub}/{name}"));
+            for skip in [false, true] {
+                let run = |input: &str| {
+                    let stats = tempfile::NamedTempFile::new().unwrap();
+                    let mut args = vec![input, "--stats", stats.path().to_str().unwrap()];
+                    if skip {
+                        args.push("--skip-bad-input");
+                    }
+                    let out = count(&args, &FAST);
+                    let stats: Option<Value> = std::fs::read(stats.path())
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok());
+                    (out, stats)
+                };
+                let (disk, disk_stats) = run(path.to_str().unwrap());
+                let (http, http_stats) = run(&url);
+                let what = format!("{sub}/{name} (skip: {skip})");
+                assert_eq!(http.status.code(), disk.status.code(), "{what}");
+                assert!(http.stdout == disk.stdout, "{what}: the counts differ");
+                let said = stderr(&http).replace(&url, path.to_str().unwrap());
+                let said: Vec<_> = said.lines().filter(|l| !l.contains(" MB/s")).collect();
+                let disk_said = stderr(&disk);
+                let disk_said: Vec<_> =
+                    disk_said.lines().filter(|l| !l.contains(" MB/s")).collect();
+                assert_eq!(said, disk_said, "{what}: the messages differ");
+                if let (Some(d), Some(h)) = (disk_stats, http_stats) {
+                    let (d, h) = (&d["per_file"][0], &h["per_file"][0]);
+                    for key in [
+                        "records",
+                        "tokens",
+                        "warc_bytes",
+                        "skipped_bytes",
+                        "skipped",
+                    ] {
+                        assert_eq!(d[key], h[key], "{what}: {key}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10);
+}
