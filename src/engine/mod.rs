@@ -420,6 +420,12 @@ impl<'a> Run<'a> {
     /// Counts record texts (`text` cut at `ends`) into this pool thread's table; returns
     /// their tokens.
     fn count_texts(&self, text: &[u8], ends: &[usize]) -> u64 {
+        self.with_sink(1, |sink, _| stream::count_texts_into(sink, text, ends))
+    }
+
+    /// Runs `f` with a sink into this pool thread's table (counting with `delta`) and the
+    /// thread's decode window.
+    fn with_sink<R>(&self, delta: u64, f: impl FnOnce(&mut Sink<'_>, &mut Window) -> R) -> R {
         let thread = rayon::current_thread_index().unwrap_or(0) % self.states.len();
         let mut state = self.states[thread]
             .lock()
@@ -428,7 +434,7 @@ impl<'a> Run<'a> {
             table,
             ahead,
             scratch,
-            ..
+            window,
         } = &mut *state;
         let mut sink = Sink {
             tokenizer: self.tokenizer,
@@ -437,9 +443,9 @@ impl<'a> Run<'a> {
             spill_at: self.job.spill_at,
             scratch,
             ahead,
-            delta: 1,
+            delta,
         };
-        stream::count_texts_into(&mut sink, text, ends)
+        f(&mut sink, window)
     }
 
     /// Downloads, decodes and parses URL input `index` on this thread (see [`stream`]),
@@ -585,25 +591,6 @@ impl<'a> Run<'a> {
     /// Scans chunk `chunk` of `file` into this thread's table with `delta` (1 to count,
     /// −1 to withdraw).
     fn scan_chunk(&self, file: &OpenFile, chunk: usize, delta: u64) -> ChunkOutcome {
-        let thread = rayon::current_thread_index().unwrap_or(0) % self.states.len();
-        let mut state = self.states[thread]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let ThreadState {
-            table,
-            ahead,
-            scratch,
-            window,
-        } = &mut *state;
-        let mut sink = Sink {
-            tokenizer: self.tokenizer,
-            table,
-            shared: &self.shared,
-            spill_at: self.job.spill_at,
-            scratch,
-            ahead,
-            delta,
-        };
         let ctx = ScanCtx {
             policy: self.job.policy,
             file: file.index,
@@ -613,10 +600,10 @@ impl<'a> Run<'a> {
             progress: (delta == 1).then_some(&self.control.progress),
         };
         let (bytes, points) = (&file.bytes, &file.points[..]);
-        match file.format {
-            Format::Plain => scan::scan_plain(bytes, points, chunk, &ctx, &mut sink),
-            Format::Gzip => scan::scan_gzip(bytes, points, chunk, &ctx, &mut sink, window),
-        }
+        self.with_sink(delta, |sink, window| match file.format {
+            Format::Plain => scan::scan_plain(bytes, points, chunk, &ctx, sink),
+            Format::Gzip => scan::scan_gzip(bytes, points, chunk, &ctx, sink, window),
+        })
     }
 
     /// Step 3: settles a file whose chunks are all scanned: its result, or the run's
