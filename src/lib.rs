@@ -25,6 +25,7 @@ pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod input;
+pub mod log_limit;
 pub mod net;
 pub mod output;
 pub mod partition;

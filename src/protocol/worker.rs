@@ -40,6 +40,7 @@ use super::messages::{
     Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
     WorkerFigures,
 };
+use crate::log_limit::LineLimit;
 use crate::net::frame::{Frame, Outgoing, Payload, HEADER};
 
 /// A connection, as the driver names it.
@@ -362,13 +363,19 @@ impl Inflight {
 }
 
 /// Refused messages and connections: counted, and logged at a bounded rate.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Refusals {
     total: u64,
-    /// The current one-second window of the rate limit, and what it logged or did not.
-    window: Option<Instant>,
-    logged: u32,
-    unlogged: u64,
+    log: LineLimit,
+}
+
+impl Default for Refusals {
+    fn default() -> Refusals {
+        Refusals {
+            total: 0,
+            log: LineLimit::new(REFUSALS_LOGGED_PER_SECOND, "refusals"),
+        }
+    }
 }
 
 impl Refusals {
@@ -377,23 +384,7 @@ impl Refusals {
     /// many were left out).
     fn note(&mut self, now: Option<Instant>, line: String) -> Vec<String> {
         self.total += 1;
-        let mut lines = Vec::new();
-        let second = Duration::from_secs(1);
-        if now.is_some_and(|now| self.window.is_none_or(|w| now >= w + second)) {
-            self.window = now;
-            self.logged = 0;
-            let unlogged = std::mem::take(&mut self.unlogged);
-            if unlogged > 0 {
-                lines.push(format!("{unlogged} more refusals not logged"));
-            }
-        }
-        if self.logged < REFUSALS_LOGGED_PER_SECOND {
-            self.logged += 1;
-            lines.push(line);
-        } else {
-            self.unlogged += 1;
-        }
-        lines
+        self.log.note(now, line)
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::limiter::Limiter;
 use super::s3::S3Config;
+use crate::log_limit::LineLimit;
 
 /// The User-Agent every request carries.
 pub const USER_AGENT: &str = concat!(
@@ -66,7 +67,7 @@ pub struct Client {
     pub(super) limiter: Limiter,
     /// Loaded at the first `s3://` input.
     s3: OnceLock<Result<S3Config, String>>,
-    log: Mutex<RetryLog>,
+    log: Mutex<LineLimit>,
     pub totals: Totals,
 }
 
@@ -128,7 +129,7 @@ impl Client {
             settings,
             agent,
             s3: OnceLock::new(),
-            log: Mutex::new(RetryLog::default()),
+            log: Mutex::new(LineLimit::new(RETRIES_LOGGED_PER_SECOND, "retries")),
             totals: Totals::default(),
         }
     }
@@ -172,7 +173,7 @@ impl Client {
             .log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .note(Instant::now(), line);
+            .note(Some(Instant::now()), line);
         for line in lines {
             eprintln!("wetmr: {line}");
         }
@@ -200,56 +201,5 @@ impl Client {
             concurrency: self.settings.downloads,
             lowest_concurrency: lowest,
         }
-    }
-}
-
-/// Lines logged in the current second, and those left out.
-#[derive(Debug, Default)]
-struct RetryLog {
-    second: Option<Instant>,
-    logged: u32,
-    unlogged: u64,
-}
-
-impl RetryLog {
-    /// The lines to print for a retry at `now` (none past the limit in a second; the first
-    /// line of a later second says how many were left out).
-    fn note(&mut self, now: Instant, line: String) -> Vec<String> {
-        let mut lines = Vec::new();
-        if self
-            .second
-            .is_none_or(|s| now >= s + Duration::from_secs(1))
-        {
-            self.second = Some(now);
-            self.logged = 0;
-            let unlogged = std::mem::take(&mut self.unlogged);
-            if unlogged > 0 {
-                lines.push(format!("{unlogged} more retries not logged"));
-            }
-        }
-        if self.logged < RETRIES_LOGGED_PER_SECOND {
-            self.logged += 1;
-            lines.push(line);
-        } else {
-            self.unlogged += 1;
-        }
-        lines
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flood_of_retries_is_summed_up() {
-        let mut log = RetryLog::default();
-        let start = Instant::now();
-        let printed: usize = (0..50)
-            .map(|i| log.note(start, format!("retry {i}")).len())
-            .sum();
-        assert_eq!(printed, RETRIES_LOGGED_PER_SECOND as usize);
-        let next = log.note(start + Duration::from_millis(1001), "later".into());
-        assert_eq!(next, ["45 more retries not logged", "later"]);
     }
 }
