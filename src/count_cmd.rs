@@ -21,6 +21,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
     let client = Client::new(config.download.clone());
     let Inputs { files, bytes } = inputs(config, &client)?;
+    crate::malloc::share_heaps(config.threads);
     let pool = thread_pool(config.threads, "count")?;
     let job = Job {
         tokenizer: config.tokenizer,

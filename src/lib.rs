@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod input;
 pub mod log_limit;
+pub mod malloc;
 pub mod net;
 pub mod output;
 pub mod partition;

@@ -70,11 +70,13 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     raise_open_files_limit();
     let listener = mio::net::TcpListener::bind(addr)
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let merge_threads = config.threads.div_ceil(MERGE_THREAD_PER);
+    crate::malloc::share_heaps(config.threads + merge_threads);
     let pool = Arc::new(thread_pool(config.threads, "worker")?);
     // Received partitions are merged on threads of their own: on the main pool they would
     // wait for the running maps to end (a busy rayon pool takes spawned work last), and so
     // would the acknowledgements, the tasks' ends and the buddy copies behind them.
-    let merge_pool = thread_pool(config.threads.div_ceil(MERGE_THREAD_PER), "merge")?;
+    let merge_pool = thread_pool(merge_threads, "merge")?;
     let authenticated = secret.is_some();
     let net = Net::new(Some(listener), secret).map_err(Error::Net)?;
     // A spill directory that cannot take the file fails now, not in the middle of a job.
