@@ -17,10 +17,12 @@ Examples:
   wetmr count data/sample.warc.wet.gz --top 20
   wetmr count crawl/ --output counts.tsv --stats stats.json
   wetmr count --inputs wet.paths.gz --input-base /data/cc --threads 8 -o counts.tsv
+  wetmr count --inputs ten.paths --input-base https://data.commoncrawl.org/ -o counts.tsv
   WETMR_TOKENIZER=cc-pyspark WETMR_QUIET=true wetmr count shard.warc.wet.gz -o out.tsv
 
-Exit codes: 0 ok, 1 usage, 2 bad input (missing, unreadable or damaged file, or nothing
-counted), 3 output error, 5 out of memory or other resources (4: see `wetmr run --help`).";
+Exit codes: 0 ok, 1 usage, 2 bad input (missing, unreadable or damaged file, a URL that
+cannot be fetched, or nothing counted), 3 output error, 5 out of memory or other resources
+(4: see `wetmr run --help`).";
 
 #[derive(Debug, Parser)]
 #[command(
