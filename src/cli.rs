@@ -194,13 +194,6 @@ impl WorkerArgs {
     }
 }
 
-/// Reads `--secret-file`.
-pub fn load_secret(path: &std::path::Path) -> crate::error::Result<crate::net::auth::Secret> {
-    crate::net::auth::Secret::load(path).map_err(|e| {
-        crate::error::Error::Usage(format!("--secret-file {}: {e}", crate::error::shown(path)))
-    })
-}
-
 /// Shortest interval between progress lines: more often is a flood, not progress.
 pub const PROGRESS_MIN: f64 = 0.01;
 
@@ -321,7 +314,11 @@ impl ClusterOptions {
             heartbeat_interval: secs("heartbeat-interval", self.heartbeat_interval)?,
             heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
             backup_tasks: !self.no_backup_tasks,
-            secret: self.secret_file.as_deref().map(load_secret).transpose()?,
+            secret: self
+                .secret_file
+                .as_deref()
+                .map(crate::net::auth::load_secret)
+                .transpose()?,
             serve_inputs: self.serve_inputs,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {

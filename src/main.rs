@@ -61,19 +61,23 @@ static ALLOCATOR: Allocator = Allocator;
 // callers must not use) ends the process instead of being returned.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        checked(System.alloc(layout), layout.size())
+        // SAFETY: the caller's guarantees for `layout` are the system allocator's.
+        checked(unsafe { System.alloc(layout) }, layout.size())
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        checked(System.alloc_zeroed(layout), layout.size())
+        // SAFETY: as for `alloc`.
+        checked(unsafe { System.alloc_zeroed(layout) }, layout.size())
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        checked(System.realloc(ptr, layout, new_size), new_size)
+        // SAFETY: `ptr` came from this allocator, which is the system's, with `layout`.
+        checked(unsafe { System.realloc(ptr, layout, new_size) }, new_size)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 

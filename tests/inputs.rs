@@ -15,6 +15,7 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.warc.wet"
 
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 }
 

@@ -64,6 +64,8 @@ fn count_limited(mb: u64, args: &[&str]) -> std::process::Output {
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wetmr"));
     cmd.arg("count").args(args);
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit,
+    // which is async-signal-safe, on a value of its own.
     unsafe {
         cmd.pre_exec(move || {
             let limit = libc::rlimit {

@@ -148,7 +148,7 @@ fn signals_at_any_moment_leave_the_older_output_or_the_new_one_and_nothing_else(
         let mut child = run();
         // Spread over the whole run, its last moments (the writing) included.
         std::thread::sleep(full.mul_f64((i % 12) as f64 / 11.0 * 1.1));
-        unsafe { libc::kill(child.id() as i32, signal) };
+        common::signal(child.id() as i32, signal);
         let status = child.wait().unwrap();
         assert_eq!(
             names(&outdir),

@@ -52,7 +52,7 @@ fn run_with_fault(
     let pid = workers[victim].child.id() as i32;
     run_job(dir, files, &addrs, delay, || {
         if signal != 0 {
-            unsafe { libc::kill(pid, signal) };
+            common::signal(pid, signal);
         }
     })
 }
@@ -235,7 +235,7 @@ fn a_worker_killed_after_its_tasks_are_done_is_replaced_by_its_buddys_copies() {
                         .iter()
                         .any(|d| line.contains(&format!("progress: {d}")))
                 {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    common::signal(pid, libc::SIGKILL);
                     killed = true;
                 }
                 lines.push(line);
@@ -395,7 +395,7 @@ fn a_stopped_worker_is_declared_lost_and_its_work_redone() {
         .as_str()
         .unwrap()
         .contains("heartbeat"));
-    unsafe { libc::kill(workers[1].child.id() as i32, libc::SIGCONT) };
+    common::signal(workers[1].child.id() as i32, libc::SIGCONT);
 }
 
 #[test]
@@ -421,7 +421,7 @@ fn every_worker_killed_fails_cleanly() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     for w in &workers {
-        unsafe { libc::kill(w.child.id() as i32, libc::SIGKILL) };
+        common::signal(w.child.id() as i32, libc::SIGKILL);
     }
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -441,7 +441,7 @@ fn a_restarted_worker_joins_the_running_job() {
     std::thread::sleep(Duration::from_millis(100));
     // Killed, and started again at once on the same address: it joins the job.
     let addr = workers[1].addr.clone();
-    unsafe { libc::kill(workers[1].child.id() as i32, libc::SIGKILL) };
+    common::signal(workers[1].child.id() as i32, libc::SIGKILL);
     let _ = workers[1].child.wait();
     workers[1] = Worker::start_at(&addr, 1);
     let out = child.wait_with_output().unwrap();
@@ -479,7 +479,7 @@ fn a_killed_coordinator_leaves_no_output_and_the_same_command_runs_again() {
     };
     let mut first = run().spawn().unwrap();
     std::thread::sleep(Duration::from_millis(150));
-    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
+    common::signal(first.id() as i32, libc::SIGKILL);
     let _ = first.wait();
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "older\n");
     // As cron would: the same command again, on the same workers (they dropped the job).
@@ -524,9 +524,9 @@ fn a_paused_coordinator_blames_no_worker() {
             let mut stopped = false;
             for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
                 if !stopped && line.contains("4 counted") {
-                    unsafe { libc::kill(pid, libc::SIGSTOP) };
+                    common::signal(pid, libc::SIGSTOP);
                     std::thread::sleep(pause);
-                    unsafe { libc::kill(pid, libc::SIGCONT) };
+                    common::signal(pid, libc::SIGCONT);
                     stopped = true;
                 }
                 lines.push(line);

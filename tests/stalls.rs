@@ -106,7 +106,7 @@ fn run(dir: &Path, workers: &[&Worker], args: &[&str]) -> Output {
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(out) => out,
         Err(_) => {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            common::signal(pid, libc::SIGKILL);
             let out = rx.recv().unwrap();
             panic!("wetmr run {args:?} hangs: {}", stderr(&out));
         }

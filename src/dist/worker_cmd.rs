@@ -16,7 +16,6 @@ use mio::Interest;
 use super::machines::parse_machine;
 use super::serve;
 use super::tasks::{self, Tables};
-use crate::cli::load_secret;
 use crate::count_cmd::thread_pool;
 use crate::engine;
 use crate::error::{Error, Result};
@@ -55,7 +54,11 @@ const MERGE_THREAD_PER: usize = 4;
 pub fn serve(config: &WorkerConfig) -> Result<()> {
     let addr = parse_machine(&config.listen)
         .map_err(|e| Error::Usage(format!("--listen {}: {e}", config.listen)))?;
-    let secret = config.secret_file.as_deref().map(load_secret).transpose()?;
+    let secret = config
+        .secret_file
+        .as_deref()
+        .map(crate::net::auth::load_secret)
+        .transpose()?;
     let input_root = match &config.input_root {
         None => None,
         Some(dir) => Some(Arc::from(tasks::input_root(dir).map_err(Error::Usage)?)),

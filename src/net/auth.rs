@@ -363,6 +363,13 @@ impl Verifier {
     }
 }
 
+/// Reads `--secret-file`: what is wrong with it is a usage error that names the file.
+pub fn load_secret(path: &std::path::Path) -> crate::error::Result<Secret> {
+    Secret::load(path).map_err(|e| {
+        crate::error::Error::Usage(format!("--secret-file {}: {e}", crate::error::shown(path)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

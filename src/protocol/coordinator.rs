@@ -23,10 +23,9 @@ use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use super::messages::{
-    self as msg, decode, encode, encode_job_ref, Failure, FileSummary, JobSpec, Kind, Message,
-    PartitionHash, Role, Task, Wire, WorkerFigures,
+    self as msg, decode, encode, encode_job_ref, kind_name, path_to_bytes, Failure, FileSummary,
+    JobSpec, Kind, Message, PartitionHash, Role, Task, Wire, WorkerFigures,
 };
-use super::worker::{kind_name, path_to_bytes};
 use crate::engine::{Policy, Skipped};
 use crate::error::Offset;
 use crate::net::frame::{Frame, Outgoing, Payload};
@@ -57,8 +56,7 @@ pub struct JobConfig {
     pub served: Option<crate::protocol::messages::ServedInputs>,
 }
 
-/// The largest R a job may have (workers refuse more).
-pub const MAX_PARTITIONS: u32 = 1 << 16;
+pub use super::messages::MAX_PARTITIONS;
 
 /// Default number of partitions per worker: several, so that reduce work spreads over a
 /// worker's threads and the k-way merge stays small.

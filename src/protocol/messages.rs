@@ -685,6 +685,51 @@ impl<'a> BlockView<'a> {
     }
 }
 
+/// The largest R a job may have (workers refuse more).
+pub const MAX_PARTITIONS: u32 = 1 << 16;
+
+/// The name of a message's kind, for logs.
+pub fn kind_name(m: &Message) -> &'static str {
+    match m {
+        Message::Hello(_) => "Hello",
+        Message::Welcome(_) => "Welcome",
+        Message::Job(_) => "Job",
+        Message::JobReady(_) => "JobReady",
+        Message::Task(_) => "Task",
+        Message::TaskDone(_) => "TaskDone",
+        Message::TaskFailed(_) => "TaskFailed",
+        Message::Partition(_) => "Partition",
+        Message::PartitionAck(_) => "PartitionAck",
+        Message::Reduce(_) => "Reduce",
+        Message::Ranked(_) => "Ranked",
+        Message::ReduceDone(_) => "ReduceDone",
+        Message::JobEnd(_) => "JobEnd",
+        Message::Refused(_) => "Refused",
+        Message::Reassign(_) => "Reassign",
+        Message::Resent(_) => "Resent",
+        Message::Resend(_) => "Resend",
+        Message::Adopt(_) => "Adopt",
+        Message::Adopted(_) => "Adopted",
+        Message::Heartbeat(_) => "Heartbeat",
+        Message::Cancel(_) => "Cancel",
+        Message::Copy(_) => "Copy",
+        Message::Kept(_) => "Kept",
+        Message::Mapped(_) => "Mapped",
+    }
+}
+
+/// Paths travel as bytes (Unix paths need not be UTF-8).
+pub fn path_from_bytes(bytes: Vec<u8>) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// The bytes of a path, for a Task message.
+pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,12 +33,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::coordinator::MAX_PARTITIONS;
 use super::kept::{KeptConfig, KeptFrame, KeptStore, SpillError};
 use super::messages::{
-    self as msg, decode, encode, encode_job_ref, Bulk, Failure, FileSummary, JobSpec, Kind,
-    Message, PartitionAck, RefuseReason, Refused, Role, TaskDone, TaskFailed, Welcome,
-    WorkerFigures,
+    self as msg, decode, encode, encode_job_ref, kind_name, path_from_bytes, Bulk, Failure,
+    FileSummary, JobSpec, Kind, Message, PartitionAck, RefuseReason, Refused, Role, TaskDone,
+    TaskFailed, Welcome, WorkerFigures, MAX_PARTITIONS,
 };
 use crate::log_limit::LineLimit;
 use crate::net::frame::{Frame, Outgoing, Payload, HEADER};
@@ -1550,36 +1549,6 @@ impl Worker {
     }
 }
 
-/// The name of a message's kind, for logs.
-pub(crate) fn kind_name(m: &Message) -> &'static str {
-    match m {
-        Message::Hello(_) => "Hello",
-        Message::Welcome(_) => "Welcome",
-        Message::Job(_) => "Job",
-        Message::JobReady(_) => "JobReady",
-        Message::Task(_) => "Task",
-        Message::TaskDone(_) => "TaskDone",
-        Message::TaskFailed(_) => "TaskFailed",
-        Message::Partition(_) => "Partition",
-        Message::PartitionAck(_) => "PartitionAck",
-        Message::Reduce(_) => "Reduce",
-        Message::Ranked(_) => "Ranked",
-        Message::ReduceDone(_) => "ReduceDone",
-        Message::JobEnd(_) => "JobEnd",
-        Message::Refused(_) => "Refused",
-        Message::Reassign(_) => "Reassign",
-        Message::Resent(_) => "Resent",
-        Message::Resend(_) => "Resend",
-        Message::Adopt(_) => "Adopt",
-        Message::Adopted(_) => "Adopted",
-        Message::Heartbeat(_) => "Heartbeat",
-        Message::Cancel(_) => "Cancel",
-        Message::Copy(_) => "Copy",
-        Message::Kept(_) => "Kept",
-        Message::Mapped(_) => "Mapped",
-    }
-}
-
 /// The same frame as another kind (the payload is shared by Partition and Copy).
 fn retyped(frame: &[u8], kind: Kind) -> Outgoing {
     let payload = frame.get(HEADER..).unwrap_or_default();
@@ -1588,16 +1557,4 @@ fn retyped(frame: &[u8], kind: Kind) -> Outgoing {
 
 pub(crate) fn micros(d: std::time::Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-/// Paths travel as bytes (Unix paths need not be UTF-8).
-pub fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    PathBuf::from(std::ffi::OsString::from_vec(bytes))
-}
-
-/// The bytes of a path, for a Task message.
-pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes().to_vec()
 }

@@ -147,7 +147,7 @@ impl Worker {
 
     /// Sends SIGTERM and returns the exit status and what the worker logged.
     pub fn stop(mut self) -> (Option<i32>, String) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        signal(self.child.id() as i32, libc::SIGTERM);
         let status = self.child.wait().unwrap();
         let mut log = String::new();
         if let Some(mut err) = self.child.stderr.take() {
@@ -162,6 +162,12 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `signal` to process `pid` (one of the test's children).
+pub fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    unsafe { libc::kill(pid, signal) };
 }
 
 /// SplitMix64: a small, fixed generator, so a seed replays exactly.
