@@ -21,6 +21,8 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
     let client = Client::new(config.download.clone());
     let Inputs { files, bytes } = inputs(config, &client)?;
+    // The client when the job downloads: its figures go in progress lines and stats.
+    let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
     crate::malloc::share_heaps(config.threads);
     let pool = thread_pool(config.threads, "count")?;
     let job = Job {
@@ -36,7 +38,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
             None => None,
             Some(every) => {
                 let (progress, finished) = (&control.progress, &finished);
-                let client = files.iter().any(|f| f.remote.is_some()).then_some(&client);
+                let client = downloading;
                 let spawned = std::thread::Builder::new()
                     .name("wetmr-progress".into())
                     .spawn_scoped(scope, move || {
@@ -62,10 +64,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
             distinct: outcome.counted.distinct(),
             threads: config.threads,
             cluster: None,
-            downloads: files
-                .iter()
-                .any(|f| f.remote.is_some())
-                .then(|| client.figures(started.elapsed())),
+            downloads: downloading.map(|client| client.figures(started.elapsed())),
         },
         started,
     )
@@ -220,15 +219,7 @@ fn report_progress(
             ),
         };
         let downloads = client.map_or(String::new(), |client| {
-            let d = client.figures(elapsed);
-            format!(
-                "; downloaded {:.1} MB at {:.1} MB/s, {} retries, {} resumes, {:.0} s in backoff",
-                d.bytes as f64 / 1e6,
-                d.mb_per_s,
-                d.retries,
-                d.resumes,
-                d.backoff_seconds
-            )
+            format!("; {}", client.figures(elapsed).line())
         });
         eprintln!(
             "wetmr: progress: {read}, {:.0} s, {:.1} MB/s{downloads}",

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -44,10 +43,7 @@ impl S3 {
             .stderr(Stdio::null())
             .spawn()
             .expect("the S3 server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = common::first_line(&mut child);
         let said: serde_json::Value = serde_json::from_str(&line).expect("the server says");
         S3 {
             child,

@@ -15,11 +15,19 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a served connection may stay silent before it is closed.
 const IDLE: Duration = Duration::from_secs(120);
+/// The longest request or header line read; a longer one closes the connection.
+const LINE_MAX: u64 = 8 << 10;
+/// Headers per request, at most.
+const HEADERS_MAX: usize = 100;
+/// Connections served at once, at most (a worker needs one per download): more are
+/// closed at once.
+const CONNS_MAX: usize = 256;
 
 /// A running input server.
 pub struct InputServer {
@@ -48,13 +56,22 @@ pub fn start(bind: SocketAddr, files: Vec<PathBuf>) -> io::Result<InputServer> {
     std::thread::Builder::new()
         .name("wetmr-serve".into())
         .spawn(move || {
+            let open = Arc::new(AtomicUsize::new(0));
             for stream in listener.incoming().flatten() {
-                let served = served.clone();
-                let _ = std::thread::Builder::new()
+                if open.fetch_add(1, Ordering::Relaxed) >= CONNS_MAX {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+                let (served, leaving) = (served.clone(), open.clone());
+                let spawned = std::thread::Builder::new()
                     .name("wetmr-serve-conn".into())
                     .spawn(move || {
                         let _ = serve(stream, &served);
+                        leaving.fetch_sub(1, Ordering::Relaxed);
                     });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         })?;
     Ok(InputServer { port, token })
@@ -67,14 +84,16 @@ fn serve(stream: TcpStream, served: &Served) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
+        let Some(line) = read_line(&mut reader)? else {
             return Ok(());
-        }
+        };
         let mut range_start = None;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header)? == 0 {
+        for headers in 0.. {
+            let Some(header) = read_line(&mut reader)? else {
+                return Ok(());
+            };
+            if headers == HEADERS_MAX {
+                answer(&mut out, "431 Request Header Fields Too Large", &[])?;
                 return Ok(());
             }
             let header = header.trim_end();
@@ -136,6 +155,14 @@ fn serve(stream: TcpStream, served: &Served) -> io::Result<()> {
         io::copy(&mut (&mut file).take(size - from), &mut out)?;
         out.flush()?;
     }
+}
+
+/// One line of the request, at most [`LINE_MAX`] bytes; `None` at the end of the
+/// connection or past the limit (the connection is then closed).
+fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut line = String::new();
+    let n = reader.take(LINE_MAX).read_line(&mut line)?;
+    Ok((n > 0 && line.ends_with('\n')).then_some(line))
 }
 
 /// Compares two byte strings in time independent of where they differ.

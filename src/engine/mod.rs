@@ -353,6 +353,13 @@ impl<'a> Run<'a> {
             .unwrap_or_else(PoisonError::into_inner);
         if index >= self.inputs.len() || stopped {
             queue.places -= 1;
+        } else if self.inputs[index].remote.is_some() && self.client.is_none() {
+            // Only `run_on` starts downloads: a URL given to `run` fails, it is not lost.
+            drop(queue);
+            let path = &self.inputs[index].path;
+            let what = format!("{}: URL inputs need `engine::run_on`", url_name(path));
+            self.fail(index, Error::Usage(what));
+            return self.open_next(scope);
         } else if self.inputs[index].remote.is_some() && self.cached(index).is_none() {
             queue.waiting.push_back(index);
         } else {

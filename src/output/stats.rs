@@ -130,18 +130,10 @@ impl RunStats {
             self.seconds,
             self.mb_per_s,
             self.warc_mb_per_s,
-        ) + &self.downloads.as_ref().map_or(String::new(), |d| {
-            format!(
-                "; downloaded {:.1} MB at {:.1} MB/s ({} requests, {} retries, {} resumes, \
-                 {:.1} s in backoff)",
-                d.bytes as f64 / 1e6,
-                d.mb_per_s,
-                d.requests,
-                d.retries,
-                d.resumes,
-                d.backoff_seconds
-            )
-        })
+        ) + &self
+            .downloads
+            .as_ref()
+            .map_or(String::new(), |d| format!("; {}", d.line()))
     }
 }
 

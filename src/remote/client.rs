@@ -98,6 +98,22 @@ pub struct DownloadTotals {
     pub lowest_concurrency: usize,
 }
 
+impl DownloadTotals {
+    /// The figures as the summary and progress lines show them.
+    pub fn line(&self) -> String {
+        let counted = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "downloaded {:.1} MB at {:.1} MB/s ({}, {}, {}, {:.1} s in backoff)",
+            self.bytes as f64 / 1e6,
+            self.mb_per_s,
+            counted(self.requests, "request"),
+            counted(self.retries, "retry"),
+            counted(self.resumes, "resume"),
+            self.backoff_seconds
+        )
+    }
+}
+
 impl Totals {
     pub(super) fn retried(&self, cause: &str, wait: Duration) {
         self.retries.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,6 @@
 //! A fault-injecting HTTP file server (`tests/support/faultserver.py`), started on
 //! loopback for a test and killed when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -35,10 +34,7 @@ impl FaultServer {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the fault server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = super::first_line(&mut child);
         let port = line.trim().parse().expect("the server says its port");
         FaultServer {
             child,

@@ -136,10 +136,7 @@ impl Worker {
 
     fn spawn(mut cmd: Command) -> Worker {
         let mut child = cmd.stdout(Stdio::piped()).spawn().expect("worker starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(&mut child);
         let addr = line.trim().to_string();
         assert!(addr.starts_with("127.0.0.1:"), "worker said {addr:?}");
         Worker { child, addr }
@@ -162,6 +159,15 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first line a child wrote on its piped stdout (a server saying where it listens).
+pub fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("the child writes a line");
+    line
 }
 
 /// Sends `signal` to process `pid` (one of the test's children).
