@@ -156,7 +156,10 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ),
         ]),
         "frames" => {
-            use wetmr::protocol::messages::{self, PartitionAck, Task};
+            use wetmr::protocol::{
+                codec,
+                messages::{self, PartitionAck, Task},
+            };
             let mut block = wetmr::partition::WordBlock::default();
             block.push(b"word", 3, 1);
             block.push("ünïcode".as_bytes(), 1, 1);
@@ -184,14 +187,14 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
                 frames.into_iter().for_each(|f| out.extend(f));
                 out
             };
-            let p = messages::encode(&partition).unwrap();
+            let p = codec::encode(&partition).unwrap();
             let mut opening = fuzz_checks::opening();
             opening.truncate(2);
             named(vec![
                 ("partition-from-peer", framed(1, vec![p.clone(), p.clone()])),
                 ("partition-cut-small", framed(9, vec![p])),
-                ("task", framed(0, vec![messages::encode(&task).unwrap()])),
-                ("ack", framed(1, vec![messages::encode(&ack).unwrap()])),
+                ("task", framed(0, vec![codec::encode(&task).unwrap()])),
+                ("ack", framed(1, vec![codec::encode(&ack).unwrap()])),
                 ("job-again", framed(4, opening)),
                 ("auth-hello", {
                     let (_, hello) = wetmr::net::auth::Handshake::initiate(

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use common::{keygen, stderr, wetmr, Rng, Worker};
 use wetmr::net::auth::{FrameKeys, Handshake, Secret, Signer, AUTH_HELLO, AUTH_PROOF};
 use wetmr::net::frame::{frame, header, header_of, Decoder, Frame};
-use wetmr::protocol::messages::{self, Hello, Kind, Role};
+use wetmr::protocol::{
+    codec::{self, Kind},
+    messages::{self, Hello, Role},
+};
 
 fn connect(addr: &str) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
@@ -163,8 +166,8 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
         words: Default::default(),
     };
     for m in [
-        messages::encode(&hello).unwrap(),
-        messages::encode(&partition).unwrap(),
+        codec::encode(&hello).unwrap(),
+        codec::encode(&partition).unwrap(),
     ] {
         let bytes = tagged(&mut signer, m);
         stream.write_all(&bytes).unwrap();
@@ -173,7 +176,7 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     // An altered frame: its tag no longer matches.
     let mut stream = connect(&addr);
     let (mut signer, _) = authenticate(&mut stream, &secret);
-    let mut altered = tagged(&mut signer, messages::encode(&hello).unwrap());
+    let mut altered = tagged(&mut signer, codec::encode(&hello).unwrap());
     altered[14] ^= 1;
     stream.write_all(&altered).unwrap();
     until_closed(&mut stream);

@@ -745,7 +745,10 @@ fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
 
 #[test]
 fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
-    use wetmr::protocol::messages::{self, Hello, Message, Role};
+    use wetmr::protocol::{
+        codec::{self, Message},
+        messages::{self, Hello, Role},
+    };
     let mut unknown_owner = spec(4, 0);
     unknown_owner.owners[3] = 2;
     let mut short_owners = spec(4, 0);
@@ -773,12 +776,12 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         unknown_buddy,
     ] {
         let mut w = Worker::new(1, 1);
-        w.frame(1, frame(messages::encode(&hello).unwrap()), now);
-        w.frame(1, frame(messages::encode(&bad).unwrap()), now);
+        w.frame(1, frame(codec::encode(&hello).unwrap()), now);
+        w.frame(1, frame(codec::encode(&bad).unwrap()), now);
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         let refused = actions.iter().any(|a| match a {
             worker::Action::Send(_, f) => {
-                matches!(messages::decode(frame(f.to_vec())), Ok(Message::Refused(_)))
+                matches!(codec::decode(frame(f.to_vec())), Ok(Message::Refused(_)))
             }
             _ => false,
         });
@@ -794,8 +797,8 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     // turn: each closes its connection, is counted, and merges nothing.
     let started = || {
         let mut w = Worker::new(1, 1);
-        w.frame(1, frame(messages::encode(&hello).unwrap()), now);
-        w.frame(1, frame(messages::encode(&spec(4, 0)).unwrap()), now);
+        w.frame(1, frame(codec::encode(&hello).unwrap()), now);
+        w.frame(1, frame(codec::encode(&spec(4, 0)).unwrap()), now);
         while w.poll_action().is_some() {}
         w
     };
@@ -823,9 +826,9 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     for (what, hello_job, partition) in cases {
         let mut w = started();
         if let Some(job) = hello_job {
-            w.frame(2, frame(messages::encode(&peer(job, 1)).unwrap()), now);
+            w.frame(2, frame(codec::encode(&peer(job, 1)).unwrap()), now);
         }
-        w.frame(2, frame(messages::encode(&partition).unwrap()), now);
+        w.frame(2, frame(codec::encode(&partition).unwrap()), now);
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         assert!(
             actions
@@ -843,12 +846,8 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     }
     // The same peer's good partition is merged.
     let mut w = started();
-    w.frame(2, frame(messages::encode(&peer(9, 1)).unwrap()), now);
-    w.frame(
-        2,
-        frame(messages::encode(&partition(9, 2, 0)).unwrap()),
-        now,
-    );
+    w.frame(2, frame(codec::encode(&peer(9, 1)).unwrap()), now);
+    w.frame(2, frame(codec::encode(&partition(9, 2, 0)).unwrap()), now);
     let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
     assert!(
         actions
@@ -861,8 +860,11 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
 
 #[test]
 fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
-    use wetmr::protocol::messages::{self, Hello, Role};
     use wetmr::protocol::worker::{Completion, MergeOrder};
+    use wetmr::protocol::{
+        codec,
+        messages::{self, Hello, Role},
+    };
     let now = Instant::now();
     let spec = spec(1, 0);
     let hello = |role, worker| Hello {
@@ -873,15 +875,11 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
     let mut w = Worker::new(1, 1).with_inflight_limits(1, 1);
     w.frame(
         1,
-        frame(messages::encode(&hello(Role::Coordinator, 0)).unwrap()),
+        frame(codec::encode(&hello(Role::Coordinator, 0)).unwrap()),
         now,
     );
-    w.frame(1, frame(messages::encode(&spec).unwrap()), now);
-    w.frame(
-        2,
-        frame(messages::encode(&hello(Role::Peer, 1)).unwrap()),
-        now,
-    );
+    w.frame(1, frame(codec::encode(&spec).unwrap()), now);
+    w.frame(2, frame(codec::encode(&hello(Role::Peer, 1)).unwrap()), now);
     while w.poll_action().is_some() {}
     let mut merges = Vec::new();
     for task in 0..2 {
@@ -892,7 +890,7 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
             partition: 0,
             words: Default::default(),
         };
-        w.frame(2, frame(messages::encode(&partition).unwrap()), now);
+        w.frame(2, frame(codec::encode(&partition).unwrap()), now);
         for action in std::iter::from_fn(|| w.poll_action()) {
             match action {
                 worker::Action::Merge(order) => merges.push(order),
@@ -921,8 +919,8 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
 
 #[test]
 fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
-    use wetmr::protocol::messages::{self, Partition};
     use wetmr::protocol::worker::REFUSALS_LOGGED_PER_SECOND;
+    use wetmr::protocol::{codec, messages::Partition};
     let before_hello = Partition {
         job: 9,
         task: 0,
@@ -942,7 +940,7 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
     };
     let flood = REFUSALS_LOGGED_PER_SECOND as u64 + 10;
     for conn in 0..flood {
-        w.frame(conn, frame(messages::encode(&before_hello).unwrap()), now);
+        w.frame(conn, frame(codec::encode(&before_hello).unwrap()), now);
     }
     assert_eq!(w.refusals(), flood);
     let logged = logs(&mut w);
@@ -954,11 +952,7 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
     assert!(logged.iter().all(|l| l.contains("Partition before Hello")));
     // A second later: the lines left out are summed up, then logging goes on.
     let later = now + std::time::Duration::from_secs(1);
-    w.frame(
-        flood,
-        frame(messages::encode(&before_hello).unwrap()),
-        later,
-    );
+    w.frame(flood, frame(codec::encode(&before_hello).unwrap()), later);
     let logged = logs(&mut w);
     assert_eq!(logged.len(), 2, "{logged:?}");
     assert_eq!(logged[0], "10 more refusals not logged");
@@ -967,8 +961,11 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
 
 #[test]
 fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
-    use wetmr::protocol::messages::{self, Kind, Welcome};
-    let job_ready = || frame(messages::encode_job_ref(Kind::JobReady, 0x5eed));
+    use wetmr::protocol::{
+        codec::{self, Kind},
+        messages::Welcome,
+    };
+    let job_ready = || frame(codec::encode_job_ref(Kind::JobReady, 0x5eed));
     let mut c = Coordinator::new(
         config(None, None, 1),
         vec!["w0".into(), "w1".into()],
@@ -980,7 +977,7 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
         c.frame(
             w,
             frame(
-                messages::encode(&Welcome {
+                codec::encode(&Welcome {
                     threads: 1,
                     slots: 1,
                 })
@@ -1111,7 +1108,10 @@ fn a_worker_whose_spill_file_fails_leaves_the_job_and_changes_nothing() {
 fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
     use std::time::Duration;
     use wetmr::protocol::coordinator::SUSPECT_AFTER_INTERVALS;
-    use wetmr::protocol::messages::{self, Kind, Welcome};
+    use wetmr::protocol::{
+        codec::{self, Kind},
+        messages::Welcome,
+    };
     let interval = Duration::from_millis(500);
     // Silent just past the tail limit, well short of the heartbeat timeout.
     let silence = interval * SUSPECT_AFTER_INTERVALS + interval / 2;
@@ -1125,7 +1125,7 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         let t0 = Instant::now();
         for w in 0..2 {
             c.connected(w);
-            let welcome = messages::encode(&Welcome {
+            let welcome = codec::encode(&Welcome {
                 threads: 1,
                 slots: 1,
             });
@@ -1133,18 +1133,14 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         }
         c.tick(t0);
         for w in 0..2 {
-            c.frame(
-                w,
-                frame(messages::encode_job_ref(Kind::JobReady, 0x5eed)),
-                t0,
-            );
+            c.frame(w, frame(codec::encode_job_ref(Kind::JobReady, 0x5eed)), t0);
         }
         while c.poll_action().is_some() {}
         // Worker 0 keeps beating; worker 1 goes silent.
         let later = t0 + silence;
         c.frame(
             0,
-            frame(messages::encode_job_ref(Kind::Heartbeat, 0x5eed)),
+            frame(codec::encode_job_ref(Kind::Heartbeat, 0x5eed)),
             later,
         );
         c.tick(later);

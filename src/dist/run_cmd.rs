@@ -21,10 +21,11 @@ use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
 use crate::output::stats::ClusterStats;
 use crate::partition::{Entries, PARTITION_HASH};
+use crate::protocol::codec::{bulk_words, Kind};
 use crate::protocol::coordinator::{
     Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput,
 };
-use crate::protocol::messages::{bulk_words, DownloadSpec, Kind, ServedInputs};
+use crate::protocol::messages::{DownloadSpec, ServedInputs};
 use crate::remote::Client;
 
 /// How long workers have to accept the connection and answer the greeting.
@@ -397,7 +398,8 @@ impl Ord for Head<'_> {
 mod tests {
     use super::*;
     use crate::partition::WordBlock;
-    use crate::protocol::messages::{encode, Ranked};
+    use crate::protocol::codec::{encode, payload_of};
+    use crate::protocol::messages::Ranked;
 
     fn piece(words: &[(&str, u64)], last: bool) -> Payload {
         let mut block = WordBlock::default();
@@ -412,9 +414,7 @@ mod tests {
             words: block,
         })
         .unwrap();
-        let mut payload = Payload::new();
-        payload.extend_from_slice(&frame[crate::net::frame::HEADER..]);
-        payload
+        payload_of(&frame)
     }
 
     #[test]

@@ -14,9 +14,8 @@ use crate::error::Error;
 use crate::input::Input;
 use crate::net::frame::{Outgoing, MAX_FRAME};
 use crate::partition::{self, WordBlock};
-use crate::protocol::messages::{
-    bulk_words, encode, Failure, FileSummary, JobSpec, Kind, Partition, Ranked,
-};
+use crate::protocol::codec::{bulk_words, encode, Kind};
+use crate::protocol::messages::{Failure, FileSummary, JobSpec, Partition, Ranked};
 use crate::protocol::worker::{MapOutput, MergeOrder};
 use crate::remote::{Client, RemoteUrl};
 

@@ -347,9 +347,19 @@ impl Signer {
     }
 }
 
+impl frame::Seal for Verifier {
+    fn trailer_len(&self) -> usize {
+        TAG
+    }
+
+    fn check(&mut self, frame: &Frame, tag: &[u8]) -> Result<(), String> {
+        self.verify(frame, tag).map_err(|e| e.to_string())
+    }
+}
+
 impl Verifier {
     /// Checks the tag that followed the next frame received.
-    pub fn check(&mut self, frame: &Frame, tag: &[u8]) -> Result<(), AuthError> {
+    pub fn verify(&mut self, frame: &Frame, tag: &[u8]) -> Result<(), AuthError> {
         let mut mac = self.key.clone();
         mac.update(&self.count.to_le_bytes());
         mac.update(&frame::header_of(
@@ -399,9 +409,9 @@ mod tests {
         for (kind, payload) in [(5u16, &b"task"[..]), (8, &[7u8; 3000][..]), (20, &b""[..])] {
             let bytes = frame::frame(kind, payload);
             let tag = i.signer.tag(&bytes);
-            r.verifier.check(&parse(&bytes), &tag).unwrap();
+            r.verifier.verify(&parse(&bytes), &tag).unwrap();
             let tag = r.signer.tag(&bytes);
-            i.verifier.check(&parse(&bytes), &tag).unwrap();
+            i.verifier.verify(&parse(&bytes), &tag).unwrap();
         }
     }
 
@@ -444,15 +454,15 @@ mod tests {
         let two = frame::frame(5, b"second");
         let (t1, t2) = (i.signer.tag(&one), i.signer.tag(&two));
         // Dropped (or reordered): the second frame arrives where the first was due.
-        assert_eq!(r.clone().check(&parse(&two), &t2), Err(AuthError::BadTag));
+        assert_eq!(r.clone().verify(&parse(&two), &t2), Err(AuthError::BadTag));
         // Altered.
         let mut bad = one.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert_eq!(r.clone().check(&parse(&bad), &t1), Err(AuthError::BadTag));
+        assert_eq!(r.clone().verify(&parse(&bad), &t1), Err(AuthError::BadTag));
         // In order: fine; then the first again (a replay): refused.
-        r.check(&parse(&one), &t1).unwrap();
-        r.check(&parse(&two), &t2).unwrap();
-        assert_eq!(r.check(&parse(&one), &t1), Err(AuthError::BadTag));
+        r.verify(&parse(&one), &t1).unwrap();
+        r.verify(&parse(&two), &t2).unwrap();
+        assert_eq!(r.verify(&parse(&one), &t1), Err(AuthError::BadTag));
         // Through a decoder, tags are expected and checked after every frame.
         let (mut i, r) = shake(&secret, &secret).unwrap();
         let mut stream = Vec::new();
@@ -463,7 +473,7 @@ mod tests {
         }
         for piece in [1, 7, 33, stream.len()] {
             let mut d = Decoder::default();
-            d.expect_tags(r.verifier.clone());
+            d.seal(Box::new(r.verifier.clone()));
             let mut out = Vec::new();
             for chunk in stream.chunks(piece) {
                 d.feed(chunk, &mut out).unwrap();
@@ -472,11 +482,11 @@ mod tests {
             assert!(d.is_idle());
         }
         let mut d = Decoder::default();
-        d.expect_tags(r.verifier);
+        d.seal(Box::new(r.verifier));
         let last = stream.len() - 1;
         stream[last] ^= 1;
         let err = d.feed(&stream, &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, FrameError::Auth(AuthError::BadTag)), "{err}");
+        assert_eq!(err, FrameError::Seal(AuthError::BadTag.to_string()));
     }
 
     #[test]

@@ -651,7 +651,7 @@ fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Res
             conn.push(Arc::new(reply));
         }
         if let Some(FrameKeys { signer, verifier }) = step.keys {
-            conn.decoder.expect_tags(verifier);
+            conn.decoder.seal(Box::new(verifier));
             conn.auth = Auth::On(signer);
             conn.greeted();
             for frame in held {

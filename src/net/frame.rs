@@ -4,12 +4,11 @@
 //! (u16), payload length (u32), all little-endian — then the payload, an rkyv archive of the
 //! message of that kind. The length is checked against [`MAX_FRAME`] before any allocation,
 //! and the payload is read into an aligned buffer of exactly that length, ready for
-//! validation with `rkyv::access`. On an authenticated connection (see [`super::auth`]) a
-//! 32-byte tag follows every frame.
+//! validation with `rkyv::access`. On a sealed connection a trailer of fixed length follows
+//! every frame, checked by a [`Seal`] before the frame is handed out: the authentication
+//! tag of [`super::auth`], which builds on this module (framing knows nothing of keys).
 
 use rkyv::util::AlignedVec;
-
-use super::auth::{AuthError, Verifier, TAG};
 
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"WTMR";
@@ -43,8 +42,18 @@ pub enum FrameError {
     BadMagic([u8; 4]),
     #[error("frame of {0} bytes is over the limit of {1} bytes")]
     TooLong(u64, usize),
-    #[error(transparent)]
-    Auth(#[from] AuthError),
+    /// The trailer after a frame did not check out (the [`Seal`]'s reason).
+    #[error("{0}")]
+    Seal(String),
+}
+
+/// What checks the trailer that follows every frame of a sealed connection.
+pub trait Seal: std::fmt::Debug + Send {
+    /// The trailer's length in bytes.
+    fn trailer_len(&self) -> usize;
+    /// Checks the trailer that followed `frame` (the frames of a connection, in order);
+    /// the error says why the connection must close.
+    fn check(&mut self, frame: &Frame, trailer: &[u8]) -> Result<(), String>;
 }
 
 /// Writes the header for a payload of `len` bytes.
@@ -71,8 +80,8 @@ pub fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Cuts frames out of the bytes received on one connection, in any pieces. Once given a
-/// [`Verifier`] (an authenticated connection), it expects a tag after every frame and
-/// checks it before handing the frame out. Payloads are at most [`MAX_FRAME`] bytes, or
+/// [`Seal`] (an authenticated connection), it expects a trailer after every frame and has
+/// it checked before handing the frame out. Payloads are at most [`MAX_FRAME`] bytes, or
 /// less with [`Decoder::limit`] (e.g. until a connection has authenticated).
 #[derive(Debug)]
 pub struct Decoder {
@@ -80,11 +89,10 @@ pub struct Decoder {
     head_len: usize,
     /// The frame being filled once its header is complete.
     body: Option<(u16, u16, usize, Payload)>,
-    verifier: Option<Verifier>,
-    /// A complete frame waiting for its tag, and the tag bytes so far.
+    seal: Option<Box<dyn Seal>>,
+    /// A complete frame waiting for its trailer, and the trailer bytes so far.
     sealed: Option<Frame>,
-    tag: [u8; TAG],
-    tag_len: usize,
+    trailer: Vec<u8>,
     /// The largest payload accepted now.
     limit: usize,
 }
@@ -95,10 +103,9 @@ impl Default for Decoder {
             head: [0; HEADER],
             head_len: 0,
             body: None,
-            verifier: None,
+            seal: None,
             sealed: None,
-            tag: [0; TAG],
-            tag_len: 0,
+            trailer: Vec::new(),
             limit: MAX_FRAME,
         }
     }
@@ -127,12 +134,12 @@ impl Decoder {
     pub fn feed_one(&mut self, mut bytes: &[u8]) -> Result<(usize, Option<Frame>), FrameError> {
         let total = bytes.len();
         while !bytes.is_empty() {
-            let done = if self.sealed.is_some() {
-                let take = (TAG - self.tag_len).min(bytes.len());
-                self.tag[self.tag_len..self.tag_len + take].copy_from_slice(&bytes[..take]);
-                self.tag_len += take;
+            let done = if let (Some(_), Some(seal)) = (&self.sealed, &self.seal) {
+                let wanted = seal.trailer_len();
+                let take = (wanted - self.trailer.len()).min(bytes.len());
+                self.trailer.extend_from_slice(&bytes[..take]);
                 bytes = &bytes[take..];
-                self.tag_len == TAG
+                self.trailer.len() == wanted
             } else {
                 match &mut self.body {
                     None => {
@@ -160,9 +167,11 @@ impl Decoder {
         Ok((total, None))
     }
 
-    /// From the next frame on, every frame must be followed by its tag.
-    pub fn expect_tags(&mut self, verifier: Verifier) {
-        self.verifier = Some(verifier);
+    /// From the next frame on, every frame must be followed by a trailer that `seal`
+    /// accepts.
+    pub fn seal(&mut self, seal: Box<dyn Seal>) {
+        self.trailer = Vec::with_capacity(seal.trailer_len());
+        self.seal = Some(seal);
     }
 
     /// Reads a complete header: whether the frame is complete already (empty payload).
@@ -183,13 +192,15 @@ impl Decoder {
         Ok(len == 0)
     }
 
-    /// The payload (or the tag) is complete: the frame, unless its tag is still to come.
+    /// The payload (or the trailer) is complete: the frame, unless its trailer is still to
+    /// come.
     fn finish(&mut self) -> Result<Option<Frame>, FrameError> {
         if let Some(frame) = self.sealed.take() {
-            self.tag_len = 0;
-            if let Some(verifier) = &mut self.verifier {
-                verifier.check(&frame, &self.tag)?;
+            if let Some(seal) = &mut self.seal {
+                seal.check(&frame, &self.trailer)
+                    .map_err(FrameError::Seal)?;
             }
+            self.trailer.clear();
             return Ok(Some(frame));
         }
         let Some((version, kind, _, payload)) = self.body.take() else {
@@ -200,7 +211,7 @@ impl Decoder {
             kind,
             payload,
         };
-        if self.verifier.is_some() {
+        if self.seal.is_some() {
             self.sealed = Some(frame);
             return Ok(None);
         }

@@ -22,9 +22,9 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
+use super::codec::{self, decode, encode, encode_job_ref, path_to_bytes, Kind, Message, Wire};
 use super::messages::{
-    self as msg, decode, encode, encode_job_ref, kind_name, path_to_bytes, Failure, FileSummary,
-    JobSpec, Kind, Message, PartitionHash, Role, Task, Wire, WorkerFigures,
+    self as msg, Failure, FileSummary, JobSpec, PartitionHash, Role, Task, WorkerFigures,
 };
 use crate::engine::{Policy, Skipped};
 use crate::error::Offset;
@@ -820,7 +820,7 @@ impl Coordinator {
                 self.check_reduced();
             }
             (other, _) => {
-                let what = format!("unexpected {} message", kind_name(&other));
+                let what = format!("unexpected {} message", other.kind().name());
                 self.protocol_error(w, what)
             }
         }
@@ -1513,7 +1513,7 @@ impl Coordinator {
         }
     }
 
-    fn ranked(&mut self, w: usize, bulk: msg::Bulk<msg::RankedHead>) {
+    fn ranked(&mut self, w: usize, bulk: codec::Bulk<codec::RankedHead>) {
         let head = bulk.head;
         let p = head.partition as usize;
         let valid = head.job == self.config.job
@@ -1524,7 +1524,7 @@ impl Coordinator {
         if !valid {
             return self.protocol_error(w, format!("unexpected Ranked piece {head:?}"));
         }
-        if let Err(e) = msg::bulk_words(Kind::Ranked, &bulk.payload) {
+        if let Err(e) = codec::bulk_words(Kind::Ranked, &bulk.payload) {
             return self.protocol_error(w, e.to_string());
         }
         let slot = &mut self.ranked[head.partition as usize];

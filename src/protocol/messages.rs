@@ -1,10 +1,5 @@
-//! The messages of the wire protocol, and their encoding into frames.
-//!
-//! Each message is its own rkyv type; the frame header's `kind` says which (see
-//! [`crate::net::frame`]). Control messages are validated and deserialized whole with
-//! `rkyv::from_bytes`. The two bulk messages, [`Partition`] and [`Ranked`], are validated
-//! with `rkyv::access` and kept as their received payload: their word lists are read in
-//! place by the code that merges them, after [`WordBlock::check`].
+//! The messages of the wire protocol: one rkyv type per message. How they become frames,
+//! and which kind each one is, is [`super::codec`]'s.
 //!
 //! The conversation, for one job:
 //!
@@ -17,83 +12,10 @@
 //! either way             Refused, then the connection is closed
 //! ```
 
-use rkyv::api::high::HighSerializer;
-use rkyv::rancor;
-use rkyv::ser::allocator::ArenaHandle;
-use rkyv::util::AlignedVec;
-
 use crate::engine::{Counters, Policy, Skipped};
 use crate::input::Format;
-use crate::net::frame::{self, Frame, Payload, MAX_FRAME, PROTOCOL_VERSION};
 use crate::partition::WordBlock;
 use crate::tokenize::TokenizerKind;
-
-/// Frame kinds, one per message type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
-pub enum Kind {
-    Hello = 1,
-    Welcome = 2,
-    Job = 3,
-    JobReady = 4,
-    Task = 5,
-    TaskDone = 6,
-    TaskFailed = 7,
-    Partition = 8,
-    PartitionAck = 9,
-    Reduce = 10,
-    Ranked = 11,
-    ReduceDone = 12,
-    JobEnd = 13,
-    Refused = 14,
-    Reassign = 15,
-    Resent = 16,
-    Resend = 17,
-    Adopt = 18,
-    Adopted = 19,
-    Heartbeat = 20,
-    Cancel = 21,
-    /// A copy of a [`Partition`] the sender owns and applied itself (same payload), pushed
-    /// to its buddy, which keeps it unapplied until the job ends: if the sender is lost,
-    /// the buddy sends it to the partition's new owner, and the task need not run again.
-    Copy = 22,
-    Kept = 23,
-    Mapped = 24,
-}
-
-impl Kind {
-    fn from_u16(v: u16) -> Option<Kind> {
-        use Kind::*;
-        [
-            Hello,
-            Welcome,
-            Job,
-            JobReady,
-            Task,
-            TaskDone,
-            TaskFailed,
-            Partition,
-            PartitionAck,
-            Reduce,
-            Ranked,
-            ReduceDone,
-            JobEnd,
-            Refused,
-            Reassign,
-            Resent,
-            Resend,
-            Adopt,
-            Adopted,
-            Heartbeat,
-            Cancel,
-            Copy,
-            Kept,
-            Mapped,
-        ]
-        .into_iter()
-        .find(|k| *k as u16 == v)
-    }
-}
 
 /// Who opens a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -150,7 +72,7 @@ pub struct JobSpec {
     /// The reassignment `owners` comes from (0 at the start).
     pub epoch: u32,
     /// The worker that keeps a copy of what the receiver produces for its own partitions
-    /// (see [`Copy`]); `None` when it is the only worker.
+    /// (see [`Kind::Copy`](super::codec::Kind::Copy)); `None` when it is the only worker.
     pub buddy: Option<u32>,
     /// How often a worker says it is alive (Heartbeat).
     pub heartbeat_ms: u32,
@@ -275,7 +197,7 @@ pub struct TaskDone {
     /// The sender's reassignment epoch when every partition was acknowledged.
     pub epoch: u32,
     /// The buddy that acknowledged a copy of every partition the sender owns (see
-    /// [`Kind::Copy`]), if any.
+    /// [`Kind::Copy`](super::codec::Kind::Copy)), if any.
     pub copied_to: Option<u32>,
     /// Bytes of those copies.
     pub copied_bytes: u64,
@@ -317,7 +239,7 @@ pub struct Partition {
 }
 
 /// A reducer has applied (or already had) a task's data for a partition. The same fields
-/// head a copy ([`Kind::Copy`]) and, as [`Kept`], acknowledge one.
+/// head a copy ([`Kind::Copy`](super::codec::Kind::Copy)) and, as [`Kept`], acknowledge one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct PartitionAck {
     pub job: u64,
@@ -326,7 +248,7 @@ pub struct PartitionAck {
     pub partition: u32,
 }
 
-/// A buddy keeps a copy ([`Kind::Copy`]).
+/// A buddy keeps a copy ([`Kind::Copy`](super::codec::Kind::Copy)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Kept {
     pub head: PartitionAck,
@@ -468,336 +390,5 @@ pub struct Refused {
     pub detail: String,
 }
 
-/// A decoded message. The bulk kinds keep their validated payload (see the module docs).
-#[derive(Debug)]
-pub enum Message {
-    Hello(Hello),
-    Welcome(Welcome),
-    Job(JobSpec),
-    JobReady(JobRef),
-    Task(Task),
-    TaskDone(TaskDone),
-    TaskFailed(TaskFailed),
-    Partition(Bulk<PartitionAck>),
-    PartitionAck(PartitionAck),
-    Reduce(Reduce),
-    Ranked(Bulk<RankedHead>),
-    ReduceDone(ReduceDone),
-    JobEnd(JobRef),
-    Refused(Refused),
-    Reassign(Reassign),
-    Resent(Resent),
-    Resend(Resend),
-    Adopt(Adopt),
-    Adopted(Adopted),
-    /// A worker is alive and serving the job (every `heartbeat_ms`).
-    Heartbeat(JobRef),
-    Cancel(Cancel),
-    Copy(Bulk<PartitionAck>),
-    Kept(Kept),
-    Mapped(Mapped),
-}
-
-/// A bulk message: its small fields read out, and the payload they came from.
-#[derive(Debug)]
-pub struct Bulk<H> {
-    pub head: H,
-    pub payload: Payload,
-}
-
-/// The small fields of a [`Ranked`] piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RankedHead {
-    pub job: u64,
-    pub partition: u32,
-    pub last: bool,
-    pub distinct: u64,
-}
-
-/// Why a frame could not be turned into a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    #[error("peer speaks wetmr protocol version {theirs}, this build speaks {PROTOCOL_VERSION}")]
-    Version { theirs: u16 },
-    #[error("unknown message kind {0}")]
-    UnknownKind(u16),
-    #[error("invalid {kind:?} message: {reason}")]
-    Invalid { kind: Kind, reason: String },
-    #[error("message of {0} bytes is over the frame limit")]
-    TooLarge(usize),
-}
-
-/// A message type that can be sent: its kind, and rkyv serialization.
-pub trait Wire:
-    for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
-{
-    const KIND: Kind;
-}
-
-macro_rules! wire {
-    ($($t:ty => $k:ident),* $(,)?) => { $(impl Wire for $t { const KIND: Kind = Kind::$k; })* };
-}
-wire! {
-    Hello => Hello, Welcome => Welcome, JobSpec => Job, Task => Task, TaskDone => TaskDone,
-    TaskFailed => TaskFailed, Partition => Partition, PartitionAck => PartitionAck,
-    Reduce => Reduce, Ranked => Ranked, ReduceDone => ReduceDone, Refused => Refused,
-    Reassign => Reassign, Resent => Resent, Resend => Resend,
-    Adopt => Adopt, Adopted => Adopted, Cancel => Cancel, Kept => Kept,
-    Mapped => Mapped,
-}
-
-/// Encodes a message as a complete frame (header and payload).
-pub fn encode<T: Wire>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
-    encode_kind(T::KIND, msg)
-}
-
-/// Encodes a [`JobRef`] as the given kind (JobReady or JobEnd).
-pub fn encode_job_ref(kind: Kind, job: u64) -> Vec<u8> {
-    // A JobRef is 8 bytes: it cannot fail to serialize or exceed the limit.
-    encode_kind(kind, &JobRef { job }).unwrap_or_default()
-}
-
-fn encode_kind<T>(kind: Kind, msg: &T) -> Result<Vec<u8>, ProtocolError>
-where
-    T: for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>,
-{
-    let payload = rkyv::to_bytes::<rancor::Error>(msg).map_err(|e| ProtocolError::Invalid {
-        kind,
-        reason: e.to_string(),
-    })?;
-    if payload.len() > MAX_FRAME {
-        return Err(ProtocolError::TooLarge(payload.len()));
-    }
-    Ok(frame::frame(kind as u16, &payload))
-}
-
-/// Validates a frame and decodes its message.
-pub fn decode(frame: Frame) -> Result<Message, ProtocolError> {
-    if frame.version != PROTOCOL_VERSION {
-        return Err(ProtocolError::Version {
-            theirs: frame.version,
-        });
-    }
-    let kind = Kind::from_u16(frame.kind).ok_or(ProtocolError::UnknownKind(frame.kind))?;
-    let invalid = |e: rancor::Error| ProtocolError::Invalid {
-        kind,
-        reason: e.to_string(),
-    };
-    macro_rules! owned {
-        ($t:ty) => {
-            rkyv::from_bytes::<$t, rancor::Error>(&frame.payload).map_err(invalid)?
-        };
-    }
-    Ok(match kind {
-        Kind::Hello => Message::Hello(owned!(Hello)),
-        Kind::Welcome => Message::Welcome(owned!(Welcome)),
-        Kind::Job => Message::Job(owned!(JobSpec)),
-        Kind::JobReady => Message::JobReady(owned!(JobRef)),
-        Kind::Task => Message::Task(owned!(Task)),
-        Kind::TaskDone => Message::TaskDone(owned!(TaskDone)),
-        Kind::TaskFailed => Message::TaskFailed(owned!(TaskFailed)),
-        Kind::PartitionAck => Message::PartitionAck(owned!(PartitionAck)),
-        Kind::Reduce => Message::Reduce(owned!(Reduce)),
-        Kind::ReduceDone => Message::ReduceDone(owned!(ReduceDone)),
-        Kind::JobEnd => Message::JobEnd(owned!(JobRef)),
-        Kind::Refused => Message::Refused(owned!(Refused)),
-        Kind::Reassign => Message::Reassign(owned!(Reassign)),
-        Kind::Resent => Message::Resent(owned!(Resent)),
-        Kind::Resend => Message::Resend(owned!(Resend)),
-        Kind::Adopt => Message::Adopt(owned!(Adopt)),
-        Kind::Adopted => Message::Adopted(owned!(Adopted)),
-        Kind::Heartbeat => Message::Heartbeat(owned!(JobRef)),
-        Kind::Cancel => Message::Cancel(owned!(Cancel)),
-        Kind::Kept => Message::Kept(owned!(Kept)),
-        Kind::Mapped => Message::Mapped(owned!(Mapped)),
-        Kind::Partition | Kind::Copy => {
-            let p = rkyv::access::<ArchivedPartition, rancor::Error>(&frame.payload)
-                .map_err(invalid)?;
-            let head = PartitionAck {
-                job: p.job.to_native(),
-                task: p.task.to_native(),
-                attempt: p.attempt.to_native(),
-                partition: p.partition.to_native(),
-            };
-            let bulk = Bulk {
-                head,
-                payload: frame.payload,
-            };
-            if kind == Kind::Copy {
-                Message::Copy(bulk)
-            } else {
-                Message::Partition(bulk)
-            }
-        }
-        Kind::Ranked => {
-            let r =
-                rkyv::access::<ArchivedRanked, rancor::Error>(&frame.payload).map_err(invalid)?;
-            let head = RankedHead {
-                job: r.job.to_native(),
-                partition: r.partition.to_native(),
-                last: r.last,
-                distinct: r.distinct.to_native(),
-            };
-            Message::Ranked(Bulk {
-                head,
-                payload: frame.payload,
-            })
-        }
-    })
-}
-
-/// The word list of a received Partition or Ranked payload, checked whole
-/// ([`WordBlock::check`]) before it is returned.
-pub fn bulk_words(kind: Kind, payload: &Payload) -> Result<BlockView<'_>, ProtocolError> {
-    let invalid = |reason: String| ProtocolError::Invalid { kind, reason };
-    let block = match kind {
-        Kind::Partition => {
-            &rkyv::access::<ArchivedPartition, rancor::Error>(payload)
-                .map_err(|e| invalid(e.to_string()))?
-                .words
-        }
-        _ => {
-            &rkyv::access::<ArchivedRanked, rancor::Error>(payload)
-                .map_err(|e| invalid(e.to_string()))?
-                .words
-        }
-    };
-    let view = BlockView {
-        count: block.count.to_native(),
-        words: block.words.as_slice(),
-        meta: block.meta.as_slice(),
-    };
-    WordBlock::check(view.count, view.words, view.meta).map_err(|e| invalid(e.to_string()))?;
-    Ok(view)
-}
-
-/// A checked word list, read in place.
-#[derive(Debug, Clone, Copy)]
-pub struct BlockView<'a> {
-    pub count: u32,
-    pub words: &'a [u8],
-    pub meta: &'a [u8],
-}
-
-impl<'a> BlockView<'a> {
-    pub fn entries(self) -> crate::partition::Entries<'a> {
-        WordBlock::entries(self.count, self.words, self.meta)
-    }
-}
-
 /// The largest R a job may have (workers refuse more).
 pub const MAX_PARTITIONS: u32 = 1 << 16;
-
-/// The name of a message's kind, for logs.
-pub fn kind_name(m: &Message) -> &'static str {
-    match m {
-        Message::Hello(_) => "Hello",
-        Message::Welcome(_) => "Welcome",
-        Message::Job(_) => "Job",
-        Message::JobReady(_) => "JobReady",
-        Message::Task(_) => "Task",
-        Message::TaskDone(_) => "TaskDone",
-        Message::TaskFailed(_) => "TaskFailed",
-        Message::Partition(_) => "Partition",
-        Message::PartitionAck(_) => "PartitionAck",
-        Message::Reduce(_) => "Reduce",
-        Message::Ranked(_) => "Ranked",
-        Message::ReduceDone(_) => "ReduceDone",
-        Message::JobEnd(_) => "JobEnd",
-        Message::Refused(_) => "Refused",
-        Message::Reassign(_) => "Reassign",
-        Message::Resent(_) => "Resent",
-        Message::Resend(_) => "Resend",
-        Message::Adopt(_) => "Adopt",
-        Message::Adopted(_) => "Adopted",
-        Message::Heartbeat(_) => "Heartbeat",
-        Message::Cancel(_) => "Cancel",
-        Message::Copy(_) => "Copy",
-        Message::Kept(_) => "Kept",
-        Message::Mapped(_) => "Mapped",
-    }
-}
-
-/// Paths travel as bytes (Unix paths need not be UTF-8).
-pub fn path_from_bytes(bytes: Vec<u8>) -> std::path::PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes))
-}
-
-/// The bytes of a path, for a Task message.
-pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes().to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::net::frame::Decoder;
-
-    fn roundtrip(bytes: &[u8]) -> Result<Message, ProtocolError> {
-        let mut frames = Vec::new();
-        Decoder::default().feed(bytes, &mut frames).unwrap();
-        assert_eq!(frames.len(), 1);
-        decode(frames.pop().unwrap())
-    }
-
-    #[test]
-    fn messages_round_trip() {
-        let task = Task {
-            job: 7,
-            task: 3,
-            attempt: 1,
-            path: b"/data/x.warc.wet.gz".to_vec(),
-        };
-        match roundtrip(&encode(&task).unwrap()).unwrap() {
-            Message::Task(t) => assert_eq!(t, task),
-            m => panic!("{m:?}"),
-        }
-        let mut words = WordBlock::default();
-        words.push(b"abc", 5, 2);
-        let part = Partition {
-            job: 7,
-            task: 3,
-            attempt: 1,
-            partition: 9,
-            words,
-        };
-        match roundtrip(&encode(&part).unwrap()).unwrap() {
-            Message::Partition(bulk) => {
-                assert_eq!(bulk.head.partition, 9);
-                let view = bulk_words(Kind::Partition, &bulk.payload).unwrap();
-                let got: Vec<_> = view.entries().map(|w| (w.word, w.tf, w.df)).collect();
-                assert_eq!(got, [(&b"abc"[..], 5, 2)]);
-            }
-            m => panic!("{m:?}"),
-        }
-    }
-
-    #[test]
-    fn bad_payloads_and_versions_are_errors() {
-        // A Task header over a payload of junk.
-        let mut bytes = frame::header(Kind::Task as u16, 16).to_vec();
-        bytes.extend([0xff; 16]);
-        assert!(matches!(
-            roundtrip(&bytes),
-            Err(ProtocolError::Invalid { .. })
-        ));
-        let mut bytes = frame::header(99, 0).to_vec();
-        assert_eq!(
-            roundtrip(&bytes).unwrap_err(),
-            ProtocolError::UnknownKind(99)
-        );
-        let hello = Hello {
-            role: Role::Peer,
-            job: 1,
-            worker: 0,
-        };
-        bytes = encode(&hello).unwrap();
-        bytes[4] = 9;
-        assert_eq!(
-            roundtrip(&bytes).unwrap_err(),
-            ProtocolError::Version { theirs: 9 }
-        );
-    }
-}

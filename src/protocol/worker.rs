@@ -33,14 +33,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::codec::{
+    self, decode, encode, encode_job_ref, path_from_bytes, Bulk, Kind, Message, ProtocolError,
+};
 use super::kept::{KeptConfig, KeptFrame, KeptStore, SpillError};
 use super::messages::{
-    self as msg, decode, encode, encode_job_ref, kind_name, path_from_bytes, Bulk, Failure,
-    FileSummary, JobSpec, Kind, Message, PartitionAck, RefuseReason, Refused, Role, TaskDone,
-    TaskFailed, Welcome, WorkerFigures, MAX_PARTITIONS,
+    self as msg, Failure, FileSummary, JobSpec, PartitionAck, RefuseReason, Refused, Role,
+    TaskDone, TaskFailed, Welcome, WorkerFigures, MAX_PARTITIONS,
 };
 use crate::log_limit::LineLimit;
-use crate::net::frame::{Frame, Outgoing, Payload, HEADER};
+use crate::net::frame::{Frame, Outgoing, Payload};
 
 /// A connection, as the driver names it.
 pub type ConnId = u64;
@@ -781,7 +783,7 @@ impl Worker {
             other => self.refuse(
                 conn,
                 RefuseReason::Protocol,
-                format!("unexpected message {:?}", kind_name(&other)),
+                format!("unexpected message {:?}", other.kind().name()),
             ),
         }
     }
@@ -794,7 +796,7 @@ impl Worker {
             // Replies on the connections this worker opened to its peers.
             Message::PartitionAck(_) | Message::Kept(_) | Message::Refused(_) => return None,
             _ if !self.roles.contains_key(&conn) => {
-                return Some(format!("{} before Hello", kind_name(m)))
+                return Some(format!("{} before Hello", m.kind().name()))
             }
             Message::Task(msg::Task { job, task, .. })
             | Message::Resend(msg::Resend { job, task, .. })
@@ -809,7 +811,7 @@ impl Worker {
             _ => return None,
         };
         let tasks = self.current(job)?.spec.tasks;
-        (task >= tasks).then(|| format!("{} for task {task} of {tasks}", kind_name(m)))
+        (task >= tasks).then(|| format!("{} for task {task} of {tasks}", m.kind().name()))
     }
 
     fn hello(&mut self, conn: ConnId, hello: msg::Hello) {
@@ -930,7 +932,7 @@ impl Worker {
             let detail = format!("partition {} is not owned here", head.partition);
             return self.refuse(conn, RefuseReason::Protocol, detail);
         }
-        job.figures.shuffle_bytes_received += (bulk.payload.len() + HEADER) as u64;
+        job.figures.shuffle_bytes_received += codec::frame_len(bulk.payload.len()) as u64;
         self.apply(Some(conn), head, bulk.payload, now);
     }
 
@@ -1249,8 +1251,7 @@ impl Worker {
                 attempt,
                 partition: p,
             };
-            let mut payload = Payload::with_capacity(frame.len().saturating_sub(HEADER));
-            payload.extend_from_slice(frame.get(HEADER..).unwrap_or_default());
+            let payload = codec::payload_of(&frame);
             self.apply(None, head, payload, now);
         }
     }
@@ -1271,7 +1272,7 @@ impl Worker {
                 *state = CopyState::Waiting;
                 shuffle.left += 1;
             }
-            let copy = retyped(frame, Kind::Copy);
+            let copy = codec::reframe(frame, Kind::Copy);
             shuffle.bytes_copied += copy.len() as u64;
             self.actions
                 .push_back(Action::Send(Dest::Peer(buddy), copy));
@@ -1337,8 +1338,10 @@ impl Worker {
             let older = job.copies.remove(&head.task);
             job.release(older);
         }
-        let frame = crate::net::frame::frame(Kind::Partition as u16, &bulk.payload);
-        let frame = match job.kept.keep(Outgoing::new(frame)) {
+        let frame = match job
+            .kept
+            .keep(codec::frame_of(Kind::Partition, &bulk.payload))
+        {
             Ok(frame) => frame,
             Err(e) => return self.leave_job(e.to_string()),
         };
@@ -1485,14 +1488,14 @@ impl Worker {
         self.report(encode(&failed));
     }
 
-    fn report(&mut self, frame: Result<Vec<u8>, msg::ProtocolError>) {
+    fn report(&mut self, frame: Result<Vec<u8>, ProtocolError>) {
         match self.coordinator {
             Some(c) => self.send_encoded(Dest::Conn(c), frame),
             None => self.log("no coordinator to report to; message dropped".into()),
         }
     }
 
-    fn send_encoded(&mut self, dest: Dest, frame: Result<Vec<u8>, msg::ProtocolError>) {
+    fn send_encoded(&mut self, dest: Dest, frame: Result<Vec<u8>, ProtocolError>) {
         match frame {
             Ok(f) => self.actions.push_back(Action::Send(dest, Outgoing::new(f))),
             Err(e) => self.log(format!("cannot encode a message: {e}")),
@@ -1547,12 +1550,6 @@ impl Worker {
             self.log(line);
         }
     }
-}
-
-/// The same frame as another kind (the payload is shared by Partition and Copy).
-fn retyped(frame: &[u8], kind: Kind) -> Outgoing {
-    let payload = frame.get(HEADER..).unwrap_or_default();
-    Outgoing::new(crate::net::frame::frame(kind as u16, payload))
 }
 
 pub(crate) fn micros(d: std::time::Duration) -> u64 {

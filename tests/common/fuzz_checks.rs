@@ -17,8 +17,11 @@ use super::reference;
 use wetmr::input::gzip::{decode_member, MemberReader};
 use wetmr::net::auth::{Handshake, Secret};
 use wetmr::net::frame::{Decoder, Frame};
-use wetmr::protocol::messages::{self, Hello, JobSpec, PartitionHash, Role};
 use wetmr::protocol::worker::{Action, Completion, Worker};
+use wetmr::protocol::{
+    codec,
+    messages::{Hello, JobSpec, PartitionHash, Role},
+};
 use wetmr::tokenize::{Tokenizer, TokenizerKind};
 use wetmr::warc::{find_record_start, next_record, only_line_breaks, After, Next};
 
@@ -152,9 +155,9 @@ pub fn opening() -> Vec<Vec<u8>> {
         worker,
     };
     vec![
-        messages::encode(&hello(Role::Coordinator, 0)).unwrap(),
-        messages::encode(&job()).unwrap(),
-        messages::encode(&hello(Role::Peer, 1)).unwrap(),
+        codec::encode(&hello(Role::Coordinator, 0)).unwrap(),
+        codec::encode(&job()).unwrap(),
+        codec::encode(&hello(Role::Peer, 1)).unwrap(),
     ]
 }
 
