@@ -360,6 +360,7 @@ pub struct CountArgs {
     /// Directory or URL prepended to relative paths read from --inputs
     /// (e.g. https://data.commoncrawl.org/).
     #[arg(long, value_name = "DIR|URL", env = "WETMR_INPUT_BASE")]
+    #[allow(rustdoc::bare_urls)] // (the text is --help's)
     pub input_base: Option<PathBuf>,
 
     /// Definition of a word (see README).

@@ -2,7 +2,7 @@
 //!
 //! Every error that comes from input names the file and, where there is one, the byte offset,
 //! saying whether it counts compressed or decompressed bytes. The exit code is a function of
-//! the error kind only (see [`ExitCode`] values documented in the README).
+//! the error kind only (the codes are in [`exit`], and in the README).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
+use wetmr::protocol::ids::Machine;
 use wetmr::protocol::kept::KeptConfig;
 use wetmr::protocol::messages::DownloadSpec;
 use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
@@ -104,7 +105,7 @@ impl Sim {
             seed,
             rng: Rng(seed),
             duplicate_percent: 0,
-            coordinator: Coordinator::new(config, addresses, files),
+            coordinator: Coordinator::new(config, addresses, files, now),
             workers: (0..workers).map(|_| Worker::new(1, slots)).collect(),
             tables: (0..workers).map(|_| Arc::new(Vec::new())).collect(),
             pipes: Vec::new(),
@@ -135,9 +136,9 @@ impl Sim {
     fn connect_coordinator(&mut self, w: usize) {
         if self.alive[w] {
             self.link(Node::Coordinator, w as ConnId, Node::Worker(w));
-            self.coordinator.connected(w);
+            self.coordinator.connected(Machine(w));
         } else {
-            self.coordinator.lost(w, "connection refused");
+            self.coordinator.lost(Machine(w), "connection refused");
         }
     }
 
@@ -205,10 +206,10 @@ impl Sim {
         while let Some(action) = self.coordinator.poll_action() {
             match action {
                 coordinator::Action::Send(w, frame) => {
-                    self.send(Node::Coordinator, w as ConnId, frame)
+                    self.send(Node::Coordinator, w.0 as ConnId, frame)
                 }
-                coordinator::Action::Connect(w) => self.connect_coordinator(w),
-                coordinator::Action::Close(w) => self.close_coordinator(w),
+                coordinator::Action::Connect(w) => self.connect_coordinator(w.0),
+                coordinator::Action::Close(w) => self.close_coordinator(w.0),
                 coordinator::Action::Log(line) => self.log("coordinator", line),
                 coordinator::Action::Finished(outcome) => finished = Some(*outcome),
             }
@@ -335,7 +336,7 @@ impl Sim {
             let closing = pipe.closing.filter(|_| pipe.frames.is_empty());
             let from = pipe.from;
             match to {
-                Node::Coordinator => self.coordinator.frame(conn as usize, frame, now),
+                Node::Coordinator => self.coordinator.frame(Machine(conn as usize), frame, now),
                 Node::Worker(w) => self.workers[w].frame(conn, frame, now),
             }
             if let (Some(conn), Node::Worker(w)) = (closing, from) {
@@ -400,7 +401,7 @@ impl Sim {
         }
         self.workers[w].closed(conn);
         match to {
-            Node::Coordinator => self.coordinator.lost(w, "closed by the worker"),
+            Node::Coordinator => self.coordinator.lost(Machine(w), "closed by the worker"),
             Node::Worker(v) if self.alive[v] => {
                 let peer = self
                     .peers
@@ -459,7 +460,7 @@ impl Sim {
         }
         for (node, conn) in closed {
             match node {
-                Node::Coordinator => self.coordinator.lost(conn as usize, "killed"),
+                Node::Coordinator => self.coordinator.lost(Machine(conn as usize), "killed"),
                 Node::Worker(v) if self.alive[v] => {
                     let peer = self.peers.iter().find(|(k, &c)| k.0 == v && c == conn);
                     if let Some(&key) = peer.map(|(k, _)| k) {
@@ -560,6 +561,7 @@ fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobCon
         min_count,
         top,
         partitions,
+        greeting_timeout: coordinator::GREETING_TIMEOUT,
         heartbeat_interval: std::time::Duration::from_secs(1),
         heartbeat_timeout: std::time::Duration::from_secs(10),
         backup_tasks: true,
@@ -970,12 +972,13 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
         config(None, None, 1),
         vec!["w0".into(), "w1".into()],
         vec!["f".into()],
+        Instant::now(),
     );
-    c.connected(0);
-    c.connected(1);
+    c.connected(Machine(0));
+    c.connected(Machine(1));
     for w in 0..2 {
         c.frame(
-            w,
+            Machine(w),
             frame(
                 codec::encode(&Welcome {
                     threads: 1,
@@ -986,8 +989,8 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
             Instant::now(),
         );
     }
-    c.frame(0, job_ready(), Instant::now());
-    c.frame(0, job_ready(), Instant::now()); // worker 0 answers twice; worker 1 has not
+    c.frame(Machine(0), job_ready(), Instant::now());
+    c.frame(Machine(0), job_ready(), Instant::now()); // worker 0 answers twice; worker 1 has not
     let finished = std::iter::from_fn(|| c.poll_action()).find_map(|a| match a {
         coordinator::Action::Finished(outcome) => Some(*outcome),
         _ => None,
@@ -1121,25 +1124,29 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         config.heartbeat_interval = interval;
         config.backup_tasks = backups;
         let paths = (0..files).map(|i| PathBuf::from(format!("f{i}"))).collect();
-        let mut c = Coordinator::new(config, vec!["w0".into(), "w1".into()], paths);
         let t0 = Instant::now();
+        let mut c = Coordinator::new(config, vec!["w0".into(), "w1".into()], paths, t0);
         for w in 0..2 {
-            c.connected(w);
+            c.connected(Machine(w));
             let welcome = codec::encode(&Welcome {
                 threads: 1,
                 slots: 1,
             });
-            c.frame(w, frame(welcome.unwrap()), t0);
+            c.frame(Machine(w), frame(welcome.unwrap()), t0);
         }
         c.tick(t0);
         for w in 0..2 {
-            c.frame(w, frame(codec::encode_job_ref(Kind::JobReady, 0x5eed)), t0);
+            c.frame(
+                Machine(w),
+                frame(codec::encode_job_ref(Kind::JobReady, 0x5eed)),
+                t0,
+            );
         }
         while c.poll_action().is_some() {}
         // Worker 0 keeps beating; worker 1 goes silent.
         let later = t0 + silence;
         c.frame(
-            0,
+            Machine(0),
             frame(codec::encode_job_ref(Kind::Heartbeat, 0x5eed)),
             later,
         );
@@ -1147,7 +1154,7 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         let actions: Vec<_> = std::iter::from_fn(|| c.poll_action()).collect();
         let closed = actions
             .iter()
-            .any(|a| matches!(a, coordinator::Action::Close(1)));
+            .any(|a| matches!(a, coordinator::Action::Close(Machine(1))));
         assert_eq!(
             closed, lost,
             "{files} files, backups {backups}: {actions:?}"

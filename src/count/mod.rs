@@ -2,13 +2,16 @@
 //!
 //! [`CountTable`] is the per-thread table the map side fills (short keys inline, long keys in
 //! a bump arena, no allocation per token); threads spill their tables into a
-//! [`SharedTable`], which holds each word once; [`finish`] ranks the words into the final
-//! order: tf descending, then word bytes ascending.
+//! [`SharedTable`], which holds each word once; [`finish()`] ranks the words into the final
+//! order: tf descending, then word bytes ascending; [`merge_sorted`] merges ranked runs (a
+//! cluster's partitions) into that order.
 
 mod finish;
+mod merge;
 mod shared;
 mod table;
 
 pub use finish::{finish, output_order, Counted, WordCount};
+pub use merge::merge_sorted;
 pub use shared::{SharedTable, SPILL_AT};
 pub use table::{CountTable, Lookahead};

@@ -184,7 +184,7 @@ struct Prepared {
 ///
 /// Counting a word waits on memory: its bucket's control bytes and entry are usually not
 /// in L1/L2. [`CountTable::add_ahead`] hashes a word, prefetches its bucket, and counts the
-/// word [`AHEAD`] words later, by which time the memory has arrived. The order of counting
+/// word `AHEAD` words later, by which time the memory has arrived. The order of counting
 /// within a record does not matter; [`CountTable::flush_ahead`] counts what is left before
 /// the record ends.
 pub struct Lookahead {
@@ -305,7 +305,7 @@ impl CountTable {
         }
     }
 
-    /// Like [`CountTable::add`], but short words are counted [`AHEAD`] words later, after
+    /// Like [`CountTable::add`], but short words are counted `AHEAD` words later, after
     /// their bucket is prefetched. Call [`CountTable::flush_ahead`] before the record ends.
     #[inline]
     pub fn add_ahead(&mut self, ahead: &mut Lookahead, word: &[u8], delta: u64) {

@@ -3,15 +3,14 @@
 //! machine, then k-way merge the ranked partitions into the output and write it exactly as
 //! `wetmr count` does.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::serve;
 use crate::cli::{ClusterConfig, CountConfig};
-use crate::count::{output_order, WordCount};
+use crate::count::{merge_sorted, WordCount};
 use crate::count_cmd::{deliver, inputs, Delivery};
 use crate::engine::FileResult;
 use crate::error::{Error, Result};
@@ -23,13 +22,11 @@ use crate::output::stats::ClusterStats;
 use crate::partition::{Entries, PARTITION_HASH};
 use crate::protocol::codec::{bulk_words, Kind};
 use crate::protocol::coordinator::{
-    Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput,
+    Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput, GREETING_TIMEOUT,
 };
+use crate::protocol::ids::Machine;
 use crate::protocol::messages::{DownloadSpec, ServedInputs};
 use crate::remote::Client;
-
-/// How long workers have to accept the connection and answer the greeting.
-pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs a job on the workers at `workers` and writes its outputs.
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
@@ -66,6 +63,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         min_count: config.min_count,
         top: config.top,
         partitions: cluster.partitions,
+        greeting_timeout: GREETING_TIMEOUT,
         heartbeat_interval: cluster.heartbeat_interval,
         heartbeat_timeout: cluster.heartbeat_timeout,
         backup_tasks: cluster.backup_tasks,
@@ -122,6 +120,43 @@ fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// The coordinator's connections to its workers.
+struct Links {
+    addresses: Vec<SocketAddr>,
+    conns: Vec<Option<ConnId>>,
+    machine_of: HashMap<ConnId, Machine>,
+}
+
+impl Links {
+    /// Opens a connection to `w`, closing the one it had.
+    fn connect(
+        &mut self,
+        net: &mut Net,
+        w: Machine,
+        events: &mut Vec<NetEvent>,
+    ) -> std::io::Result<()> {
+        self.close(net, w, events);
+        let id = net.connect(self.addresses[w.0])?;
+        self.conns[w.0] = Some(id);
+        self.machine_of.insert(id, w);
+        Ok(())
+    }
+
+    fn close(&mut self, net: &mut Net, w: Machine, events: &mut Vec<NetEvent>) {
+        if let Some(id) = self.conns[w.0].take() {
+            self.machine_of.remove(&id);
+            net.close(id, events);
+        }
+    }
+
+    /// Connection `id` closed: the worker it was to.
+    fn closed(&mut self, id: ConnId) -> Option<Machine> {
+        let w = self.machine_of.remove(&id)?;
+        self.conns[w.0] = None;
+        Some(w)
+    }
+}
+
 /// Drives the coordinator over the sockets until the job is over.
 fn coordinate(
     job: JobConfig,
@@ -134,19 +169,18 @@ fn coordinate(
     let stall_after = job.heartbeat_interval;
     let mut net = Net::new(None, secret).map_err(Error::Net)?;
     let addresses = workers.iter().map(|a| a.to_string()).collect();
-    let mut coordinator = Coordinator::new(job, addresses, paths);
-    let mut conns: Vec<Option<ConnId>> = vec![None; workers.len()];
-    let mut worker_of: HashMap<ConnId, usize> = HashMap::new();
+    let mut coordinator = Coordinator::new(job, addresses, paths, started);
+    let mut links = Links {
+        addresses: workers.to_vec(),
+        conns: vec![None; workers.len()],
+        machine_of: HashMap::new(),
+    };
     // Connections up and not yet answered: a close then hints at a secret mismatch.
     let mut unanswered: std::collections::HashSet<ConnId> = Default::default();
     let mut events = Vec::new();
-    for (w, addr) in workers.iter().enumerate() {
-        match net.connect(*addr) {
-            Ok(id) => {
-                conns[w] = Some(id);
-                worker_of.insert(id, w);
-            }
-            Err(e) => coordinator.lost(w, &e.to_string()),
+    for w in (0..workers.len()).map(Machine) {
+        if let Err(e) = links.connect(&mut net, w, &mut events) {
+            coordinator.lost(w, &e.to_string());
         }
     }
     let log = |line: &str| {
@@ -155,40 +189,26 @@ fn coordinate(
         }
     };
     let mut next_progress = config.progress.map(|every| started + every);
-    let mut greeting_until = started + GREETING_TIMEOUT;
     // When the last poll returned: the time from there to the next poll is this turn's.
     let mut woke = Instant::now();
     loop {
         while let Some(action) = coordinator.poll_action() {
             match action {
                 Action::Connect(w) => {
-                    if let Some(old) = conns[w].take() {
-                        worker_of.remove(&old);
-                        net.close(old, &mut events);
-                    }
-                    match net.connect(workers[w]) {
-                        Ok(id) => {
-                            conns[w] = Some(id);
-                            worker_of.insert(id, w);
-                        }
-                        Err(e) => coordinator.lost(w, &e.to_string()),
+                    if let Err(e) = links.connect(&mut net, w, &mut events) {
+                        coordinator.lost(w, &e.to_string());
                     }
                 }
                 Action::Send(w, frame) => {
-                    if let Some(id) = conns[w] {
+                    if let Some(id) = links.conns[w.0] {
                         net.send(id, frame);
                     }
                 }
-                Action::Close(w) => {
-                    // The coordinator has already counted the worker out.
-                    if let Some(id) = conns[w].take() {
-                        worker_of.remove(&id);
-                        net.close(id, &mut events);
-                    }
-                }
+                // The coordinator has already counted the worker out.
+                Action::Close(w) => links.close(&mut net, w, &mut events),
                 Action::Log(line) => log(&line),
                 Action::Finished(outcome) => {
-                    flush(&mut net, &conns);
+                    flush(&mut net, &links.conns);
                     return (*outcome).map_err(|e| match e {
                         JobError::Input(m) => Error::RemoteInput(m),
                         other => Error::Cluster(other.to_string()),
@@ -198,13 +218,11 @@ fn coordinate(
         }
         if events.is_empty() {
             let now = Instant::now();
-            let mut wake = coordinator.greeting().then_some(greeting_until);
-            if let Some(at) = next_progress.filter(|_| !config.quiet) {
-                wake = Some(wake.map_or(at, |w| w.min(at)));
-            }
-            if let Some(at) = coordinator.next_deadline() {
-                wake = Some(wake.map_or(at, |w| w.min(at)));
-            }
+            let progress = next_progress.filter(|_| !config.quiet);
+            let wake = [coordinator.next_deadline(), progress]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = wake.map(|at| at.saturating_duration_since(now));
             let read = net.poll(timeout, &mut events).map_err(Error::Net)?;
             // This process's own stall (stopped, a paused machine, swapped out, or a long
@@ -216,7 +234,6 @@ fn coordinate(
             let stall = turn + overslept;
             if stall > stall_after {
                 coordinator.stalled(stall);
-                greeting_until += stall;
             }
             if !read {
                 // A signal cut the wait short: read what waits before judging anyone.
@@ -226,20 +243,19 @@ fn coordinate(
         for event in std::mem::take(&mut events) {
             match event {
                 NetEvent::Connected(id) => {
-                    if let Some(&w) = worker_of.get(&id) {
+                    if let Some(&w) = links.machine_of.get(&id) {
                         unanswered.insert(id);
                         coordinator.connected(w);
                     }
                 }
                 NetEvent::Frame(id, frame) => {
-                    if let Some(&w) = worker_of.get(&id) {
+                    if let Some(&w) = links.machine_of.get(&id) {
                         unanswered.remove(&id);
                         coordinator.frame(w, frame, Instant::now());
                     }
                 }
                 NetEvent::Closed(id, reason) => {
-                    if let Some(w) = worker_of.remove(&id) {
-                        conns[w] = None;
+                    if let Some(w) = links.closed(id) {
                         let reason = if !unanswered.remove(&id) {
                             reason
                         } else {
@@ -260,9 +276,6 @@ fn coordinate(
         }
         let now = Instant::now();
         coordinator.tick(now);
-        if coordinator.greeting() && now >= greeting_until {
-            coordinator.greeting_deadline_passed(GREETING_TIMEOUT);
-        }
         if let (Some(at), Some(every)) = (next_progress, config.progress) {
             if now >= at && !config.quiet {
                 let p = coordinator.progress();
@@ -322,76 +335,19 @@ fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
 }
 
 /// Merges the ranked partitions (each in output order, words disjoint between them) into
-/// the output order, keeping the first `top`.
+/// the output order, keeping the first `top`. Every piece is checked before any is read.
 pub fn merge_ranked(ranked: &[Vec<Payload>], top: Option<usize>) -> Result<Vec<WordCount<'_>>> {
-    let mut streams: Vec<Stream<'_>> = Vec::with_capacity(ranked.len());
+    let mut runs = Vec::with_capacity(ranked.len());
     for pieces in ranked {
-        let mut blocks = Vec::with_capacity(pieces.len());
+        let mut blocks: Vec<Entries<'_>> = Vec::with_capacity(pieces.len());
         for payload in pieces {
             let view =
                 bulk_words(Kind::Ranked, payload).map_err(|e| Error::Cluster(e.to_string()))?;
             blocks.push(view.entries());
         }
-        streams.push(Stream {
-            blocks: blocks.into_iter(),
-            current: None,
-        });
+        runs.push(blocks.into_iter().flatten());
     }
-    let mut heap = BinaryHeap::with_capacity(streams.len());
-    for (i, s) in streams.iter_mut().enumerate() {
-        if let Some(w) = s.next() {
-            heap.push(Head(w, i));
-        }
-    }
-    let limit = top.unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    while out.len() < limit {
-        let Some(Head(word, i)) = heap.pop() else {
-            break;
-        };
-        out.push(word);
-        if let Some(w) = streams[i].next() {
-            heap.push(Head(w, i));
-        }
-    }
-    Ok(out)
-}
-
-/// One partition's words, piece after piece.
-struct Stream<'a> {
-    blocks: std::vec::IntoIter<Entries<'a>>,
-    current: Option<Entries<'a>>,
-}
-
-impl<'a> Stream<'a> {
-    fn next(&mut self) -> Option<WordCount<'a>> {
-        loop {
-            if let Some(w) = self.current.as_mut().and_then(Iterator::next) {
-                return Some(w);
-            }
-            self.current = Some(self.blocks.next()?);
-        }
-    }
-}
-
-/// A stream's next word; the heap's greatest is the first in output order.
-struct Head<'a>(WordCount<'a>, usize);
-
-impl PartialEq for Head<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Head<'_> {}
-impl PartialOrd for Head<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Head<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        output_order(&other.0, &self.0)
-    }
+    Ok(merge_sorted(runs, top))
 }
 
 #[cfg(test)]

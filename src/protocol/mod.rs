@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod coordinator;
+pub mod ids;
 pub mod kept;
 pub mod messages;
 pub mod worker;

@@ -1,0 +1,81 @@
+//! The reduce's results as they come in: per partition, its Ranked pieces in order,
+//! whether the last one came, and whether a Reduce naming it went out.
+
+use crate::net::frame::Payload;
+use crate::protocol::codec::RankedHead;
+
+#[derive(Debug, Default)]
+struct Partition {
+    pieces: Vec<Payload>,
+    /// Its last piece came.
+    complete: bool,
+    /// Its distinct words, from the last piece.
+    distinct: u64,
+    /// A Reduce naming it went out (to its current owner).
+    requested: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Collect {
+    partitions: Vec<Partition>,
+}
+
+impl Collect {
+    pub fn new(partitions: u32) -> Collect {
+        Collect {
+            partitions: (0..partitions).map(|_| Partition::default()).collect(),
+        }
+    }
+
+    /// Partition `p` is to be asked of its owner: not complete, not asked yet. Marks it
+    /// asked.
+    pub fn request(&mut self, p: u32) -> bool {
+        let part = &mut self.partitions[p as usize];
+        let ask = !part.complete && !part.requested;
+        part.requested |= ask;
+        ask
+    }
+
+    /// A piece of partition `head.partition` may come now (asked, not complete).
+    pub fn expects(&self, head: &RankedHead) -> bool {
+        self.partitions
+            .get(head.partition as usize)
+            .is_some_and(|p| p.requested && !p.complete)
+    }
+
+    /// Takes a piece (checked with [`Collect::expects`]).
+    pub fn piece(&mut self, head: &RankedHead, payload: Payload) {
+        let part = &mut self.partitions[head.partition as usize];
+        part.pieces.push(payload);
+        if head.last {
+            part.complete = true;
+            part.distinct = head.distinct;
+        }
+    }
+
+    /// Partition `p` moved before its owner sent it all: what came is dropped, and it
+    /// will be asked of its new owner.
+    pub fn moved(&mut self, p: u32) {
+        let part = &mut self.partitions[p as usize];
+        if !part.complete {
+            part.pieces.clear();
+            part.requested = false;
+        }
+    }
+
+    pub fn complete(&self) -> bool {
+        self.partitions.iter().all(|p| p.complete)
+    }
+
+    pub fn distinct(&self) -> u64 {
+        self.partitions.iter().map(|p| p.distinct).sum()
+    }
+
+    /// Every partition's pieces, in order.
+    pub fn take(&mut self) -> Vec<Vec<Payload>> {
+        std::mem::take(&mut self.partitions)
+            .into_iter()
+            .map(|p| p.pieces)
+            .collect()
+    }
+}

@@ -1,0 +1,523 @@
+//! The map tasks: where each one stands (pending, running with perhaps a backup copy,
+//! done, failed), who keeps a finished task's outputs, and which worker gets the next one.
+//! Tasks are also filed by state ([`Filed`]) so that scheduling never scans them all.
+
+mod task;
+
+use std::path::PathBuf;
+
+use super::members::Members;
+use super::report::{FileOutcome, Progress, Recovery};
+use crate::engine::{Policy, Skipped};
+use crate::error::Offset;
+use crate::protocol::ids::{Attempt, Machine};
+use crate::protocol::messages::{Failure, FileSummary, Task};
+use task::{file_in, Filed, Run, TaskEntry, TaskState};
+
+/// A task handed to a worker.
+#[derive(Debug)]
+pub(super) struct Handout {
+    pub worker: Machine,
+    pub task: Task,
+    /// A backup copy of a running task.
+    pub backup: bool,
+}
+
+/// What the loss of a worker did to the tasks.
+#[derive(Debug, Default)]
+pub(super) struct LostTasks {
+    /// Tasks to run again.
+    pub again: u64,
+    /// Finished tasks whose outputs its buddy will send from its copies.
+    pub from_copies: u64,
+    /// A task lost with its worker too often: why the job gives up.
+    pub give_up: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct Schedule {
+    tasks: Vec<TaskEntry>,
+    filed: Filed,
+    /// Tasks dispatched so far (orders the running tasks by age).
+    dispatched: u64,
+    /// The first failing task in input order, with its message.
+    failure: Option<(usize, String)>,
+}
+
+impl Schedule {
+    pub fn new(paths: Vec<PathBuf>) -> Schedule {
+        let tasks: Vec<TaskEntry> = paths
+            .into_iter()
+            .map(|path| TaskEntry {
+                path,
+                state: TaskState::Pending,
+                done_by: None,
+                copy_at: None,
+                resending: false,
+                backup: None,
+                started: 0,
+                attempts: 0,
+                unreadable_on: Vec::new(),
+                lost_runs: 0,
+            })
+            .collect();
+        let filed = Filed {
+            pending: (0..tasks.len()).collect(),
+            ..Filed::default()
+        };
+        Schedule {
+            tasks,
+            filed,
+            dispatched: 0,
+            failure: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn progress(&self) -> Progress {
+        let mapped = |&&t: &&usize| match &self.tasks[t].state {
+            TaskState::Running(run) => run.mapped || self.tasks[t].backup.is_some_and(|b| b.mapped),
+            _ => false,
+        };
+        let done = self.filed.done.len();
+        Progress {
+            counted: done + self.filed.running.iter().filter(mapped).count(),
+            done,
+            tasks: self.tasks.len(),
+        }
+    }
+
+    /// Files task `t` by its state after a change (see [`Filed`]).
+    fn refile(&mut self, t: usize) {
+        let entry = &self.tasks[t];
+        let (pending, running, done) = match entry.state {
+            TaskState::Pending => (true, false, false),
+            TaskState::Running(_) => (false, true, false),
+            TaskState::Done(_) => (false, false, true),
+            TaskState::Failed => (false, false, false),
+        };
+        let resending = entry.resending;
+        file_in(&mut self.filed.pending, t, pending);
+        file_in(&mut self.filed.running, t, running);
+        file_in(&mut self.filed.done, t, done);
+        file_in(&mut self.filed.resending, t, resending);
+    }
+
+    /// Tasks from this one on need not finish: an earlier one failed the job.
+    pub fn cutoff(&self) -> usize {
+        self.failure.as_ref().map_or(self.tasks.len(), |f| f.0)
+    }
+
+    /// The first failing task's message, if one failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_ref().map(|f| f.1.as_str())
+    }
+
+    /// A task before the cutoff still to finish: pending, running, or sending again.
+    pub fn open(&self) -> bool {
+        let cutoff = self.cutoff();
+        [
+            &self.filed.pending,
+            &self.filed.running,
+            &self.filed.resending,
+        ]
+        .iter()
+        .any(|set| set.first().is_some_and(|&t| t < cutoff))
+    }
+
+    /// Tasks before the cutoff waiting for a worker.
+    pub fn pending(&self) -> usize {
+        self.filed.pending.range(..self.cutoff()).count()
+    }
+
+    /// Nothing runs and nothing is being sent again.
+    pub fn idle(&self) -> bool {
+        self.filed.running.is_empty() && self.filed.resending.is_empty()
+    }
+
+    /// No task is left to hand out (the job's tail).
+    pub fn all_handed_out(&self) -> bool {
+        self.filed.pending.is_empty()
+    }
+
+    /// Copy `(w, attempt)` of task `t` is running.
+    pub fn is_running(&self, t: u32, w: Machine, attempt: Attempt) -> bool {
+        let Some(t) = self.tasks.get(t as usize) else {
+            return false;
+        };
+        let first = matches!(t.state, TaskState::Running(run) if run.is(w, attempt));
+        first || t.backup.is_some_and(|b| b.is(w, attempt))
+    }
+
+    /// Task `t`'s outputs are being sent again by `w`.
+    pub fn is_resending(&self, t: u32, w: Machine) -> bool {
+        self.tasks
+            .get(t as usize)
+            .is_some_and(|t| t.resending && t.done_by == Some(w))
+    }
+
+    /// The copy `(w, attempt)` of `t` no longer needs a slot of its worker (its file is
+    /// counted, or it finished or failed): the slot is free, if the copy still held it.
+    pub fn release_slot(&mut self, t: usize, w: Machine, attempt: Attempt, members: &mut Members) {
+        let held = self.tasks[t]
+            .run_mut(w, attempt)
+            .is_some_and(|run| !std::mem::replace(&mut run.mapped, true));
+        if held {
+            members[w].free_slot();
+        }
+    }
+
+    /// Copy `(w, attempt)` of `t` has counted its file: the other copy, if it is still
+    /// mapping, could only count it again, so it is cancelled (its worker abandons the map
+    /// and frees the slot; the returned copy is to be told) and the mapped copy goes on
+    /// alone. Two copies that have both mapped are settled at the first TaskDone
+    /// ([`Schedule::done`]).
+    pub fn mapped(
+        &mut self,
+        t: usize,
+        w: Machine,
+        attempt: Attempt,
+        members: &mut Members,
+        recovery: &mut Recovery,
+    ) -> Option<(Machine, Attempt)> {
+        let entry = &mut self.tasks[t];
+        let (&TaskState::Running(first), Some(backup)) = (&entry.state, entry.backup) else {
+            return None;
+        };
+        let (winner, other) = if backup.is(w, attempt) {
+            (backup, first)
+        } else {
+            (first, backup)
+        };
+        if other.mapped {
+            return None;
+        }
+        entry.state = TaskState::Running(winner);
+        entry.backup = None;
+        if winner == backup {
+            recovery.backups_won += 1;
+        }
+        members[other.worker].free_slot();
+        Some((other.worker, other.attempt))
+    }
+
+    /// Task `t` finished on `(w, attempt)`, its buddy's copies (if any) at `copy_at`: the
+    /// other copy, if any, is cancelled (returned, to be told).
+    pub fn done(
+        &mut self,
+        t: usize,
+        (w, attempt): (Machine, Attempt),
+        file: FileSummary,
+        copy_at: Option<Machine>,
+        members: &mut Members,
+        recovery: &mut Recovery,
+    ) -> Vec<(Machine, Attempt)> {
+        let entry = &mut self.tasks[t];
+        let first = match entry.state {
+            TaskState::Running(run) => Some(run),
+            _ => None,
+        };
+        let backup = entry.backup.take();
+        if backup.is_some_and(|b| b.is(w, attempt)) {
+            recovery.backups_won += 1;
+        }
+        let mut cancel = Vec::new();
+        for run in [first, backup].into_iter().flatten() {
+            if run.is(w, attempt) {
+                continue;
+            }
+            if !run.mapped {
+                members[run.worker].free_slot();
+            }
+            cancel.push((run.worker, run.attempt));
+        }
+        entry.state = TaskState::Done(FileOutcome::Counted(file));
+        entry.done_by = Some(w);
+        entry.copy_at = copy_at;
+        self.refile(t);
+        cancel
+    }
+
+    /// Copy `(w, attempt)` of `t` failed: forget it. Returns whether another copy runs.
+    fn drop_copy(&mut self, t: usize, w: Machine, attempt: Attempt) -> bool {
+        let entry = &mut self.tasks[t];
+        if entry.backup.is_some_and(|b| b.is(w, attempt)) {
+            entry.backup = None;
+            return true;
+        }
+        if let Some(backup) = entry.backup.take() {
+            entry.state = TaskState::Running(backup);
+            return true;
+        }
+        false
+    }
+
+    /// Copy `(w, attempt)` of `t` (on the worker at `addr`) failed. The task runs again
+    /// elsewhere if another worker may read its file; otherwise it is skipped (skip policy)
+    /// or fails the job. Returns false when the failure changes nothing (another copy goes
+    /// on, and this worker just cannot read the file).
+    #[allow(clippy::too_many_arguments)]
+    pub fn failed(
+        &mut self,
+        t: usize,
+        (w, attempt): (Machine, Attempt),
+        failure: Failure,
+        message: String,
+        addr: &str,
+        alive: &[Machine],
+        policy: Policy,
+    ) -> bool {
+        let other = self.drop_copy(t, w, attempt);
+        let elsewhere = matches!(failure, Failure::Unreadable | Failure::Stalled);
+        let entry = &mut self.tasks[t];
+        if elsewhere {
+            entry.unreadable_on.push(w);
+        }
+        if other && elsewhere {
+            return false;
+        }
+        if !elsewhere {
+            entry.state = TaskState::Failed;
+            self.set_failure(t, message);
+        } else if alive.iter().any(|l| !entry.unreadable_on.contains(l)) {
+            entry.state = TaskState::Pending;
+        } else {
+            let message = format!("{message} (on every worker; last on {addr})");
+            if policy == Policy::Skip {
+                entry.state = TaskState::Done(FileOutcome::Unreadable(Skipped {
+                    at: Offset::Plain { offset: 0 },
+                    what: message,
+                    bytes: 0,
+                }));
+            } else {
+                entry.state = TaskState::Failed;
+                self.set_failure(t, message);
+            }
+        }
+        self.refile(t);
+        true
+    }
+
+    fn set_failure(&mut self, t: usize, message: String) {
+        if !matches!(&self.failure, Some((f, _)) if *f <= t) {
+            self.failure = Some((t, message));
+        }
+    }
+
+    /// Gives pending tasks, in input order, to workers with free slots (the one with the
+    /// most free slots first), skipping workers known not to read a file; then, with
+    /// `backups`, idle slots to backup copies. Each task handed out costs O(log n + W); it
+    /// stops as soon as no slot is free.
+    pub fn dispatch(
+        &mut self,
+        job: u64,
+        backups: bool,
+        members: &mut Members,
+        recovery: &mut Recovery,
+    ) -> Vec<Handout> {
+        let cutoff = self.cutoff();
+        let alive = members.alive();
+        let mut out = Vec::new();
+        let mut next = self.filed.pending.range(..cutoff).next().copied();
+        while let Some(t) = next {
+            next = self.filed.pending.range(t + 1..cutoff).next().copied();
+            if !alive.iter().any(|&w| members[w].has_free_slot()) {
+                break;
+            }
+            let best = alive
+                .iter()
+                .copied()
+                .filter(|w| !self.tasks[t].unreadable_on.contains(w))
+                .filter(|&w| members[w].has_free_slot())
+                .max_by_key(|&w| {
+                    let e = &members[w];
+                    (e.report.slots - e.running, std::cmp::Reverse(w))
+                });
+            let Some(w) = best else { continue };
+            let entry = &mut self.tasks[t];
+            let (attempt, task) = entry.next_attempt(job, t);
+            entry.state = TaskState::Running(Run::new(w, attempt));
+            entry.backup = None;
+            self.dispatched += 1;
+            entry.started = self.dispatched;
+            self.refile(t);
+            members[w].running += 1;
+            out.push(Handout {
+                worker: w,
+                task,
+                backup: false,
+            });
+        }
+        if backups {
+            self.launch_backups(job, &alive, members, recovery, &mut out);
+        }
+        out
+    }
+
+    /// When no task is left to hand out, idle slots run backup copies of the oldest
+    /// running tasks (a straggler's); the first copy to finish wins (MapReduce's backup
+    /// tasks). Each task has at most one backup, never on the worker of the first copy,
+    /// and none once its file is counted (only its shuffle is left: a copy would wait on
+    /// the same reducers).
+    fn launch_backups(
+        &mut self,
+        job: u64,
+        alive: &[Machine],
+        members: &mut Members,
+        recovery: &mut Recovery,
+        out: &mut Vec<Handout>,
+    ) {
+        let cutoff = self.cutoff();
+        if self.filed.pending.range(..cutoff).next().is_some() {
+            return;
+        }
+        let mut running: Vec<usize> = (self.filed.running.range(..cutoff).copied())
+            .filter(|&t| {
+                matches!(self.tasks[t].state, TaskState::Running(run) if !run.mapped)
+                    && self.tasks[t].backup.is_none()
+            })
+            .collect();
+        running.sort_by_key(|&t| self.tasks[t].started);
+        for t in running {
+            let TaskState::Running(Run { worker: first, .. }) = self.tasks[t].state else {
+                continue;
+            };
+            let idle = alive
+                .iter()
+                .copied()
+                .filter(|&w| w != first && !self.tasks[t].unreadable_on.contains(&w))
+                .find(|&w| members[w].has_free_slot());
+            let Some(w) = idle else { return };
+            let entry = &mut self.tasks[t];
+            let (attempt, task) = entry.next_attempt(job, t);
+            entry.backup = Some(Run::new(w, attempt));
+            members[w].running += 1;
+            recovery.backups_launched += 1;
+            out.push(Handout {
+                worker: w,
+                task,
+                backup: true,
+            });
+        }
+    }
+
+    /// Every stall-free slot is taken and tasks wait: with nothing running or sent again,
+    /// the only slots taken are stalled maps'.
+    pub fn stuck(&self, members: &Members) -> bool {
+        self.idle()
+            && self.filed.pending.range(..self.cutoff()).next().is_some()
+            && members.alive().iter().all(|&w| !members[w].has_free_slot())
+    }
+
+    /// Worker `w` was lost: its running copies stop (a backup beside them takes over), the
+    /// finished tasks whose outputs it kept run again unless its buddy (alive) keeps
+    /// copies of them. `blameless`: the loss says nothing about its tasks (see
+    /// [`super::config::MAX_LOST_RUNS`]).
+    pub fn lose(&mut self, w: Machine, alive: &[Machine], blameless: bool) -> LostTasks {
+        use super::config::MAX_LOST_RUNS;
+        let mut lost = LostTasks::default();
+        for t in &mut self.tasks {
+            if t.copy_at == Some(w) {
+                t.copy_at = None;
+            }
+            let mut lost_output = matches!(t.state, TaskState::Done(_)) && t.done_by == Some(w);
+            // The buddy's copies stand for the outputs the lost worker owned, not for
+            // those it was still sending again to other new owners (resending).
+            if lost_output && !t.resending {
+                if let Some(b) = t.copy_at.take().filter(|b| alive.contains(b)) {
+                    // The buddy sends its copies (asked with the reassignment).
+                    t.done_by = Some(b);
+                    lost.from_copies += 1;
+                    lost_output = false;
+                }
+            }
+            if t.backup.is_some_and(|b| b.worker == w) {
+                t.backup = None;
+            }
+            let mut lost_run = matches!(t.state, TaskState::Running(run) if run.worker == w);
+            if lost_run {
+                if let Some(backup) = t.backup.take() {
+                    t.state = TaskState::Running(backup);
+                    lost_run = false;
+                }
+            }
+            if lost_run && !blameless {
+                t.lost_runs += 1;
+                if t.lost_runs >= MAX_LOST_RUNS && self.failure.is_none() {
+                    let path = crate::error::shown(&t.path);
+                    lost.give_up = Some(format!(
+                        "{path}: its worker was lost on each of {MAX_LOST_RUNS} runs"
+                    ));
+                }
+            }
+            if lost_output || lost_run {
+                t.run_again();
+                lost.again += 1;
+            }
+        }
+        for t in 0..self.tasks.len() {
+            self.refile(t);
+        }
+        lost
+    }
+
+    /// The counted tasks whose outputs `v` keeps: they are all to be sent again (to the
+    /// moved partitions' new owners).
+    pub fn resend_all(&mut self, v: Machine) -> Vec<u32> {
+        let resend: Vec<u32> = (0..self.tasks.len())
+            .filter(|&t| {
+                matches!(
+                    self.tasks[t].state,
+                    TaskState::Done(FileOutcome::Counted(_))
+                ) && self.tasks[t].done_by == Some(v)
+            })
+            .map(|t| t as u32)
+            .collect();
+        for &t in &resend {
+            self.tasks[t as usize].resending = true;
+            self.refile(t as usize);
+        }
+        resend
+    }
+
+    /// Task `t`'s outputs are to be sent again: by the worker returned.
+    pub fn resend(&mut self, t: usize) -> Option<Machine> {
+        let w = self.tasks[t].done_by?;
+        self.tasks[t].resending = true;
+        self.refile(t);
+        Some(w)
+    }
+
+    /// Task `t`'s outputs were sent again.
+    pub fn resent(&mut self, t: usize) {
+        self.tasks[t].resending = false;
+        self.refile(t);
+    }
+
+    /// Task `t`'s outputs are lost after all: it runs again.
+    pub fn run_again(&mut self, t: usize) {
+        self.tasks[t].run_again();
+        self.refile(t);
+    }
+
+    /// Every task's outcome, in input order (the job is over: every task is done).
+    pub fn take_outcomes(&mut self) -> Vec<FileOutcome> {
+        self.tasks
+            .iter_mut()
+            .map(
+                |t| match std::mem::replace(&mut t.state, TaskState::Pending) {
+                    TaskState::Done(outcome) => outcome,
+                    // Unreachable: the reduce starts only when every task is done.
+                    _ => FileOutcome::Unreadable(Skipped {
+                        at: Offset::Plain { offset: 0 },
+                        what: "not counted".into(),
+                        bytes: 0,
+                    }),
+                },
+            )
+            .collect()
+    }
+}
