@@ -294,7 +294,7 @@ impl Driver {
                 map.stalled = true;
                 map.control.abandon.store(true, Ordering::Relaxed);
                 let what = crate::error::shown(&map.path).to_string();
-                worker.map_stalled(key, busy as u32, what, still);
+                worker.map_stalled(key, busy as u32, what, still, now);
             }
         }
     }

@@ -1,0 +1,118 @@
+//! What the worker asks of its driver ([`Action`]), the CPU work it hands out and what that
+//! work gives back ([`Completion`]), and the worker's limits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::net::frame::{Outgoing, Payload};
+use crate::protocol::messages::{Failure, FileSummary, JobSpec, PartitionAck};
+
+/// A connection, as the driver names it.
+pub type ConnId = u64;
+
+/// Where a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// An open connection (to the coordinator, or back to a peer).
+    Conn(ConnId),
+    /// The job's worker of this index; the driver connects to it on first use and opens
+    /// the connection with [`super::Worker::peer_hello`].
+    Peer(u32),
+}
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Action {
+    Send(Dest, Outgoing),
+    /// Close a connection once what is queued for it has been sent.
+    Close(ConnId),
+    /// A job starts: make an empty table for every partition (dropping any earlier job's
+    /// tables); `owned` are this worker's now, others may move here if their owner is lost.
+    Prepare {
+        partitions: u32,
+        owned: Vec<u32>,
+    },
+    Map(MapOrder),
+    /// Stop the map of this attempt early (another copy won): it completes at once with an
+    /// error that is ignored.
+    Abandon {
+        job: u64,
+        task: u32,
+        attempt: u32,
+    },
+    Merge(MergeOrder),
+    /// Rank the owned partitions' words (tf ≥ `min_count`, at most `top` each) and complete
+    /// with [`Completion::Ranked`].
+    Rank {
+        job: u64,
+        owned: Vec<u32>,
+        min_count: u64,
+        top: Option<u64>,
+    },
+    /// The job is over: drop its tables.
+    Release,
+    /// Stop reading this connection: what came on it waits to be merged, over
+    /// [`INFLIGHT_HIGH`] bytes in all (its peer then blocks on a full socket).
+    Pause(ConnId),
+    /// Read it again.
+    Resume(ConnId),
+    Log(String),
+}
+
+/// Received partition bytes waiting to be merged, at most: beyond it, a connection that
+/// brings more is paused until the merges bring the total under [`INFLIGHT_LOW`].
+pub const INFLIGHT_HIGH: u64 = 512 << 20;
+/// See [`INFLIGHT_HIGH`].
+pub const INFLIGHT_LOW: u64 = 256 << 20;
+/// Log lines about refused messages and connections, at most, per second: a flood is
+/// counted, and summed up in one line, rather than drowning the log.
+pub const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+
+/// Count one file and split its words into the job's partitions.
+#[derive(Debug, Clone)]
+pub struct MapOrder {
+    pub job: Arc<JobSpec>,
+    pub task: u32,
+    pub attempt: u32,
+    pub path: PathBuf,
+}
+
+/// Add a received partition's words into the owned partition's table.
+#[derive(Debug)]
+pub struct MergeOrder {
+    /// The connection it came on (`None`: produced by this worker).
+    pub from: Option<ConnId>,
+    pub head: PartitionAck,
+    pub payload: Payload,
+}
+
+/// What a map task produced.
+#[derive(Debug)]
+pub struct MapOutput {
+    pub file: FileSummary,
+    /// One encoded Partition frame per partition, by partition number.
+    pub frames: Vec<Outgoing>,
+}
+
+/// CPU work finished.
+#[derive(Debug)]
+pub enum Completion {
+    Mapped {
+        job: u64,
+        task: u32,
+        attempt: u32,
+        micros: u64,
+        result: Result<MapOutput, (Failure, String)>,
+    },
+    Merged {
+        job: u64,
+        from: Option<ConnId>,
+        head: PartitionAck,
+        result: Result<(), String>,
+    },
+    /// The encoded Ranked frames of every owned partition.
+    Ranked {
+        job: u64,
+        frames: Result<Vec<Vec<u8>>, String>,
+    },
+}

@@ -1,0 +1,307 @@
+//! The map side's shuffle: a mapped task's partitions go to their owners (its own partitions
+//! to the local merge, and copies of those to the buddy), and the task is reported done
+//! once every owner and the buddy have acknowledged.
+
+use std::time::Instant;
+
+use super::outputs::{KeptFrames, LoadedFrames};
+use super::{micros, Action, Dest, MapOutput, Worker};
+use crate::net::frame::Outgoing;
+use crate::protocol::codec::{self, encode, Kind};
+use crate::protocol::kept::KeptFrame;
+use crate::protocol::messages::{self as msg, Failure, FileSummary, PartitionAck, TaskDone};
+
+/// A mapped task whose partitions are not all acknowledged yet.
+#[derive(Debug)]
+pub(super) struct Shuffle {
+    pub(super) attempt: u32,
+    /// Sending again after a reassignment: completes with Resent, not TaskDone.
+    pub(super) resend: bool,
+    /// Per partition: its owner's acknowledgement is awaited.
+    pub(super) waiting: Vec<bool>,
+    /// Per partition: where its copy at the buddy stands.
+    pub(super) copies: Vec<CopyState>,
+    /// Acknowledgements awaited, from owners and from the buddy.
+    pub(super) left: usize,
+    pub(super) file: FileSummary,
+    pub(super) bytes_sent: u64,
+    pub(super) bytes_kept: u64,
+    pub(super) bytes_copied: u64,
+    pub(super) map_micros: u64,
+    pub(super) started: Instant,
+}
+
+/// A shuffle's copy of one of its partitions (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CopyState {
+    /// No copy belongs with it (the partition is not this worker's, or was not sent).
+    None,
+    Waiting,
+    Kept,
+}
+
+impl Worker {
+    /// Keeps a mapped task's partitions and sends each to its owner (its own go straight
+    /// to the merge).
+    pub(super) fn shuffle(
+        &mut self,
+        task: u32,
+        attempt: u32,
+        map_micros: u64,
+        out: MapOutput,
+        now: Instant,
+    ) {
+        let Some(job) = &mut self.job else { return };
+        let partitions = job.spec.partitions;
+        // Sent from memory first; then kept within the budget (see `keep_outputs`).
+        let frames = out
+            .frames
+            .into_iter()
+            .map(|f| Some(KeptFrame::Memory(f)))
+            .collect();
+        let older = job.kept.own.insert(task, KeptFrames { attempt, frames });
+        job.kept.release(older);
+        job.shuffles.insert(
+            task,
+            Shuffle {
+                attempt,
+                resend: false,
+                waiting: vec![true; partitions as usize],
+                copies: vec![CopyState::None; partitions as usize],
+                left: partitions as usize,
+                file: out.file,
+                bytes_sent: 0,
+                bytes_kept: 0,
+                bytes_copied: 0,
+                map_micros,
+                started: now,
+            },
+        );
+        let all: Vec<u32> = (0..partitions).collect();
+        self.send_partitions(task, &all, now);
+        self.keep_outputs(task, now);
+    }
+
+    /// Sends the kept frames of `task` for `partitions` to their current owners (a copy
+    /// of those it owns itself to its buddy), and adds the bytes to the task's shuffle
+    /// figures.
+    pub(super) fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        let LoadedFrames { attempt, frames } = match job.kept.frames(task, partitions) {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => return self.leave_job(e.to_string(), now),
+        };
+        let (you, job_id) = (job.spec.you, job.spec.job);
+        let mut local = Vec::new();
+        let (mut sent, mut kept) = (0, 0);
+        for (p, frame) in frames {
+            let Some(&owner) = job.placement.owners.get(p as usize) else {
+                continue;
+            };
+            if owner == you {
+                kept += frame.len() as u64;
+                local.push((p, frame));
+            } else {
+                sent += frame.len() as u64;
+                self.actions
+                    .push_back(Action::Send(Dest::Peer(owner), frame));
+            }
+        }
+        if let Some(s) = job.shuffles.get_mut(&task) {
+            s.bytes_sent += sent;
+            s.bytes_kept += kept;
+        }
+        // The copies are awaited before the local merges can complete the shuffle.
+        self.send_copies(task, &local);
+        for (p, frame) in local {
+            let head = PartitionAck {
+                job: job_id,
+                task,
+                attempt,
+                partition: p,
+            };
+            let payload = codec::payload_of(&frame);
+            self.apply(None, head, payload, now);
+        }
+    }
+
+    /// Pushes copies of `task`'s `frames` (of partitions owned here) to the buddy, and
+    /// waits for them to be kept.
+    pub(super) fn send_copies(&mut self, task: u32, frames: &[(u32, Outgoing)]) {
+        let Some(job) = &mut self.job else { return };
+        let Some(buddy) = job.placement.buddy else {
+            return;
+        };
+        let Some(shuffle) = job.shuffles.get_mut(&task) else {
+            return;
+        };
+        for (p, frame) in frames {
+            let Some(state) = shuffle.copies.get_mut(*p as usize) else {
+                continue;
+            };
+            if *state != CopyState::Waiting {
+                *state = CopyState::Waiting;
+                shuffle.left += 1;
+            }
+            let copy = codec::reframe(frame, Kind::Copy);
+            shuffle.bytes_copied += copy.len() as u64;
+            self.actions
+                .push_back(Action::Send(Dest::Peer(buddy), copy));
+        }
+    }
+
+    /// The buddy changed (or a connection to it dropped): every unfinished shuffle sends
+    /// its copies again, to the buddy now named. With no buddy left, nothing is copied
+    /// and the copies are no longer awaited (the caller settles the shuffles).
+    pub(super) fn recopy(&mut self, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        if job.placement.buddy.is_none() {
+            for shuffle in job.shuffles.values_mut() {
+                for state in &mut shuffle.copies {
+                    if *state == CopyState::Waiting {
+                        shuffle.left -= 1;
+                    }
+                    *state = CopyState::None;
+                }
+            }
+            return;
+        }
+        let copied: Vec<(u32, Vec<u32>)> = job
+            .shuffles
+            .iter()
+            .map(|(&task, s)| {
+                let parts = (0..s.copies.len() as u32)
+                    .filter(|&p| s.copies[p as usize] != CopyState::None)
+                    .collect();
+                (task, parts)
+            })
+            .collect();
+        for (task, parts) in copied {
+            let Some(job) = &self.job else { return };
+            match job.kept.frames(task, &parts) {
+                Ok(Some(loaded)) => self.send_copies(task, &loaded.frames),
+                Ok(None) => {}
+                Err(e) => return self.leave_job(e.to_string(), now),
+            }
+        }
+    }
+
+    /// A reducer acknowledged one of this worker's partitions.
+    pub(super) fn acknowledged(&mut self, ack: PartitionAck, now: Instant) {
+        let Some(job) = self.current_mut(ack.job) else {
+            return;
+        };
+        let Some(shuffle) = job.shuffles.get_mut(&ack.task) else {
+            return;
+        };
+        let slot = shuffle.waiting.get_mut(ack.partition as usize);
+        if shuffle.attempt != ack.attempt || slot.as_deref() != Some(&true) {
+            return;
+        }
+        if let Some(w) = slot {
+            *w = false;
+        }
+        shuffle.left -= 1;
+        self.settle(ack.task, now);
+    }
+
+    /// The buddy keeps a copy of one of this worker's partitions.
+    pub(super) fn copy_kept(&mut self, kept: msg::Kept, now: Instant) {
+        let head = kept.head;
+        let Some(job) = self.current_mut(head.job) else {
+            return;
+        };
+        if job.placement.buddy != Some(kept.keeper) {
+            return;
+        }
+        let Some(shuffle) = job.shuffles.get_mut(&head.task) else {
+            return;
+        };
+        if shuffle.attempt != head.attempt {
+            return;
+        }
+        match shuffle.copies.get_mut(head.partition as usize) {
+            Some(state @ CopyState::Waiting) => *state = CopyState::Kept,
+            _ => return,
+        }
+        shuffle.left -= 1;
+        self.settle(head.task, now);
+    }
+
+    /// Reports a shuffle whose acknowledgements have all come: TaskDone, or Resent.
+    pub(super) fn settle(&mut self, task: u32, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        if job.shuffles.get(&task).is_none_or(|s| s.left != 0) {
+            return;
+        }
+        let Some(s) = job.shuffles.remove(&task) else {
+            return;
+        };
+        let (job_id, epoch) = (job.spec.job, job.placement.epoch);
+        if s.resend {
+            let resent = msg::Resent {
+                job: job_id,
+                task,
+                epoch,
+                bytes: s.bytes_sent,
+                lacking: Vec::new(),
+            };
+            return self.report(encode(&resent));
+        }
+        let done = TaskDone {
+            job: job_id,
+            task,
+            attempt: s.attempt,
+            file: s.file,
+            shuffle_bytes: s.bytes_sent,
+            kept_bytes: s.bytes_kept,
+            map_micros: s.map_micros,
+            shuffle_micros: micros(now.saturating_duration_since(s.started)),
+            epoch,
+            copied_to: job.placement.buddy,
+            copied_bytes: s.bytes_copied,
+        };
+        self.report(encode(&done));
+    }
+
+    /// A map ended: its partitions are shuffled, or its failure reported (nothing, for an
+    /// attempt cancelled or stalled meanwhile, or of a job that is over).
+    pub(super) fn mapped(
+        &mut self,
+        job: u64,
+        (task, attempt): (u32, u32),
+        micros: u64,
+        result: Result<MapOutput, (Failure, String)>,
+        now: Instant,
+    ) {
+        if let Some(stuck) = self.stuck.remove(&(job, task, attempt)) {
+            let threads = stuck.threads;
+            return self.log(format!(
+                "task {task} attempt {attempt}, stalled on {}, ended after all: {threads} \
+                 thread{} free again",
+                stuck.what,
+                if threads == 1 { "" } else { "s" }
+            ));
+        }
+        if self.job_id() != Some(job) {
+            return;
+        }
+        if let Some(state) = self.job.as_mut() {
+            // (An abandoned attempt may end after the next one started here.)
+            if state.mapping.get(&task) == Some(&attempt) {
+                state.mapping.remove(&task);
+            }
+            if state.cancelled.contains(&(task, attempt)) {
+                return;
+            }
+        }
+        match result {
+            Ok(out) => {
+                self.report(encode(&msg::Mapped { job, task, attempt }));
+                self.shuffle(task, attempt, micros, out, now)
+            }
+            Err((failure, message)) => self.fail_task(job, task, attempt, failure, message),
+        }
+    }
+}

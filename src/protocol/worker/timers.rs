@@ -1,0 +1,62 @@
+//! The worker's deadlines for its job, in one table: the next Heartbeat, and when to send
+//! partitions again to peers whose connection dropped. The driver sleeps until
+//! [`super::Worker::next_deadline`] and then calls `tick`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub(super) struct Timers {
+    /// When the next Heartbeat is due.
+    next_beat: Instant,
+    /// Peers whose connection dropped while partitions waited on them, and when to send
+    /// those partitions again (`None`: set at the next tick).
+    retry_peers: BTreeMap<u32, Option<Instant>>,
+}
+
+impl Timers {
+    pub(super) fn new(next_beat: Instant) -> Timers {
+        Timers {
+            next_beat,
+            retry_peers: BTreeMap::new(),
+        }
+    }
+
+    /// Partitions waiting on `peer` are to be sent again, `every` after the next tick.
+    pub(super) fn retry(&mut self, peer: u32) {
+        self.retry_peers.entry(peer).or_insert(None);
+    }
+
+    /// The peers due at `now` (taken out of the table); those just added get their time.
+    pub(super) fn due_peers(&mut self, now: Instant, every: Duration) -> Vec<u32> {
+        let mut due = Vec::new();
+        for (&peer, at) in &mut self.retry_peers {
+            match at {
+                None => *at = Some(now + every),
+                Some(at) if *at <= now => due.push(peer),
+                Some(_) => {}
+            }
+        }
+        for peer in &due {
+            self.retry_peers.remove(peer);
+        }
+        due
+    }
+
+    /// Whether a Heartbeat is due at `now` (then the next one is `every` later).
+    pub(super) fn beat(&mut self, now: Instant, every: Duration) -> bool {
+        if now < self.next_beat {
+            return false;
+        }
+        self.next_beat = now + every;
+        true
+    }
+
+    pub(super) fn next(&self) -> Instant {
+        let retries = self.retry_peers.values().flatten().copied();
+        retries
+            .chain([self.next_beat])
+            .min()
+            .unwrap_or(self.next_beat)
+    }
+}
