@@ -1,20 +1,21 @@
 //! The coordinator and worker state machines, without sockets: an in-memory router carries
 //! their frames (in order on each connection, in a seeded random order across
 //! connections), runs their CPU work at seeded random moments, and may duplicate frames.
-//! Whatever the seed, the result must be byte for byte that of the local engine.
+//! The workers' actions are carried out by the daemon's own executor
+//! (`wetmr::dist::executor`), over the router and a seeded work queue. Whatever the seed,
+//! the result must be byte for byte that of the local engine.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 mod common;
 
 use common::Rng;
 
+use wetmr::dist::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
 use wetmr::dist::run_cmd::merge_ranked;
-use wetmr::dist::tasks::{self, Tables};
 use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
@@ -22,7 +23,7 @@ use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOu
 use wetmr::protocol::ids::Machine;
 use wetmr::protocol::kept::KeptConfig;
 use wetmr::protocol::messages::DownloadSpec;
-use wetmr::protocol::worker::{self, Completion, ConnId, Dest, Worker};
+use wetmr::protocol::worker::{self, ConnId, Worker};
 use wetmr::tokenize::TokenizerKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,37 +45,146 @@ struct Pipe {
     closing: Option<ConnId>,
 }
 
-/// CPU work waiting to run on a worker.
-enum Work {
-    /// A map, and whether it was abandoned (it then stops at once, as the driver's does).
-    Map(worker::MapOrder, bool),
-    Merge(u64, worker::MergeOrder),
-    Rank {
-        job: u64,
-        owned: Vec<u32>,
-        min_count: u64,
-        top: Option<u64>,
-    },
+/// The simulated network: the pipes between the nodes, and the seeded dice.
+struct Router {
+    rng: Rng,
+    duplicate_percent: u64,
+    pipes: Vec<Pipe>,
+    /// (node, conn id at node) → pipe index of the direction leaving node.
+    outgoing: HashMap<(Node, ConnId), usize>,
+    alive: Vec<bool>,
+    next_conn: ConnId,
+    counts: Counts,
+    /// Connections a worker asked to close, carried out once its actions are.
+    closes: Vec<(usize, ConnId)>,
+}
+
+impl Router {
+    fn is_alive(&self, node: Node) -> bool {
+        match node {
+            Node::Coordinator => true,
+            Node::Worker(w) => self.alive[w],
+        }
+    }
+
+    /// Opens a connection from `a` (known there as `conn_at_a`) to `b`; returns its id at b.
+    fn link(&mut self, a: Node, conn_at_a: ConnId, b: Node) -> ConnId {
+        let conn_at_b = self.next_conn;
+        self.next_conn += 1;
+        let dead = !self.is_alive(a) || !self.is_alive(b);
+        for (from, to, conn_at_from, conn_at_to) in
+            [(a, b, conn_at_a, conn_at_b), (b, a, conn_at_b, conn_at_a)]
+        {
+            self.pipes.push(Pipe {
+                from,
+                to,
+                dead,
+                conn_at_to,
+                frames: VecDeque::new(),
+                closing: None,
+            });
+            self.outgoing
+                .insert((from, conn_at_from), self.pipes.len() - 1);
+        }
+        conn_at_b
+    }
+
+    fn send(&mut self, from: Node, conn: ConnId, frame: Outgoing) {
+        let Some(&pipe) = self.outgoing.get(&(from, conn)) else {
+            panic!("{from:?} sends on unknown connection {conn}");
+        };
+        if self.pipes[pipe].dead {
+            return;
+        }
+        // A duplicated Partition (kind 8) or Task (kind 5) frame: a repeated delivery the
+        // exactly-once rule must absorb.
+        let kind = u16::from_le_bytes([frame[6], frame[7]]);
+        if (kind == 8 || kind == 5) && self.rng.chance(self.duplicate_percent) {
+            self.counts.duplicated += 1;
+            self.pipes[pipe].frames.push_back(frame.clone());
+        }
+        self.pipes[pipe].frames.push_back(frame);
+    }
+}
+
+/// Worker `w`'s view of the router: the production executor sends and connects through it.
+struct WorkerLink<'a> {
+    router: &'a mut Router,
+    w: usize,
+}
+
+impl Transport for WorkerLink<'_> {
+    fn send(&mut self, conn: ConnId, frame: Outgoing) {
+        self.router.send(Node::Worker(self.w), conn, frame);
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.router.closes.push((self.w, conn));
+    }
+
+    fn connect(&mut self, addr: &str) -> Result<ConnId, String> {
+        let machine = addr
+            .trim_start_matches("10.0.0.")
+            .trim_end_matches(":7070")
+            .parse::<usize>()
+            .map_err(|e| format!("{addr}: {e}"))?;
+        let conn = self.router.next_conn;
+        self.router.next_conn += 1;
+        self.router
+            .link(Node::Worker(self.w), conn, Node::Worker(machine));
+        Ok(conn)
+    }
+
+    // The simulated partitions are far below the workers' in-flight limit (its pausing is
+    // tested on its own).
+    fn pause(&mut self, _: ConnId, _: bool) {}
+
+    fn peer_ip(&self, _: ConnId) -> Option<std::net::IpAddr> {
+        None
+    }
+}
+
+/// CPU work waiting to run on a worker, at a seeded random moment.
+struct Queue<'a> {
+    work: &'a mut Vec<(usize, Work)>,
+    w: usize,
+}
+
+impl Runner for Queue<'_> {
+    fn run(&mut self, _: Place, work: Work) -> Result<(), String> {
+        self.work.push((self.w, work));
+        Ok(())
+    }
+}
+
+/// A simulated worker: the protocol machine and the production executor of its actions.
+struct Node_ {
+    worker: Worker,
+    executor: Executor,
+}
+
+fn executor() -> Executor {
+    static POOL: OnceLock<Arc<rayon::ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+        Arc::new(pool.unwrap())
+    });
+    Executor::new(ExecutorConfig {
+        pool: pool.clone(),
+        input_root: None,
+        stall_timeout: std::time::Duration::from_secs(3600),
+        quiet: true,
+    })
 }
 
 struct Sim {
     /// Named in a stall report, to replay it with `WETMR_CHAOS_SEED`.
     seed: u64,
-    rng: Rng,
-    duplicate_percent: u64,
     coordinator: Coordinator,
-    workers: Vec<Worker>,
-    tables: Vec<Arc<Tables>>,
-    pipes: Vec<Pipe>,
-    /// (node, conn id at node) → pipe index of the direction leaving node.
-    outgoing: HashMap<(Node, ConnId), usize>,
-    /// (worker, peer index) → conn id at the worker.
-    peers: HashMap<(usize, u32), ConnId>,
+    nodes: Vec<Node_>,
+    net: Router,
     work: Vec<(usize, Work)>,
-    alive: Vec<bool>,
     logs: Vec<String>,
-    next_conn: ConnId,
-    counts: Counts,
     slots: u32,
     /// Each worker's budget and spill directory for its kept map outputs.
     kept: Vec<KeptConfig>,
@@ -103,19 +213,25 @@ impl Sim {
         let now = Instant::now();
         let mut sim = Sim {
             seed,
-            rng: Rng(seed),
-            duplicate_percent: 0,
             coordinator: Coordinator::new(config, addresses, files, now),
-            workers: (0..workers).map(|_| Worker::new(1, slots)).collect(),
-            tables: (0..workers).map(|_| Arc::new(Vec::new())).collect(),
-            pipes: Vec::new(),
-            outgoing: HashMap::new(),
-            peers: HashMap::new(),
+            nodes: (0..workers)
+                .map(|_| Node_ {
+                    worker: Worker::new(1, slots),
+                    executor: executor(),
+                })
+                .collect(),
+            net: Router {
+                rng: Rng(seed),
+                duplicate_percent: 0,
+                pipes: Vec::new(),
+                outgoing: HashMap::new(),
+                alive: vec![true; workers],
+                next_conn: 100,
+                counts: Counts::default(),
+                closes: Vec::new(),
+            },
             work: Vec::new(),
-            alive: vec![true; workers],
             logs: Vec::new(),
-            next_conn: 100,
-            counts: Counts::default(),
             slots,
             kept: vec![KeptConfig::default(); workers],
             idle: 0,
@@ -123,7 +239,7 @@ impl Sim {
             start: now,
         };
         for &w in absent {
-            sim.alive[w] = false;
+            sim.net.alive[w] = false;
         }
         for w in 0..workers {
             sim.connect_coordinator(w);
@@ -134,8 +250,9 @@ impl Sim {
     /// The coordinator opens a connection to worker `w` (it names it by the worker's index;
     /// the worker by an id): greeted if the worker runs, refused if not.
     fn connect_coordinator(&mut self, w: usize) {
-        if self.alive[w] {
-            self.link(Node::Coordinator, w as ConnId, Node::Worker(w));
+        if self.net.alive[w] {
+            self.net
+                .link(Node::Coordinator, w as ConnId, Node::Worker(w));
             self.coordinator.connected(Machine(w));
         } else {
             self.coordinator.lost(Machine(w), "connection refused");
@@ -144,69 +261,28 @@ impl Sim {
 
     /// Worker `w` keeps its map outputs as `kept` says (before the job starts).
     fn keep_within(&mut self, w: usize, kept: KeptConfig) {
-        let worker = std::mem::replace(&mut self.workers[w], Worker::new(1, self.slots));
-        self.workers[w] = worker.with_kept(kept.clone());
+        let worker = std::mem::replace(&mut self.nodes[w].worker, Worker::new(1, self.slots));
+        self.nodes[w].worker = worker.with_kept(kept.clone());
         self.kept[w] = kept;
     }
 
     /// Worker `w` starts again (same address), empty: it may join the running job.
     fn restart(&mut self, w: usize) {
-        self.alive[w] = true;
-        self.workers[w] = Worker::new(1, self.slots).with_kept(self.kept[w].clone());
-        self.tables[w] = Arc::new(Vec::new());
-        self.peers.retain(|k, _| k.0 != w);
-    }
-
-    /// Opens a connection from `a` (known there as `conn_at_a`) to `b`; returns its id at b.
-    fn link(&mut self, a: Node, conn_at_a: ConnId, b: Node) -> ConnId {
-        let conn_at_b = self.next_conn;
-        self.next_conn += 1;
-        let dead = !self.is_alive(a) || !self.is_alive(b);
-        self.pipes.push(Pipe {
-            from: a,
-            to: b,
-            dead,
-            conn_at_to: conn_at_b,
-            frames: VecDeque::new(),
-            closing: None,
-        });
-        self.outgoing.insert((a, conn_at_a), self.pipes.len() - 1);
-        self.pipes.push(Pipe {
-            from: b,
-            to: a,
-            dead,
-            conn_at_to: conn_at_a,
-            frames: VecDeque::new(),
-            closing: None,
-        });
-        self.outgoing.insert((b, conn_at_b), self.pipes.len() - 1);
-        conn_at_b
-    }
-
-    fn send(&mut self, from: Node, conn: ConnId, frame: Outgoing) {
-        let Some(&pipe) = self.outgoing.get(&(from, conn)) else {
-            panic!("{from:?} sends on unknown connection {conn}");
+        self.net.alive[w] = true;
+        self.nodes[w] = Node_ {
+            worker: Worker::new(1, self.slots).with_kept(self.kept[w].clone()),
+            executor: executor(),
         };
-        if self.pipes[pipe].dead {
-            return;
-        }
-        // A duplicated Partition (kind 8) or Task (kind 5) frame: a repeated delivery the
-        // exactly-once rule must absorb.
-        let kind = u16::from_le_bytes([frame[6], frame[7]]);
-        if (kind == 8 || kind == 5) && self.rng.chance(self.duplicate_percent) {
-            self.counts.duplicated += 1;
-            self.pipes[pipe].frames.push_back(frame.clone());
-        }
-        self.pipes[pipe].frames.push_back(frame);
     }
 
-    /// Carries out every pending action of every node.
+    /// Carries out every pending action of every node: the coordinator's here, the workers'
+    /// through the production executor.
     fn act(&mut self) -> Option<Result<JobOutput, JobError>> {
         let mut finished = None;
         while let Some(action) = self.coordinator.poll_action() {
             match action {
                 coordinator::Action::Send(w, frame) => {
-                    self.send(Node::Coordinator, w.0 as ConnId, frame)
+                    self.net.send(Node::Coordinator, w.0 as ConnId, frame)
                 }
                 coordinator::Action::Connect(w) => self.connect_coordinator(w.0),
                 coordinator::Action::Close(w) => self.close_coordinator(w.0),
@@ -214,108 +290,61 @@ impl Sim {
                 coordinator::Action::Finished(outcome) => finished = Some(*outcome),
             }
         }
-        for w in 0..self.workers.len() {
-            if !self.alive[w] {
-                while self.workers[w].poll_action().is_some() {}
+        for w in 0..self.nodes.len() {
+            let Node_ { worker, executor } = &mut self.nodes[w];
+            if !self.net.alive[w] {
+                while worker.poll_action().is_some() {}
                 continue;
             }
-            while let Some(action) = self.workers[w].poll_action() {
-                match action {
-                    worker::Action::Send(Dest::Conn(c), frame) => {
-                        self.send(Node::Worker(w), c, frame)
-                    }
-                    worker::Action::Send(Dest::Peer(p), frame) => {
-                        let conn = match self.peers.get(&(w, p)) {
-                            Some(&c) => c,
-                            None => {
-                                // The job's worker p, by the address the job gives it (none
-                                // if the job was dropped since: the driver reports it).
-                                let Some(address) = self.workers[w].peer_address(p) else {
-                                    self.workers[w].peer_unreachable(p, "no such worker");
-                                    continue;
-                                };
-                                let c = self.next_conn;
-                                self.next_conn += 1;
-                                let machine = address
-                                    .trim_start_matches("10.0.0.")
-                                    .trim_end_matches(":7070")
-                                    .parse::<usize>()
-                                    .unwrap();
-                                self.link(Node::Worker(w), c, Node::Worker(machine));
-                                self.peers.insert((w, p), c);
-                                let hello = Outgoing::new(self.workers[w].peer_hello().unwrap());
-                                self.send(Node::Worker(w), c, hello);
-                                c
-                            }
-                        };
-                        self.send(Node::Worker(w), conn, frame);
-                    }
-                    worker::Action::Close(c) => self.close_worker_conn(w, c),
-                    worker::Action::Prepare { partitions, .. } => {
-                        self.tables[w] =
-                            Arc::new((0..partitions).map(|_| Mutex::default()).collect());
-                    }
-                    worker::Action::Release => self.tables[w] = Arc::new(Vec::new()),
-                    worker::Action::Map(order) => self.work.push((w, Work::Map(order, false))),
-                    worker::Action::Abandon { job, task, attempt } => {
-                        for (at, work) in &mut self.work {
-                            if let Work::Map(order, abandoned) = work {
-                                let key = (order.job.job, order.task, order.attempt);
-                                if *at == w && key == (job, task, attempt) {
-                                    *abandoned = true;
-                                    self.counts.abandoned += 1;
-                                }
-                            }
-                        }
-                    }
-                    worker::Action::Merge(order) => {
-                        // (Unless the job was dropped meanwhile.)
-                        if let Some(job) = self.workers[w].job_id() {
-                            self.work.push((w, Work::Merge(job, order)));
-                        }
-                    }
-                    worker::Action::Rank {
-                        job,
-                        owned,
-                        min_count,
-                        top,
-                    } => self.work.push((
-                        w,
-                        Work::Rank {
-                            job,
-                            owned,
-                            min_count,
-                            top,
-                        },
-                    )),
-                    worker::Action::Log(line) => self.log(&format!("worker {w}"), line),
-                    // The simulated partitions are far below the workers' in-flight limit
-                    // (its pausing is tested on its own).
-                    worker::Action::Pause(_) | worker::Action::Resume(_) => {}
+            let mut lines = Vec::new();
+            while let Some(action) = worker.poll_action() {
+                if let worker::Action::Log(line) = action {
+                    lines.push(line);
+                    continue;
                 }
+                let mut net = WorkerLink {
+                    router: &mut self.net,
+                    w,
+                };
+                let mut queue = Queue {
+                    work: &mut self.work,
+                    w,
+                };
+                executor.carry_out(action, worker, &mut net, &mut queue);
+            }
+            for line in lines {
+                self.log(&format!("worker {w}"), line);
+            }
+            for (v, conn) in std::mem::take(&mut self.net.closes) {
+                self.close_worker_conn(v, conn);
             }
         }
         finished
     }
 
-    /// Delivers one frame or runs one piece of work, chosen at random.
     /// Logs a line with the simulated time and the node that wrote it.
     fn log(&mut self, node: &str, line: String) {
         let ms = self.clock.duration_since(self.start).as_millis();
         self.logs.push(format!("{ms:>6} ms {node}: {line}"));
     }
 
+    /// Maps stopped early because another copy won, summed over the workers.
+    fn abandoned(&self) -> u64 {
+        self.nodes.iter().map(|n| n.executor.abandoned()).sum()
+    }
+
+    /// Delivers one frame or runs one piece of work, chosen at random.
     fn step(&mut self) -> bool {
-        let busy: Vec<usize> = (0..self.pipes.len())
-            .filter(|&p| !self.pipes[p].frames.is_empty())
+        let busy: Vec<usize> = (0..self.net.pipes.len())
+            .filter(|&p| !self.net.pipes[p].frames.is_empty())
             .collect();
         let choices = busy.len() + self.work.len();
         self.clock += std::time::Duration::from_millis(1);
         let now = self.clock;
         self.coordinator.tick(now);
-        for w in 0..self.workers.len() {
-            if self.alive[w] {
-                self.workers[w].tick(now);
+        for w in 0..self.nodes.len() {
+            if self.net.alive[w] {
+                self.nodes[w].worker.tick(now);
             }
         }
         if choices == 0 {
@@ -324,9 +353,9 @@ impl Sim {
             return self.idle < 60_000;
         }
         self.idle = 0;
-        let pick = self.rng.below(choices);
+        let pick = self.net.rng.below(choices);
         if pick < busy.len() {
-            let pipe = &mut self.pipes[busy[pick]];
+            let pipe = &mut self.net.pipes[busy[pick]];
             let bytes = pipe.frames.pop_front().unwrap();
             let (to, conn) = (pipe.to, pipe.conn_at_to);
             let mut frames = Vec::new();
@@ -337,119 +366,83 @@ impl Sim {
             let from = pipe.from;
             match to {
                 Node::Coordinator => self.coordinator.frame(Machine(conn as usize), frame, now),
-                Node::Worker(w) => self.workers[w].frame(conn, frame, now),
+                Node::Worker(w) => self.nodes[w].worker.frame(conn, frame, now),
             }
             if let (Some(conn), Node::Worker(w)) = (closing, from) {
                 self.close_worker_conn(w, conn);
             }
         } else {
             let (w, work) = self.work.swap_remove(pick - busy.len());
-            let done = match work {
-                Work::Map(order, abandoned) => {
-                    let control = engine::Control::default();
-                    control.abandon.store(abandoned, Ordering::Relaxed);
-                    let (job, task, attempt) = (&order.job, order.task, order.attempt);
-                    Completion::Mapped {
-                        job: job.job,
-                        task,
-                        attempt,
-                        micros: 1,
-                        result: tasks::map_file(job, task, attempt, &order.path, &control, None),
-                    }
-                }
-                Work::Merge(job, order) => Completion::Merged {
-                    job,
-                    from: order.from,
-                    head: order.head,
-                    result: tasks::merge(&self.tables[w], &order),
-                },
-                Work::Rank {
-                    job,
-                    owned,
-                    min_count,
-                    top,
-                } => Completion::Ranked {
-                    job,
-                    frames: tasks::rank(&self.tables[w], job, &owned, min_count, top),
-                },
-            };
-            self.workers[w].complete(done, now);
+            let done = work();
+            let node = &mut self.nodes[w];
+            if let Some(line) = node.executor.completed(&done) {
+                self.logs.push(format!("worker {w}: {line}"));
+            }
+            self.nodes[w].worker.complete(done, now);
         }
         true
     }
 
-    /// Worker `w` closes its connection `conn` (it refused something on it): once the
-    /// frames it queued on it are through, both directions drop and the other end sees
-    /// the close.
+    /// Worker `w` closes its connection `conn` (it refused something on it, or its job
+    /// ended): once the frames it queued on it are through, both directions drop and the
+    /// other end sees the close.
     fn close_worker_conn(&mut self, w: usize, conn: ConnId) {
-        let Some(&pipe) = self.outgoing.get(&(Node::Worker(w), conn)) else {
+        let Some(&pipe) = self.net.outgoing.get(&(Node::Worker(w), conn)) else {
             return;
         };
-        if self.pipes[pipe].dead {
+        if self.net.pipes[pipe].dead {
             return;
         }
-        if !self.pipes[pipe].frames.is_empty() {
+        if !self.net.pipes[pipe].frames.is_empty() {
             // What it queued goes first (as the driver's Close says).
-            self.pipes[pipe].closing = Some(conn);
+            self.net.pipes[pipe].closing = Some(conn);
             return;
         }
-        let (to, conn_at_to) = (self.pipes[pipe].to, self.pipes[pipe].conn_at_to);
-        let back = self.outgoing[&(to, conn_at_to)];
+        let (to, conn_at_to) = (self.net.pipes[pipe].to, self.net.pipes[pipe].conn_at_to);
+        let back = self.net.outgoing[&(to, conn_at_to)];
         for p in [pipe, back] {
-            self.pipes[p].dead = true;
-            self.pipes[p].frames.clear();
+            self.net.pipes[p].dead = true;
+            self.net.pipes[p].frames.clear();
         }
-        self.workers[w].closed(conn);
+        self.closed(w, conn, "closed by this worker");
         match to {
             Node::Coordinator => self.coordinator.lost(Machine(w), "closed by the worker"),
-            Node::Worker(v) if self.alive[v] => {
-                let peer = self
-                    .peers
-                    .iter()
-                    .find(|(k, &c)| k.0 == v && c == conn_at_to);
-                if let Some(&key) = peer.map(|(k, _)| k) {
-                    self.peers.remove(&key);
-                    self.workers[v].peer_unreachable(key.1, "closed by the peer");
-                }
-                self.workers[v].closed(conn_at_to);
-            }
-            Node::Worker(_) => {}
+            Node::Worker(v) => self.closed(v, conn_at_to, "closed by the peer"),
+        }
+    }
+
+    /// Connection `conn` of worker `w` closed (if it runs), as its driver reports it.
+    fn closed(&mut self, w: usize, conn: ConnId, reason: &str) {
+        if self.net.alive[w] {
+            let Node_ { worker, executor } = &mut self.nodes[w];
+            executor.closed(conn, reason, worker);
         }
     }
 
     /// The coordinator closes its connection to worker `w` (it has counted it out).
     fn close_coordinator(&mut self, w: usize) {
-        let Some(&pipe) = self.outgoing.get(&(Node::Coordinator, w as ConnId)) else {
+        let Some(&pipe) = self.net.outgoing.get(&(Node::Coordinator, w as ConnId)) else {
             return;
         };
-        if self.pipes[pipe].dead {
+        if self.net.pipes[pipe].dead {
             return;
         }
-        let conn = self.pipes[pipe].conn_at_to;
-        let back = self.outgoing[&(Node::Worker(w), conn)];
+        let conn = self.net.pipes[pipe].conn_at_to;
+        let back = self.net.outgoing[&(Node::Worker(w), conn)];
         for p in [pipe, back] {
-            self.pipes[p].dead = true;
-            self.pipes[p].frames.clear();
+            self.net.pipes[p].dead = true;
+            self.net.pipes[p].frames.clear();
         }
-        if self.alive[w] {
-            self.workers[w].closed(conn);
-        }
-    }
-
-    fn is_alive(&self, node: Node) -> bool {
-        match node {
-            Node::Coordinator => true,
-            Node::Worker(w) => self.alive[w],
-        }
+        self.closed(w, conn, "closed by the coordinator");
     }
 
     /// Worker `w` dies: its connections drop (what was in flight is lost), its pending
     /// work is gone, and the other ends see their connections close.
     fn kill(&mut self, w: usize) {
-        self.alive[w] = false;
+        self.net.alive[w] = false;
         self.work.retain(|(v, _)| *v != w);
         let mut closed = Vec::new();
-        for pipe in &mut self.pipes {
+        for pipe in &mut self.net.pipes {
             if pipe.from == Node::Worker(w) || pipe.to == Node::Worker(w) {
                 if !pipe.dead && pipe.from == Node::Worker(w) {
                     closed.push((pipe.to, pipe.conn_at_to));
@@ -461,15 +454,7 @@ impl Sim {
         for (node, conn) in closed {
             match node {
                 Node::Coordinator => self.coordinator.lost(Machine(conn as usize), "killed"),
-                Node::Worker(v) if self.alive[v] => {
-                    let peer = self.peers.iter().find(|(k, &c)| k.0 == v && c == conn);
-                    if let Some(&key) = peer.map(|(k, _)| k) {
-                        self.peers.remove(&key);
-                        self.workers[v].peer_unreachable(key.1, "killed");
-                    }
-                    self.workers[v].closed(conn);
-                }
-                Node::Worker(_) => {}
+                Node::Worker(v) => self.closed(v, conn, "killed"),
             }
         }
     }
@@ -493,12 +478,12 @@ impl Sim {
         let mut steps = 0;
         loop {
             for &(at, w) in kills {
-                if at == steps && self.alive[w] {
+                if at == steps && self.net.alive[w] {
                     self.kill(w);
                 }
             }
             for &(at, w) in starts {
-                if at == steps && !self.alive[w] {
+                if at == steps && !self.net.alive[w] {
                     self.restart(w);
                 }
             }
@@ -506,7 +491,9 @@ impl Sim {
                 if std::env::var_os("WETMR_SIM_TRACE").is_some() {
                     eprintln!("{}", self.logs.join("\n"));
                 }
-                return (outcome, self.counts);
+                let mut counts = self.net.counts;
+                counts.abandoned = self.abandoned() as usize;
+                return (outcome, counts);
             }
             let tail = |logs: &[String]| logs[logs.len().saturating_sub(40)..].join("\n");
             assert!(
@@ -532,7 +519,7 @@ impl Sim {
 struct Counts {
     /// Frames delivered twice.
     duplicated: usize,
-    /// Maps abandoned while queued (their attempt lost to another copy).
+    /// Maps stopped early (their attempt lost to another copy).
     abandoned: usize,
 }
 
@@ -672,7 +659,7 @@ fn duplicated_partitions_and_tasks_are_applied_once() {
     let mut ignored = 0;
     for seed in chaos_seeds(25) {
         let mut sim = Sim::new(seed, 3, 2, config(Some(5), Some(500), 2), files.clone());
-        sim.duplicate_percent = 30;
+        sim.net.duplicate_percent = 30;
         let (outcome, counts) = sim.run();
         let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert!(tsv_of(&output, Some(500)) == want, "seed {seed}");
@@ -1030,7 +1017,7 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
             config(partitions, None, 1),
             files.clone(),
         );
-        sim.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
+        sim.net.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
         // Kept outputs all in memory, all spilled, or some of each.
         let memory = [u64::MAX, 0, 200_000][rng.below(3)];
         for w in 0..workers {
@@ -1204,7 +1191,7 @@ fn restarted_and_late_workers_join_and_change_nothing() {
             eprintln!("seed {seed}: {workers} workers, kills {kills:?}, starts {starts:?}");
         }
         let mut sim = Sim::with_absent(seed, workers, slots, config, files.clone(), &absent);
-        sim.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
+        sim.net.duplicate_percent = if rng.chance(30) { 20 } else { 0 };
         let (outcome, _) = sim.run_with(&kills, &starts);
         let output = outcome.unwrap_or_else(|e| {
             panic!("seed {seed}: {workers} workers, kills {kills:?}, starts {starts:?}: {e}")
@@ -1221,4 +1208,56 @@ fn restarted_and_late_workers_join_and_change_nothing() {
         replaying() || (joined > 20 && lost > 20),
         "joined {joined}, lost {lost}"
     );
+}
+
+/// A job whose coordinator goes away abandons the map it still runs (through the
+/// production executor): the map stops at its next record instead of reading its file to
+/// the end, and the next job runs on the same worker at once, with the right result.
+#[test]
+fn a_job_that_ends_abandons_its_maps_and_the_next_job_runs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = common::wetgen(dir.path(), "big.warc.wet", "8MB", 71, &[]);
+    let size = std::fs::metadata(&big).unwrap().len() as f64 / 1e6;
+    let mut sim = Sim::new(7, 1, 1, config(None, None, 1), vec![big]);
+    // Until the worker's map of the big file is queued.
+    for _ in 0..10_000 {
+        assert!(sim.act().is_none(), "the job ended before its map ran");
+        if !sim.work.is_empty() {
+            break;
+        }
+        sim.step();
+    }
+    assert_eq!(sim.work.len(), 1, "one map queued");
+    // The coordinator goes away: the worker drops the job, which abandons the map.
+    sim.close_coordinator(0);
+    assert!(sim.act().is_none());
+    let (_, map) = sim.work.pop().unwrap();
+    let done = map();
+    let abandoned = match &done {
+        wetmr::protocol::worker::Completion::Mapped { result, .. } => result.is_err(),
+        _ => false,
+    };
+    assert!(abandoned, "the map of an ended job fails (abandoned)");
+    let line = sim.nodes[0]
+        .executor
+        .completed(&done)
+        .expect("an abandoned map");
+    let read: f64 = line
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(" MB").next())
+        .and_then(|mb| mb.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(read < size / 4.0, "read {read} MB of {size:.1} MB: {line}");
+    sim.nodes[0].worker.complete(done, sim.clock);
+    // A new coordinator's job on the same worker.
+    let files = corpus(dir.path());
+    let mut next = config(None, None, 1);
+    next.job = 0x5eee;
+    let addresses = vec!["10.0.0.0:7070".to_string()];
+    sim.coordinator = Coordinator::new(next, addresses, files.clone(), sim.clock);
+    sim.connect_coordinator(0);
+    let (outcome, _) = sim.run();
+    let output = outcome.expect("the next job runs");
+    assert_eq!(tsv_of(&output, None), local_tsv(&files, None, 1));
 }

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cluster_cmd;
+pub mod executor;
 pub mod keygen;
 pub mod machines;
 pub mod run_cmd;

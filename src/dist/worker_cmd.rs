@@ -1,30 +1,25 @@
 //! `wetmr worker`: the worker daemon. A thin driver: the mio loop ([`Net`]) feeds the
-//! protocol state machine ([`Worker`]) and carries out its actions; CPU work runs on the
-//! rayon pool and comes back through a channel and the poll's waker.
+//! protocol state machine ([`Worker`]), and the [`Executor`] carries out its actions; CPU
+//! work runs on the rayon pools and comes back through a channel and the poll's waker.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::Interest;
 
+use super::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
 use super::machines::parse_machine;
-use super::serve;
-use super::tasks::{self, Tables};
+use super::tasks;
 use crate::count_cmd::thread_pool;
-use crate::engine;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
 use crate::net::frame::Outgoing;
 use crate::protocol::kept::KeptConfig;
-use crate::protocol::messages::{Failure, JobSpec};
-use crate::protocol::worker::{micros, Action, Completion, Dest, MapOrder, Worker};
-use crate::remote::{Client, RemoteUrl};
+use crate::protocol::worker::{Action, Completion, Worker};
 
 /// A resolved `wetmr worker` command line.
 #[derive(Debug, Clone)]
@@ -130,64 +125,46 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
     let mut worker =
         Worker::new(config.threads as u32, config.slots).with_kept(config.kept.clone());
-    let mut driver = Driver {
-        net,
-        pool,
-        client: None,
-        quiet: config.quiet,
-        merge_pool,
-        done_tx,
-        tables: Arc::new(Vec::new()),
-        peers: HashMap::new(),
-        maps: HashMap::new(),
-        stall_timeout: config.stall_timeout,
+    let mut executor = Executor::new(ExecutorConfig {
+        pool: pool.clone(),
         input_root,
+        stall_timeout: config.stall_timeout,
+        quiet: config.quiet,
+    });
+    let mut net = Wire {
+        net,
         events: Vec::new(),
     };
+    let mut runner = Pools {
+        pool,
+        merge_pool,
+        done_tx,
+        waker: net.net.waker(),
+    };
     loop {
-        if driver.events.is_empty() {
-            let wake = [worker.next_deadline(), driver.next_stall_check()]
+        if net.events.is_empty() {
+            let wake = [worker.next_deadline(), executor.next_stall_check()]
                 .into_iter()
                 .flatten()
                 .min();
             let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
-            driver
-                .net
-                .poll(timeout, &mut driver.events)
-                .map_err(Error::Net)?;
+            net.net.poll(timeout, &mut net.events).map_err(Error::Net)?;
         }
         let now = Instant::now();
         worker.tick(now);
-        driver.watch_maps(&mut worker, now);
-        for event in std::mem::take(&mut driver.events) {
+        executor.watch_maps(&mut worker, now);
+        for event in std::mem::take(&mut net.events) {
             match event {
                 NetEvent::Accepted(..) | NetEvent::Connected(_) => {}
                 NetEvent::Rejected(peer, reason) => {
                     worker.rejected(&peer.to_string(), &reason, Instant::now());
                 }
                 NetEvent::Frame(id, frame) => worker.frame(id, frame, Instant::now()),
-                NetEvent::Closed(id, reason) => {
-                    if let Some(peer) = driver.forget_peer(id) {
-                        if worker.job_id().is_some() {
-                            worker.peer_unreachable(peer, &reason);
-                        }
-                    }
-                    worker.closed(id);
-                }
+                NetEvent::Closed(id, reason) => executor.closed(id, &reason, &mut worker),
                 NetEvent::Woken => {
                     while let Ok(done) = done_rx.try_recv() {
-                        if let Completion::Mapped {
-                            job, task, attempt, ..
-                        } = done
-                        {
-                            let map = driver.maps.remove(&(job, task, attempt));
-                            if let Some(map) = map.filter(|m| m.abandoned() && !m.stalled) {
-                                log(&format!(
-                                    "task {task} attempt {attempt}: map abandoned after {:.1} \
-                                     MB (another copy won, or its job ended)",
-                                    map.control.progress.load(Ordering::Relaxed) as f64 / 1e6
-                                ));
-                            }
+                        if let Some(line) = executor.completed(&done) {
+                            log(&line);
                         }
                         worker.complete(done, Instant::now());
                     }
@@ -196,8 +173,8 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
                     let mut buf = [0u8; 64];
                     while matches!(sig_read.read(&mut buf), Ok(n) if n > 0) {}
                     log("signal received: shutting down");
-                    driver.net.close_listener();
-                    driver.net.close_all(&mut Vec::new());
+                    net.net.close_listener();
+                    net.net.close_all(&mut Vec::new());
                     return Ok(());
                 }
             }
@@ -205,7 +182,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         while let Some(action) = worker.poll_action() {
             match action {
                 Action::Log(line) => log(&line),
-                other => driver.carry_out(other, &mut worker),
+                other => executor.carry_out(other, &mut worker, &mut net, &mut runner),
             }
         }
     }
@@ -228,253 +205,63 @@ pub fn raise_open_files_limit() {
     }
 }
 
-/// The worker loop's state besides the protocol machine.
-struct Driver {
+/// The daemon's network: the mio connections, and the events their changes make.
+struct Wire {
     net: Net,
-    /// Maps and ranking; shared with the threads of URL maps, which count on it.
-    pool: Arc<rayon::ThreadPool>,
-    /// What fetches URL tasks, for the job it was made for: one per job, so that its
-    /// maps share one limit on concurrent downloads.
-    client: Option<(u64, Arc<Client>)>,
-    /// Log nothing but errors (download retries included).
-    quiet: bool,
-    /// Merges of received partitions.
-    merge_pool: rayon::ThreadPool,
-    done_tx: mpsc::Sender<Completion>,
-    tables: Arc<Tables>,
-    /// Connections to the job's other workers, by their index.
-    peers: HashMap<u32, ConnId>,
-    /// The maps under way, by (job, task, attempt), watched for progress.
-    maps: HashMap<(u64, u32, u32), MapWatch>,
-    /// How long a map may hold threads without progress before it is reported stalled.
-    stall_timeout: Duration,
-    /// `--input-root`, resolved.
-    input_root: Option<Arc<Path>>,
     events: Vec<NetEvent>,
 }
 
-/// A map under way, watched for progress.
-struct MapWatch {
-    control: Arc<engine::Control>,
-    path: PathBuf,
-    /// The progress last seen, and since when it has not changed.
-    seen: u64,
-    since: Instant,
-    /// Reported stalled already.
-    stalled: bool,
-}
-
-impl MapWatch {
-    fn abandoned(&self) -> bool {
-        self.control.abandon.load(Ordering::Relaxed)
-    }
-}
-
-impl Driver {
-    fn abandon_maps(&self) {
-        for map in self.maps.values() {
-            map.control.abandon.store(true, Ordering::Relaxed);
-        }
+impl Transport for Wire {
+    fn send(&mut self, conn: ConnId, frame: Outgoing) {
+        self.net.send(conn, frame);
     }
 
-    /// Reports the maps that hold threads but made no progress for the stall timeout. A
-    /// map that holds no thread (waiting for the pool, behind another map's chunks) is
-    /// not stalled.
-    fn watch_maps(&mut self, worker: &mut Worker, now: Instant) {
-        for (&key, map) in &mut self.maps {
-            let progress = map.control.progress.load(Ordering::Relaxed);
-            let busy = map.control.busy.load(Ordering::Relaxed);
-            if progress != map.seen || busy == 0 {
-                map.seen = progress;
-                map.since = now;
-                continue;
-            }
-            let still = now.saturating_duration_since(map.since);
-            if !map.stalled && still >= self.stall_timeout {
-                map.stalled = true;
-                map.control.abandon.store(true, Ordering::Relaxed);
-                let what = crate::error::shown(&map.path).to_string();
-                worker.map_stalled(key, busy as u32, what, still, now);
-            }
-        }
+    fn close(&mut self, conn: ConnId) {
+        self.net.close(conn, &mut self.events);
     }
 
-    /// Where to fetch a task's file from when the coordinator serves it (`--serve-inputs`):
-    /// its port, on the address this worker's coordinator connection comes from.
-    fn served_url(&self, order: &MapOrder, worker: &Worker) -> Option<String> {
-        let served = order.job.served.as_ref()?;
-        let local = order.path.to_str().is_none_or(|p| !RemoteUrl::is_url(p));
-        let coordinator = self.net.peer(worker.coordinator()?)?;
-        local.then(|| serve::task_url(coordinator.ip(), served.port, &served.token, order.task))
-    }
-
-    /// The client of `job`'s URL maps, made at its first.
-    fn client_for(&mut self, job: &JobSpec) -> Arc<Client> {
-        match &self.client {
-            Some((id, client)) if *id == job.job => client.clone(),
-            _ => {
-                let client = Arc::new(Client::new(job.downloads.settings(!self.quiet)));
-                self.client = Some((job.job, client.clone()));
-                client
-            }
-        }
-    }
-
-    /// When [`Driver::watch_maps`] may next find a map stalled.
-    fn next_stall_check(&self) -> Option<Instant> {
-        self.maps
-            .values()
-            .filter(|m| !m.stalled)
-            .map(|m| m.since + self.stall_timeout)
-            .min()
-    }
-
-    fn carry_out(&mut self, action: Action, worker: &mut Worker) {
-        match action {
-            Action::Send(Dest::Conn(id), frame) => self.net.send(id, frame),
-            Action::Send(Dest::Peer(peer), frame) => match self.peer_conn(peer, worker) {
-                Ok(id) => self.net.send(id, frame),
-                Err(reason) => worker.peer_unreachable(peer, &reason),
-            },
-            Action::Close(id) => self.net.close(id, &mut self.events),
-            Action::Map(order) => {
-                let (tx, waker) = (self.done_tx.clone(), self.net.waker());
-                let control = Arc::new(engine::Control::default());
-                let key = (order.job.job, order.task, order.attempt);
-                let watch = MapWatch {
-                    control: control.clone(),
-                    path: order.path.clone(),
-                    seen: 0,
-                    since: Instant::now(),
-                    stalled: false,
-                };
-                self.maps.insert(key, watch);
-                let root = self.input_root.clone();
-                let mut order = order;
-                if let Some(served) = self.served_url(&order, worker) {
-                    order.path = served.into();
-                }
-                let url = order
-                    .path
-                    .to_str()
-                    .filter(|p| RemoteUrl::is_url(p))
-                    .is_some();
-                let fetch = url.then(|| (self.pool.clone(), self.client_for(&order.job)));
-                let map = move || {
-                    let started = Instant::now();
-                    let (job, task, attempt, path) =
-                        (&order.job, order.task, order.attempt, &order.path);
-                    let fetch = fetch.as_ref().map(|(pool, client)| (&**pool, &**client));
-                    let result =
-                        tasks::confine(path, root.as_deref(), fetch.is_some()).and_then(|path| {
-                            tasks::map_file(job, task, attempt, &path, &control, fetch)
-                        });
-                    let _ = tx.send(Completion::Mapped {
-                        job: order.job.job,
-                        task: order.task,
-                        attempt: order.attempt,
-                        micros: micros(started.elapsed()),
-                        result,
-                    });
-                    let _ = waker.wake();
-                };
-                if url {
-                    // A download waits on the network, not on the pool: its map runs on a
-                    // thread of its own, and counts on the pool.
-                    let spawned = std::thread::Builder::new()
-                        .name("wetmr-url-map".into())
-                        .spawn(map);
-                    if let Err(e) = spawned {
-                        let _ = self.done_tx.send(Completion::Mapped {
-                            job: key.0,
-                            task: key.1,
-                            attempt: key.2,
-                            micros: 0,
-                            result: Err((Failure::Fatal, format!("cannot start a thread: {e}"))),
-                        });
-                    }
-                } else {
-                    self.pool.spawn(map);
-                }
-            }
-            Action::Merge(order) => {
-                let job = worker.job_id().unwrap_or_default();
-                let (tx, waker, tables) =
-                    (self.done_tx.clone(), self.net.waker(), self.tables.clone());
-                self.merge_pool.spawn(move || {
-                    let result = tasks::merge(&tables, &order);
-                    let _ = tx.send(Completion::Merged {
-                        job,
-                        from: order.from,
-                        head: order.head,
-                        result,
-                    });
-                    let _ = waker.wake();
-                });
-            }
-            Action::Rank {
-                job,
-                owned,
-                min_count,
-                top,
-            } => {
-                let (tx, waker, tables) =
-                    (self.done_tx.clone(), self.net.waker(), self.tables.clone());
-                self.pool.spawn(move || {
-                    let frames = tasks::rank(&tables, job, &owned, min_count, top);
-                    let _ = tx.send(Completion::Ranked { job, frames });
-                    let _ = waker.wake();
-                });
-            }
-            Action::Abandon { job, task, attempt } => {
-                if let Some(map) = self.maps.get(&(job, task, attempt)) {
-                    map.control.abandon.store(true, Ordering::Relaxed);
-                }
-            }
-            Action::Prepare { partitions, .. } => {
-                // A new job: whatever the last one still maps is abandoned.
-                self.abandon_maps();
-                self.tables = Arc::new((0..partitions).map(|_| Mutex::default()).collect());
-                self.close_peers();
-            }
-            Action::Release => {
-                // A job that ends abandons what it still maps (its maps stop at their next
-                // record; a stalled one, when its read returns).
-                self.abandon_maps();
-                self.tables = Arc::new(Vec::new());
-                self.close_peers();
-            }
-            Action::Pause(id) => self.net.pause(id, true),
-            Action::Resume(id) => self.net.pause(id, false),
-            Action::Log(_) => {}
-        }
-    }
-
-    /// The connection to the job's worker `peer`, opened (with a peer Hello) on first use.
-    fn peer_conn(&mut self, peer: u32, worker: &Worker) -> std::result::Result<ConnId, String> {
-        if let Some(&id) = self.peers.get(&peer) {
-            return Ok(id);
-        }
-        let addr_text = worker.peer_address(peer).ok_or("no such worker")?;
+    fn connect(&mut self, addr: &str) -> std::result::Result<ConnId, String> {
         // Checked when it arrived (a socket address, no name to resolve).
-        let addr: SocketAddr = addr_text.parse().map_err(|_| "not a socket address")?;
-        let id = self.net.connect(addr).map_err(|e| e.to_string())?;
-        if let Some(hello) = worker.peer_hello() {
-            self.net.send(id, Outgoing::new(hello));
-        }
-        self.peers.insert(peer, id);
-        Ok(id)
+        let addr: SocketAddr = addr.parse().map_err(|_| "not a socket address")?;
+        self.net.connect(addr).map_err(|e| e.to_string())
     }
 
-    fn forget_peer(&mut self, id: ConnId) -> Option<u32> {
-        let peer = self.peers.iter().find(|(_, &c)| c == id).map(|(&p, _)| p)?;
-        self.peers.remove(&peer);
-        Some(peer)
+    fn pause(&mut self, conn: ConnId, paused: bool) {
+        self.net.pause(conn, paused);
     }
 
-    fn close_peers(&mut self) {
-        for (_, id) in std::mem::take(&mut self.peers) {
-            self.net.close(id, &mut self.events);
+    fn peer_ip(&self, conn: ConnId) -> Option<std::net::IpAddr> {
+        self.net.peer(conn).map(|a| a.ip())
+    }
+}
+
+/// The daemon's threads: work completes through a channel, and wakes the event loop.
+struct Pools {
+    /// Maps and ranking (and the counting of URL maps).
+    pool: Arc<rayon::ThreadPool>,
+    /// Merges of received partitions.
+    merge_pool: rayon::ThreadPool,
+    done_tx: mpsc::Sender<Completion>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Runner for Pools {
+    fn run(&mut self, place: Place, work: Work) -> std::result::Result<(), String> {
+        let (tx, waker) = (self.done_tx.clone(), self.waker.clone());
+        let job = move || {
+            let _ = tx.send(work());
+            let _ = waker.wake();
+        };
+        match place {
+            Place::Pool => self.pool.spawn(job),
+            Place::Merge => self.merge_pool.spawn(job),
+            Place::Thread => {
+                std::thread::Builder::new()
+                    .name("wetmr-url-map".into())
+                    .spawn(job)
+                    .map_err(|e| format!("cannot start a thread: {e}"))?;
+            }
         }
+        Ok(())
     }
 }
