@@ -1,4 +1,4 @@
-//! The command line: clap definitions, and their resolution into a [`CountConfig`].
+//! The command line: clap's definitions only (their resolution is [`crate::config`]'s).
 //!
 //! Every option can also be set through a `WETMR_*` environment variable (for cron); a flag
 //! given on the command line wins over the environment.
@@ -8,8 +8,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::Policy;
-use crate::input::InputSpec;
 use crate::tokenize::TokenizerKind;
 
 const AFTER_HELP: &str = "\
@@ -175,25 +173,6 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
-impl WorkerArgs {
-    pub fn resolve(self) -> crate::dist::worker_cmd::WorkerConfig {
-        crate::dist::worker_cmd::WorkerConfig {
-            listen: self.listen,
-            threads: threads_or_cores(self.threads),
-            slots: self.slots.get(),
-            kept: crate::protocol::kept::KeptConfig {
-                memory: self.kept_memory,
-                spill_dir: self.spill_dir.unwrap_or_else(std::env::temp_dir),
-            },
-            secret_file: self.secret_file,
-            input_root: self.input_root,
-            insecure: self.insecure,
-            quiet: self.quiet,
-            stall_timeout: self.stall_timeout,
-        }
-    }
-}
-
 /// Shortest interval between progress lines: more often is a flood, not progress.
 pub const PROGRESS_MIN: f64 = 0.01;
 
@@ -285,49 +264,6 @@ pub struct ClusterOptions {
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:0",
           env = "WETMR_SERVE_INPUTS")]
     pub serve_inputs: Option<std::net::SocketAddr>,
-}
-
-/// [`ClusterOptions`], resolved.
-#[derive(Debug, Clone)]
-pub struct ClusterConfig {
-    pub partitions: Option<u32>,
-    pub heartbeat_interval: std::time::Duration,
-    pub heartbeat_timeout: std::time::Duration,
-    pub backup_tasks: bool,
-    pub secret: Option<crate::net::auth::Secret>,
-    /// Where to serve the job's input files from (`--serve-inputs`).
-    pub serve_inputs: Option<std::net::SocketAddr>,
-}
-
-impl ClusterOptions {
-    pub fn resolve(&self) -> crate::error::Result<ClusterConfig> {
-        let secs = |what: &str, v: f64| {
-            std::time::Duration::try_from_secs_f64(v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    crate::error::Error::Usage(format!("--{what}: not a positive duration: {v}"))
-                })
-        };
-        let config = ClusterConfig {
-            partitions: self.partitions,
-            heartbeat_interval: secs("heartbeat-interval", self.heartbeat_interval)?,
-            heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
-            backup_tasks: !self.no_backup_tasks,
-            secret: self
-                .secret_file
-                .as_deref()
-                .map(crate::net::auth::load_secret)
-                .transpose()?,
-            serve_inputs: self.serve_inputs,
-        };
-        if config.heartbeat_timeout <= config.heartbeat_interval {
-            return Err(crate::error::Error::Usage(
-                "--heartbeat-timeout must be longer than --heartbeat-interval".into(),
-            ));
-        }
-        Ok(config)
-    }
 }
 
 /// Options of `wetmr cluster`.
@@ -465,71 +401,6 @@ pub struct DownloadArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
-impl DownloadArgs {
-    pub fn resolve(self, quiet: bool) -> crate::remote::Settings {
-        crate::remote::Settings {
-            downloads: self.downloads as usize,
-            max_retries: self.max_retries,
-            retry_for: self.retry_for,
-            retry_wait: self.retry_wait,
-            read_timeout: self.read_timeout,
-            s3_endpoint: self.s3_endpoint,
-            s3_region: self.s3_region,
-            cache_dir: self.cache_dir,
-            log: !quiet,
-        }
-    }
-}
-
-/// A `wetmr count` job, resolved.
-#[derive(Debug, Clone)]
-pub struct CountConfig {
-    pub inputs: InputSpec,
-    pub tokenizer: TokenizerKind,
-    pub policy: Policy,
-    pub output: Option<PathBuf>,
-    pub top: Option<usize>,
-    pub min_count: u64,
-    pub stats: Option<PathBuf>,
-    pub quiet: bool,
-    /// Interval of progress lines, if any.
-    pub progress: Option<std::time::Duration>,
-    pub threads: usize,
-    pub split_bytes: Option<usize>,
-    pub spill_at: usize,
-    pub download: crate::remote::Settings,
-}
-
-impl CountArgs {
-    pub fn resolve(self) -> CountConfig {
-        CountConfig {
-            inputs: InputSpec {
-                paths: self.inputs,
-                list: self.list,
-                base: self.input_base,
-            },
-            tokenizer: self.tokenizer,
-            policy: if self.skip_bad_input {
-                Policy::Skip
-            } else {
-                Policy::Strict
-            },
-            output: self.output,
-            top: self.top,
-            min_count: self.min_count,
-            stats: self.stats,
-            quiet: self.quiet,
-            progress: (self.progress > 0.0)
-                .then(|| std::time::Duration::try_from_secs_f64(self.progress).ok())
-                .flatten(),
-            threads: threads_or_cores(self.threads),
-            split_bytes: self.split_bytes.map(NonZeroUsize::get),
-            spill_at: self.spill_at,
-            download: self.download.resolve(self.quiet),
-        }
-    }
-}
-
 /// The most threads `--threads` may ask for: counting is CPU-bound, so threads beyond the
 /// cores only compete for them (and rayon's idle threads spin): 4 per core, or 16.
 pub fn max_threads() -> usize {
@@ -551,14 +422,6 @@ fn parse_threads(text: &str) -> Result<NonZeroUsize, String> {
         ));
     }
     Ok(n)
-}
-
-/// The thread count asked for, or the number of cores.
-fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
-    threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-        NonZeroUsize::get,
-    )
 }
 
 #[cfg(test)]

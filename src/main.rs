@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
 
 use clap::Parser;
-use wetmr::cli::{Cli, Command};
+use wetmr::cli::Cli;
 use wetmr::error::exit;
 
 fn main() -> ExitCode {
@@ -26,19 +26,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    let result = match cli.command {
-        Command::Count(args) => wetmr::count_cmd::count(&args.resolve()),
-        Command::Worker(args) => wetmr::dist::worker_cmd::serve(&args.resolve()),
-        Command::Run(args) => args.cluster.resolve().and_then(|cluster| {
-            wetmr::dist::machines::read_machines(&args.machines).and_then(|workers| {
-                wetmr::dist::run_cmd::run(&args.count.resolve(), &workers, &cluster)
-            })
-        }),
-        Command::Cluster(args) => args.cluster.resolve().and_then(|cluster| {
-            wetmr::dist::cluster_cmd::cluster(&args.count.resolve(), args.workers.get(), &cluster)
-        }),
-        Command::Keygen(args) => wetmr::dist::keygen::keygen(args.output.as_deref()),
-    };
+    let result = wetmr::commands::run(cli.command);
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {

@@ -187,7 +187,7 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     half_open.shutdown(Shutdown::Both).ok();
 
     // 1,000 idle connections at once (the test may need more descriptors than its default).
-    wetmr::dist::worker_cmd::raise_open_files_limit();
+    wetmr::commands::worker::raise_open_files_limit();
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();

@@ -2,7 +2,7 @@
 //! their frames (in order on each connection, in a seeded random order across
 //! connections), runs their CPU work at seeded random moments, and may duplicate frames.
 //! The workers' actions are carried out by the daemon's own executor
-//! (`wetmr::dist::executor`), over the router and a seeded work queue. Whatever the seed,
+//! (`wetmr::cluster::executor`), over the router and a seeded work queue. Whatever the seed,
 //! the result must be byte for byte that of the local engine.
 
 use std::collections::{HashMap, VecDeque};
@@ -14,8 +14,8 @@ mod common;
 
 use common::Rng;
 
-use wetmr::dist::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
-use wetmr::dist::run_cmd::merge_ranked;
+use wetmr::cluster::coordinate::merge_ranked;
+use wetmr::cluster::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
 use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;

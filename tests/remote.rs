@@ -496,7 +496,7 @@ fn the_input_server_serves_only_the_job_and_only_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.wet");
     std::fs::write(&file, b"0123456789").unwrap();
-    let server = wetmr::dist::serve::start("127.0.0.1:0".parse().unwrap(), vec![file]).unwrap();
+    let server = wetmr::cluster::serve::start("127.0.0.1:0".parse().unwrap(), vec![file]).unwrap();
     let get = |path: &str, range: Option<&str>| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();

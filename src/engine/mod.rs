@@ -738,3 +738,12 @@ fn tally_file(
     let false_chunks = (0..outcomes.len()).filter(|c| !chain.contains(c)).collect();
     (tally.failure, false_chunks)
 }
+
+/// A rayon pool of `threads` threads named `wetmr-NAME-I`.
+pub fn thread_pool(threads: usize, name: &'static str) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("wetmr-{name}-{i}"))
+        .build()
+        .map_err(|e| Error::Resources(format!("cannot start {threads} threads: {e}")))
+}

@@ -4,7 +4,7 @@
 //! directory that nobody sees — an anonymous file (`O_TMPFILE`) where the file system
 //! allows, which the kernel frees if the process dies, even by SIGKILL — then *committed*:
 //! linked under a hidden name and renamed over the destination at once. A job stages every
-//! output before it commits any (see `count_cmd::deliver`), so a failure while writing one
+//! output before it commits any (see [`super::deliver`]), so a failure while writing one
 //! (disk full, a missing directory) leaves every older output as it was.
 //!
 //! Where anonymous files are not supported, the staged file has a hidden name

@@ -5,9 +5,10 @@
 //! once every output of the job is staged. An interrupted or failed run never leaves a
 //! partial or empty output, and older outputs stay intact until replaced. Before a job
 //! reads anything, [`destinations`] checks that no output would overwrite an input or the
-//! other output.
+//! other output. [`deliver`] writes a finished job's outputs, in that order.
 
 pub mod atomic;
+pub mod deliver;
 pub mod destinations;
 pub mod stats;
 pub mod tsv;

@@ -181,7 +181,7 @@ pub fn frames(data: &[u8]) {
 
     let mut worker = Worker::new(1, 1);
     let now = Instant::now();
-    let mut tables: wetmr::dist::tasks::Tables = Vec::new();
+    let mut tables: wetmr::cluster::tasks::Tables = Vec::new();
     let peer = 2;
     for (i, bytes) in opening().into_iter().enumerate() {
         let conn = if i < 2 { 1 } else { peer };
@@ -200,7 +200,7 @@ pub fn frames(data: &[u8]) {
                     tables = (0..partitions).map(|_| Mutex::default()).collect();
                 }
                 Action::Merge(order) => {
-                    let result = wetmr::dist::tasks::merge(&tables, &order);
+                    let result = wetmr::cluster::tasks::merge(&tables, &order);
                     let done = Completion::Merged {
                         job: 7,
                         from: order.from,

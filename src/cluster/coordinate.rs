@@ -1,123 +1,29 @@
-//! `wetmr run`: the coordinator. A thin driver around the [`Coordinator`] state machine:
-//! connect to every worker of the machines file, carry frames between the sockets and the
-//! machine, then k-way merge the ranked partitions into the output and write it exactly as
-//! `wetmr count` does.
+//! The coordinator's driver: connects to every worker of the machines list, carries frames
+//! between the sockets and the [`Coordinator`] state machine until the job is over, and
+//! merges the ranked partitions it collected into the output order.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::serve;
-use crate::cli::{ClusterConfig, CountConfig};
 use crate::count::{merge_sorted, WordCount};
-use crate::count_cmd::{deliver, inputs, Delivery};
-use crate::engine::FileResult;
 use crate::error::{Error, Result};
-use crate::input::Input;
 use crate::net::auth::Secret;
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
-use crate::output::stats::ClusterStats;
-use crate::partition::{Entries, PARTITION_HASH};
+use crate::partition::Entries;
 use crate::protocol::codec::{bulk_words, Kind};
-use crate::protocol::coordinator::{
-    Action, Coordinator, FileOutcome, JobConfig, JobError, JobOutput, GREETING_TIMEOUT,
-};
+use crate::protocol::coordinator::{Action, Coordinator, JobConfig, JobError, JobOutput};
 use crate::protocol::ids::Machine;
-use crate::protocol::messages::{DownloadSpec, ServedInputs};
-use crate::remote::Client;
 
-/// Runs a job on the workers at `workers` and writes its outputs.
-pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
-    let started = Instant::now();
-    let files = inputs(config, &Client::new(config.download.clone()))?.files;
-
-    let paths = remote_paths(&files)?;
-    let served = match cluster.serve_inputs {
-        None => None,
-        Some(bind) => {
-            let server = serve::start(bind, paths.clone()).map_err(|e| {
-                Error::Usage(format!(
-                    "--serve-inputs {bind}: cannot serve from there: {e}"
-                ))
-            })?;
-            if !config.quiet {
-                eprintln!(
-                    "wetmr: serving the job's files to its workers on port {}",
-                    server.port
-                );
-            }
-            Some(ServedInputs {
-                port: server.port,
-                token: server.token,
-            })
-        }
-    };
-    let job = JobConfig {
-        job: job_id(),
-        tokenizer: config.tokenizer,
-        policy: config.policy,
-        split_bytes: config.split_bytes,
-        spill_at: config.spill_at,
-        min_count: config.min_count,
-        top: config.top,
-        partitions: cluster.partitions,
-        greeting_timeout: GREETING_TIMEOUT,
-        heartbeat_interval: cluster.heartbeat_interval,
-        heartbeat_timeout: cluster.heartbeat_timeout,
-        backup_tasks: cluster.backup_tasks,
-        downloads: DownloadSpec::new(&config.download),
-        served,
-    };
-    let output = coordinate(job, workers, paths, config, cluster.secret.clone())?;
-    let words = merge_ranked(&output.ranked, config.top)?;
-    let files: Vec<FileResult> = files
-        .iter()
-        .zip(&output.files)
-        .map(|(input, outcome)| file_result(&input.path, outcome))
-        .collect();
-    let threads = output
-        .workers
-        .iter()
-        .filter(|w| w.took_part)
-        .map(|w| w.threads as usize)
-        .sum();
-    deliver(
-        config,
-        Delivery {
-            words: &words,
-            files: &files,
-            distinct: output.distinct,
-            threads,
-            cluster: Some(ClusterStats {
-                partitions: output.partitions,
-                partition_hash: PARTITION_HASH,
-                workers: output.workers.clone(),
-                recovery: output.recovery.clone(),
-            }),
-            downloads: None,
-        },
-        started,
-    )
-}
-
-/// The paths to send to workers: absolute, since a worker resolves nothing against its
-/// own working directory (a URL as it is: each worker fetches its own). A worker reads
-/// regular files only: anything else fails there, as a device or a pipe fails `count`.
-fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
-    files
-        .iter()
-        .map(|Input { path, remote, .. }| {
-            if remote.is_some() {
-                return Ok(path.clone());
-            }
-            std::path::absolute(path).map_err(|source| Error::Open {
-                path: path.clone(),
-                source,
-            })
-        })
-        .collect()
+/// What the driver prints while the job runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporting {
+    /// Log nothing but errors.
+    pub quiet: bool,
+    /// Interval of progress lines, if any.
+    pub progress: Option<Duration>,
 }
 
 /// The coordinator's connections to its workers.
@@ -158,12 +64,12 @@ impl Links {
 }
 
 /// Drives the coordinator over the sockets until the job is over.
-fn coordinate(
+pub fn coordinate(
     job: JobConfig,
     workers: &[SocketAddr],
     paths: Vec<PathBuf>,
-    config: &CountConfig,
     secret: Option<Secret>,
+    report: Reporting,
 ) -> Result<JobOutput> {
     let started = Instant::now();
     let stall_after = job.heartbeat_interval;
@@ -184,11 +90,11 @@ fn coordinate(
         }
     }
     let log = |line: &str| {
-        if !config.quiet {
+        if !report.quiet {
             eprintln!("wetmr: {line}");
         }
     };
-    let mut next_progress = config.progress.map(|every| started + every);
+    let mut next_progress = report.progress.map(|every| started + every);
     // When the last poll returned: the time from there to the next poll is this turn's.
     let mut woke = Instant::now();
     loop {
@@ -218,7 +124,7 @@ fn coordinate(
         }
         if events.is_empty() {
             let now = Instant::now();
-            let progress = next_progress.filter(|_| !config.quiet);
+            let progress = next_progress.filter(|_| !report.quiet);
             let wake = [coordinator.next_deadline(), progress]
                 .into_iter()
                 .flatten()
@@ -276,8 +182,8 @@ fn coordinate(
         }
         let now = Instant::now();
         coordinator.tick(now);
-        if let (Some(at), Some(every)) = (next_progress, config.progress) {
-            if now >= at && !config.quiet {
+        if let (Some(at), Some(every)) = (next_progress, report.progress) {
+            if now >= at && !report.quiet {
                 let p = coordinator.progress();
                 eprintln!(
                     "wetmr: progress: {}/{} files done, {} counted, {:.0} s",
@@ -303,35 +209,6 @@ fn flush(net: &mut Net, conns: &[Option<ConnId>]) {
         }
         events.clear();
     }
-}
-
-/// A job id: random, so that a stranger cannot name a running job (and unique enough to
-/// tell jobs apart in workers' logs); from the clock if the system has no random bytes.
-fn job_id() -> u64 {
-    if let Ok(bytes) = crate::net::auth::random() {
-        return u64::from_le_bytes(bytes);
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 40)
-}
-
-fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
-    let mut result = FileResult::new(path);
-    match outcome {
-        FileOutcome::Counted(s) => {
-            result.format = s.format;
-            result.bytes_in = s.bytes_in;
-            result.chunks = s.chunks as usize;
-            result.false_splits = s.false_splits as usize;
-            result.counters = s.counters;
-            result.skipped = s.skipped.clone();
-            result.download = s.download.clone();
-        }
-        FileOutcome::Unreadable(skipped) => result.skipped.push(skipped.clone()),
-    }
-    result
 }
 
 /// Merges the ranked partitions (each in output order, words disjoint between them) into

@@ -9,20 +9,20 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use crate::cli::{ClusterConfig, CountConfig};
+use crate::config::{ClusterConfig, CountConfig};
 use crate::error::{Error, Result};
 use crate::net::auth::Secret;
 
 /// Runs the job on `workers` fresh local worker processes, `threads` threads each.
 pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) -> Result<()> {
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Cluster(format!("cannot find the wetmr executable: {e}")))?;
+        .map_err(|e| Error::Resources(format!("cannot find the wetmr executable: {e}")))?;
     // The workers and this coordinator share a secret: the given one, or a new one. The
     // workers read it from a private temporary file (mode 0600), removed at the end.
     let mut cluster = cluster.clone();
     let secret = match &cluster.secret {
         Some(secret) => secret.clone(),
-        None => Secret::generate().map_err(|e| Error::Cluster(format!("no secret: {e}")))?,
+        None => Secret::generate().map_err(|e| Error::Resources(format!("no secret: {e}")))?,
     };
     cluster.secret = Some(secret.clone());
     let key_file = write_key(&secret)?;
@@ -46,7 +46,7 @@ pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) ->
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| Error::Cluster(format!("cannot start a worker: {e}")))?;
+            .map_err(|e| Error::Resources(format!("cannot start a worker: {e}")))?;
         fleet.0.push(child);
     }
     let mut addrs: Vec<SocketAddr> = Vec::with_capacity(workers);
@@ -65,13 +65,17 @@ pub fn cluster(config: &CountConfig, workers: usize, cluster: &ClusterConfig) ->
         })?;
         addrs.push(addr);
     }
-    crate::dist::run_cmd::run(config, &addrs, &cluster)
+    super::run::run(config, &addrs, &cluster)
 }
 
 /// A new private file holding `secret`, deleted when dropped.
 fn write_key(secret: &Secret) -> Result<tempfile::NamedTempFile> {
     use std::io::Write;
-    let fail = |e: std::io::Error| Error::Cluster(format!("cannot write the workers' key: {e}"));
+    let fail = |source| Error::Output {
+        what: "cannot write the workers' key in",
+        path: std::env::temp_dir(),
+        source,
+    };
     let mut file = tempfile::NamedTempFile::new().map_err(fail)?;
     file.write_all(secret.to_hex().as_bytes()).map_err(fail)?;
     file.flush().map_err(fail)?;

@@ -4,42 +4,21 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::Interest;
 
-use super::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
-use super::machines::parse_machine;
-use super::tasks;
-use crate::count_cmd::thread_pool;
+use crate::cluster::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
+use crate::cluster::machines::parse_machine;
+use crate::cluster::tasks;
+use crate::config::WorkerConfig;
+use crate::engine::thread_pool;
 use crate::error::{Error, Result};
 use crate::net::conns::{ConnId, Net, NetEvent, EXTRA};
 use crate::net::frame::Outgoing;
-use crate::protocol::kept::KeptConfig;
 use crate::protocol::worker::{Action, Completion, Worker};
-
-/// A resolved `wetmr worker` command line.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    pub listen: String,
-    pub threads: usize,
-    /// Map tasks run at once.
-    pub slots: u32,
-    /// Memory budget and spill directory of the kept map outputs.
-    pub kept: KeptConfig,
-    /// The cluster's secret, if any (`--secret-file`).
-    pub secret_file: Option<std::path::PathBuf>,
-    /// Read only files under this directory (`--input-root`).
-    pub input_root: Option<PathBuf>,
-    /// Listen on a non-loopback address without a secret.
-    pub insecure: bool,
-    pub quiet: bool,
-    /// How long a map may make no progress before it is reported stalled.
-    pub stall_timeout: Duration,
-}
 
 /// Main-pool threads per merge thread.
 const MERGE_THREAD_PER: usize = 4;

@@ -13,7 +13,7 @@ use crate::net::auth::Secret;
 
 /// Writes a new secret to `output` (a new file, mode 0600) or to standard output.
 pub fn keygen(output: Option<&Path>) -> Result<()> {
-    let secret = Secret::generate().map_err(|e| Error::Cluster(format!("keygen: {e}")))?;
+    let secret = Secret::generate().map_err(|e| Error::Resources(format!("keygen: {e}")))?;
     let text = secret.to_hex();
     match output {
         Some(path) => {

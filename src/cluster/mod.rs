@@ -1,5 +1,7 @@
-//! The distributed engine's commands: `wetmr worker` (the daemon), `wetmr run` (the
-//! coordinator) and `wetmr cluster` (both on one machine).
+//! The distributed engine around the protocol's state machines: the coordinator's driver
+//! ([`coordinate`]), the executor of a worker's actions ([`executor`]) and the CPU work it
+//! runs ([`tasks`]), the machines list ([`machines`]) and the input server ([`serve`]).
+//! The commands that run them are in [`crate::commands`] (`worker`, `run`, `cluster`).
 //!
 //! ```text
 //!  coordinator                    workers (each: a mio loop + a rayon pool)
@@ -16,11 +18,8 @@
 //!  JobEnd ───────────────────────► drop the job's tables
 //! ```
 
-pub mod cluster_cmd;
+pub mod coordinate;
 pub mod executor;
-pub mod keygen;
 pub mod machines;
-pub mod run_cmd;
 pub mod serve;
 pub mod tasks;
-pub mod worker_cmd;

@@ -1,0 +1,107 @@
+//! `wetmr count`: the whole local job, from a resolved config to written outputs.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{inputs, Inputs};
+use crate::config::CountConfig;
+use crate::engine::{self, thread_pool, Job};
+use crate::error::{Error, Result};
+use crate::output::deliver::{deliver, Delivery};
+use crate::remote::Client;
+
+/// Runs a count job and writes its outputs.
+pub fn count(config: &CountConfig) -> Result<()> {
+    let started = Instant::now();
+    let client = Client::new(config.download.clone());
+    let Inputs { files, bytes } = inputs(config, &client)?;
+    // The client when the job downloads: its figures go in progress lines and stats.
+    let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
+    crate::malloc::share_heaps(config.threads);
+    let pool = thread_pool(config.threads, "count")?;
+    let job = Job {
+        tokenizer: config.tokenizer,
+        policy: config.policy,
+        split_bytes: config.split_bytes,
+        spill_at: config.spill_at,
+    };
+    let control = engine::Control::default();
+    let finished = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        let reporter = match config.progress.filter(|_| !config.quiet) {
+            None => None,
+            Some(every) => {
+                let (progress, finished) = (&control.progress, &finished);
+                let client = downloading;
+                let spawned = std::thread::Builder::new()
+                    .name("wetmr-progress".into())
+                    .spawn_scoped(scope, move || {
+                        report_progress(every, bytes, started, progress, finished, client)
+                    })
+                    .map_err(|e| Error::Resources(format!("cannot start a thread: {e}")))?;
+                Some(spawned)
+            }
+        };
+        let outcome = engine::run_on(&pool, &job, &files, &control, &client);
+        finished.store(true, Ordering::Relaxed);
+        if let Some(reporter) = reporter {
+            reporter.thread().unpark();
+        }
+        outcome
+    })?;
+    let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
+    deliver(
+        config,
+        Delivery {
+            words: &words,
+            files: &outcome.files,
+            distinct: outcome.counted.distinct(),
+            threads: config.threads,
+            cluster: None,
+            downloads: downloading.map(|client| client.figures(started.elapsed())),
+        },
+        started,
+    )
+}
+
+/// Prints a plain progress line on stderr every `every` until `finished` (cron has no
+/// terminal to draw a bar on). The thread parks between lines; it is unparked when the run
+/// ends, so it never delays the exit.
+fn report_progress(
+    every: Duration,
+    total: u64,
+    started: Instant,
+    done: &AtomicU64,
+    finished: &AtomicBool,
+    client: Option<&Client>,
+) {
+    let mut next = every;
+    while !finished.load(Ordering::Relaxed) {
+        let elapsed = started.elapsed();
+        if elapsed < next {
+            // Wakes early when unparked (or spuriously): the loop checks again.
+            std::thread::park_timeout(next - elapsed);
+            continue;
+        }
+        next += every;
+        let done = done.load(Ordering::Relaxed);
+        let read = match client {
+            // URL inputs' sizes are not known in advance.
+            Some(_) => format!("{:.1} MB read", done as f64 / 1e6),
+            None => format!(
+                "{:.1}/{:.1} MB read ({:.0}%)",
+                done as f64 / 1e6,
+                total as f64 / 1e6,
+                100.0 * done as f64 / total.max(1) as f64
+            ),
+        };
+        let downloads = client.map_or(String::new(), |client| {
+            format!("; {}", client.figures(elapsed).line())
+        });
+        eprintln!(
+            "wetmr: progress: {read}, {:.0} s, {:.1} MB/s{downloads}",
+            elapsed.as_secs_f64(),
+            done as f64 / 1e6 / elapsed.as_secs_f64()
+        );
+    }
+}

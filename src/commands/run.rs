@@ -1,0 +1,147 @@
+//! `wetmr run`: the coordinator's command. Expands the inputs (serving them to the workers
+//! if asked), runs the job on the workers of the machines file
+//! ([`crate::cluster::coordinate`]), merges the ranked partitions into the output order,
+//! and writes the outputs exactly as `wetmr count` does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::inputs;
+use crate::cluster::coordinate::{coordinate, merge_ranked, Reporting};
+use crate::cluster::serve;
+use crate::config::{ClusterConfig, CountConfig};
+use crate::engine::FileResult;
+use crate::error::{Error, Result};
+use crate::input::Input;
+use crate::output::deliver::{deliver, Delivery};
+use crate::output::stats::ClusterStats;
+use crate::partition::PARTITION_HASH;
+use crate::protocol::coordinator::{FileOutcome, JobConfig, GREETING_TIMEOUT};
+use crate::protocol::messages::{DownloadSpec, ServedInputs};
+use crate::remote::Client;
+
+/// Runs a job on the workers at `workers` and writes its outputs.
+pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
+    let started = Instant::now();
+    let files = inputs(config, &Client::new(config.download.clone()))?.files;
+
+    let paths = remote_paths(&files)?;
+    let served = match cluster.serve_inputs {
+        None => None,
+        Some(bind) => {
+            let server = serve::start(bind, paths.clone()).map_err(|e| {
+                Error::Usage(format!(
+                    "--serve-inputs {bind}: cannot serve from there: {e}"
+                ))
+            })?;
+            if !config.quiet {
+                eprintln!(
+                    "wetmr: serving the job's files to its workers on port {}",
+                    server.port
+                );
+            }
+            Some(ServedInputs {
+                port: server.port,
+                token: server.token,
+            })
+        }
+    };
+    let job = JobConfig {
+        job: job_id(),
+        tokenizer: config.tokenizer,
+        policy: config.policy,
+        split_bytes: config.split_bytes,
+        spill_at: config.spill_at,
+        min_count: config.min_count,
+        top: config.top,
+        partitions: cluster.partitions,
+        greeting_timeout: GREETING_TIMEOUT,
+        heartbeat_interval: cluster.heartbeat_interval,
+        heartbeat_timeout: cluster.heartbeat_timeout,
+        backup_tasks: cluster.backup_tasks,
+        downloads: DownloadSpec::new(&config.download),
+        served,
+    };
+    let report = Reporting {
+        quiet: config.quiet,
+        progress: config.progress,
+    };
+    let output = coordinate(job, workers, paths, cluster.secret.clone(), report)?;
+    let words = merge_ranked(&output.ranked, config.top)?;
+    let files: Vec<FileResult> = files
+        .iter()
+        .zip(&output.files)
+        .map(|(input, outcome)| file_result(&input.path, outcome))
+        .collect();
+    let threads = output
+        .workers
+        .iter()
+        .filter(|w| w.took_part)
+        .map(|w| w.threads as usize)
+        .sum();
+    deliver(
+        config,
+        Delivery {
+            words: &words,
+            files: &files,
+            distinct: output.distinct,
+            threads,
+            cluster: Some(ClusterStats {
+                partitions: output.partitions,
+                partition_hash: PARTITION_HASH,
+                workers: output.workers.clone(),
+                recovery: output.recovery.clone(),
+            }),
+            downloads: None,
+        },
+        started,
+    )
+}
+
+/// The paths to send to workers: absolute, since a worker resolves nothing against its
+/// own working directory (a URL as it is: each worker fetches its own). A worker reads
+/// regular files only: anything else fails there, as a device or a pipe fails `count`.
+fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
+    files
+        .iter()
+        .map(|Input { path, remote, .. }| {
+            if remote.is_some() {
+                return Ok(path.clone());
+            }
+            std::path::absolute(path).map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// A job id: random, so that a stranger cannot name a running job (and unique enough to
+/// tell jobs apart in workers' logs); from the clock if the system has no random bytes.
+fn job_id() -> u64 {
+    if let Ok(bytes) = crate::net::auth::random() {
+        return u64::from_le_bytes(bytes);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
+
+fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
+    let mut result = FileResult::new(path);
+    match outcome {
+        FileOutcome::Counted(s) => {
+            result.format = s.format;
+            result.bytes_in = s.bytes_in;
+            result.chunks = s.chunks as usize;
+            result.false_splits = s.false_splits as usize;
+            result.counters = s.counters;
+            result.skipped = s.skipped.clone();
+            result.download = s.download.clone();
+        }
+        FileOutcome::Unreadable(skipped) => result.skipped.push(skipped.clone()),
+    }
+    result
+}

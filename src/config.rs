@@ -1,0 +1,167 @@
+//! Resolved configurations: what each command runs with, made from its command line
+//! ([`crate::cli`]) once defaults and checks are applied. The commands
+//! ([`crate::commands`]) take these, never clap's types.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{ClusterOptions, CountArgs, DownloadArgs, WorkerArgs};
+use crate::engine::Policy;
+use crate::error::{Error, Result};
+use crate::input::InputSpec;
+use crate::net::auth::{load_secret, Secret};
+use crate::protocol::kept::KeptConfig;
+use crate::tokenize::TokenizerKind;
+
+/// A `wetmr count` job (and the counting side of `run` and `cluster`).
+#[derive(Debug, Clone)]
+pub struct CountConfig {
+    pub inputs: InputSpec,
+    pub tokenizer: TokenizerKind,
+    pub policy: Policy,
+    pub output: Option<PathBuf>,
+    pub top: Option<usize>,
+    pub min_count: u64,
+    pub stats: Option<PathBuf>,
+    pub quiet: bool,
+    /// Interval of progress lines, if any.
+    pub progress: Option<Duration>,
+    pub threads: usize,
+    pub split_bytes: Option<usize>,
+    pub spill_at: usize,
+    pub download: crate::remote::Settings,
+}
+
+impl CountConfig {
+    pub fn new(args: CountArgs) -> CountConfig {
+        CountConfig {
+            inputs: InputSpec {
+                paths: args.inputs,
+                list: args.list,
+                base: args.input_base,
+            },
+            tokenizer: args.tokenizer,
+            policy: if args.skip_bad_input {
+                Policy::Skip
+            } else {
+                Policy::Strict
+            },
+            output: args.output,
+            top: args.top,
+            min_count: args.min_count,
+            stats: args.stats,
+            quiet: args.quiet,
+            progress: (args.progress > 0.0)
+                .then(|| Duration::try_from_secs_f64(args.progress).ok())
+                .flatten(),
+            threads: threads_or_cores(args.threads),
+            split_bytes: args.split_bytes.map(NonZeroUsize::get),
+            spill_at: args.spill_at,
+            download: download(args.download, args.quiet),
+        }
+    }
+}
+
+/// How URL inputs are fetched (`log`: print retry lines).
+fn download(args: DownloadArgs, quiet: bool) -> crate::remote::Settings {
+    crate::remote::Settings {
+        downloads: args.downloads as usize,
+        max_retries: args.max_retries,
+        retry_for: args.retry_for,
+        retry_wait: args.retry_wait,
+        read_timeout: args.read_timeout,
+        s3_endpoint: args.s3_endpoint,
+        s3_region: args.s3_region,
+        cache_dir: args.cache_dir,
+        log: !quiet,
+    }
+}
+
+/// The cluster side of `run` and `cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub partitions: Option<u32>,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+    pub backup_tasks: bool,
+    pub secret: Option<Secret>,
+    /// Where to serve the job's input files from (`--serve-inputs`).
+    pub serve_inputs: Option<std::net::SocketAddr>,
+}
+
+impl ClusterConfig {
+    pub fn new(options: &ClusterOptions) -> Result<ClusterConfig> {
+        let secs = |what: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| Error::Usage(format!("--{what}: not a positive duration: {v}")))
+        };
+        let config = ClusterConfig {
+            partitions: options.partitions,
+            heartbeat_interval: secs("heartbeat-interval", options.heartbeat_interval)?,
+            heartbeat_timeout: secs("heartbeat-timeout", options.heartbeat_timeout)?,
+            backup_tasks: !options.no_backup_tasks,
+            secret: options
+                .secret_file
+                .as_deref()
+                .map(load_secret)
+                .transpose()?,
+            serve_inputs: options.serve_inputs,
+        };
+        if config.heartbeat_timeout <= config.heartbeat_interval {
+            return Err(Error::Usage(
+                "--heartbeat-timeout must be longer than --heartbeat-interval".into(),
+            ));
+        }
+        Ok(config)
+    }
+}
+
+/// A `wetmr worker` daemon.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub listen: String,
+    pub threads: usize,
+    /// Map tasks run at once.
+    pub slots: u32,
+    /// Memory budget and spill directory of the kept map outputs.
+    pub kept: KeptConfig,
+    /// The cluster's secret, if any (`--secret-file`).
+    pub secret_file: Option<PathBuf>,
+    /// Read only files under this directory (`--input-root`).
+    pub input_root: Option<PathBuf>,
+    /// Listen on a non-loopback address without a secret.
+    pub insecure: bool,
+    pub quiet: bool,
+    /// How long a map may make no progress before it is reported stalled.
+    pub stall_timeout: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(args: WorkerArgs) -> WorkerConfig {
+        WorkerConfig {
+            listen: args.listen,
+            threads: threads_or_cores(args.threads),
+            slots: args.slots.get(),
+            kept: KeptConfig {
+                memory: args.kept_memory,
+                spill_dir: args.spill_dir.unwrap_or_else(std::env::temp_dir),
+            },
+            secret_file: args.secret_file,
+            input_root: args.input_root,
+            insecure: args.insecure,
+            quiet: args.quiet,
+            stall_timeout: args.stall_timeout,
+        }
+    }
+}
+
+/// The thread count asked for, or the number of cores.
+fn threads_or_cores(threads: Option<NonZeroUsize>) -> usize {
+    threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        NonZeroUsize::get,
+    )
+}

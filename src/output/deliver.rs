@@ -1,0 +1,91 @@
+//! Writing a finished job's outputs, local or distributed: the TSV (atomically, or to
+//! standard output), the stats document, the skipped-damage lines and the summary.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use super::atomic::stage;
+use super::stats::{ClusterStats, RunStats};
+use super::tsv::write_tsv;
+use crate::config::CountConfig;
+use crate::count::WordCount;
+use crate::engine::{FileResult, Policy};
+use crate::error::{Error, Result};
+use crate::remote::DownloadTotals;
+
+/// A finished job's results, local or distributed, ready to be written.
+pub struct Delivery<'a> {
+    /// The output lines, in output order (`--min-count` and `--top` applied).
+    pub words: &'a [WordCount<'a>],
+    pub files: &'a [FileResult],
+    pub distinct: u64,
+    pub threads: usize,
+    pub cluster: Option<ClusterStats>,
+    /// The download figures of a job with URL inputs.
+    pub downloads: Option<DownloadTotals>,
+}
+
+/// Writes a job's outputs: the TSV (atomically, or to stdout), the stats document, the
+/// skipped-damage lines and the summary. Both files are written in full before either
+/// replaces its older version; standard output, which cannot wait, is written between.
+pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Result<()> {
+    if !config.quiet {
+        for file in d.files {
+            for skipped in &file.skipped {
+                eprintln!(
+                    "wetmr: skipped: {}: {} ({} bytes)",
+                    crate::error::shown(&file.path),
+                    skipped.damage(),
+                    skipped.bytes
+                );
+            }
+        }
+    }
+    // Under --skip-bad-input a job can lose every input: that is no result to deliver.
+    if d.files.iter().all(|f| f.counters.records == 0) {
+        return Err(Error::NothingCounted {
+            files: d.files.len(),
+        });
+    }
+    let mut stats = RunStats::new(
+        config.tokenizer.name(),
+        d.threads,
+        config.policy == Policy::Skip,
+        d.files,
+        d.distinct,
+        d.words.len() as u64,
+        started.elapsed(),
+    );
+    stats.cluster = d.cluster;
+    stats.downloads = d.downloads;
+    let tsv = config
+        .output
+        .as_deref()
+        .map(|path| stage("writing output", path, |w| write_tsv(w, d.words)))
+        .transpose()?;
+    let json = config
+        .stats
+        .as_deref()
+        .map(|path| {
+            stage("writing stats", path, |w| {
+                serde_json::to_writer_pretty(&mut *w, &stats)?;
+                w.write_all(b"\n")
+            })
+        })
+        .transpose()?;
+    if config.output.is_none() {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        // A closed pipe (`| head`) is an output error too: the reader got part of it.
+        write_tsv(&mut out, d.words)
+            .and_then(|()| out.flush())
+            .map_err(Error::Stdout)?;
+    }
+    for staged in [tsv, json].into_iter().flatten() {
+        staged.commit()?;
+    }
+    if !config.quiet {
+        eprintln!("{}", stats.summary());
+    }
+    Ok(())
+}
