@@ -161,7 +161,7 @@ pub struct BatchSink<'r, 's> {
 }
 
 impl<'r, 's> BatchSink<'r, 's> {
-    pub fn new(run: &'s Run<'s>, scope: &'r rayon::Scope<'s>, file: usize) -> Self {
+    pub(crate) fn new(run: &'s Run<'s>, scope: &'r rayon::Scope<'s>, file: usize) -> Self {
         BatchSink {
             run,
             scope,
