@@ -25,7 +25,7 @@
 //! [`Net::close`].
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,8 +33,12 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::auth::{FrameKeys, Handshake, Secret, Signer};
-use super::frame::{Decoder, Frame, Outgoing, MAX_FRAME};
+mod conn;
+mod socket;
+
+use super::auth::{Handshake, Secret};
+use super::frame::{Decoder, Frame, Outgoing};
+use conn::{Auth, Conn};
 
 /// A connection's name, stable for its lifetime and never reused.
 pub type ConnId = u64;
@@ -87,68 +91,6 @@ pub enum NetEvent {
     /// framing, took too long to authenticate, came over a limit): for the logs and the
     /// counters. A [`NetEvent::Closed`] for it follows when the driver knew of it.
     Rejected(SocketAddr, String),
-}
-
-/// Where a connection stands with authentication.
-enum Auth {
-    /// The cluster has no secret: frames flow untagged.
-    Off,
-    /// The handshake runs; what the driver sends waits here, untagged.
-    Pending {
-        handshake: Handshake,
-        held: Vec<Outgoing>,
-    },
-    /// Authenticated: every frame sent is followed by its tag.
-    On(Signer),
-}
-
-struct Conn {
-    stream: TcpStream,
-    peer: SocketAddr,
-    connecting: bool,
-    decoder: Decoder,
-    outbox: VecDeque<Outgoing>,
-    /// Bytes of `outbox[0]` already written.
-    offset: usize,
-    queued: usize,
-    /// Read it (false while its outbox is over [`OUTBOX_HIGH`]).
-    reading: bool,
-    /// The driver asked not to read it for now ([`Net::pause`]).
-    paused: bool,
-    /// Close once the outbox is flushed.
-    closing: bool,
-    auth: Auth,
-    /// Accepted and not yet authenticated (or, without a secret, no frame yet): since when.
-    ungreeted: Option<Instant>,
-}
-
-impl Conn {
-    /// Queues a frame of the driver's as the connection stands: as is without a secret,
-    /// held while the handshake runs, followed by its tag once authenticated.
-    fn enqueue(&mut self, frame: Outgoing) {
-        let tag = match &mut self.auth {
-            Auth::Off => None,
-            Auth::Pending { held, .. } => return held.push(frame),
-            Auth::On(signer) => Some(signer.tag(&frame)),
-        };
-        self.push(frame);
-        if let Some(tag) = tag {
-            self.push(Arc::new(tag.to_vec()));
-        }
-    }
-
-    /// The peer has authenticated (or, without a secret, sent its first frame): no more
-    /// deadline, and frames up to the full size.
-    fn greeted(&mut self) {
-        self.ungreeted = None;
-        self.decoder.limit(MAX_FRAME);
-    }
-
-    /// Appends bytes to the outbox.
-    fn push(&mut self, bytes: Outgoing) {
-        self.queued += bytes.len();
-        self.outbox.push_back(bytes);
-    }
 }
 
 /// The poll, its listener and connections (see the module docs).
@@ -488,176 +430,10 @@ impl Net {
         }
     }
 
-    fn writable(&mut self, id: ConnId, out: &mut Vec<NetEvent>) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if conn.connecting {
-            match conn.stream.take_error() {
-                Ok(Some(e)) | Err(e) => return self.drop_conn(id, e.to_string(), out),
-                Ok(None) => {}
-            }
-            match conn.stream.peer_addr() {
-                Ok(_) => {
-                    conn.connecting = false;
-                    out.push(NetEvent::Connected(id));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(e) => return self.drop_conn(id, e.to_string(), out),
-            }
-        }
-        self.flush(id, out);
-    }
-
-    fn flush(&mut self, id: ConnId, out: &mut Vec<NetEvent>) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        while !conn.outbox.is_empty() {
-            let mut slices = [io::IoSlice::new(&[]); WRITE_SLICES];
-            let mut count = 0;
-            for (i, bytes) in conn.outbox.iter().take(WRITE_SLICES).enumerate() {
-                let skip = if i == 0 { conn.offset } else { 0 };
-                slices[i] = io::IoSlice::new(&bytes[skip..]);
-                count += 1;
-            }
-            match conn.stream.write_vectored(&slices[..count]) {
-                Ok(0) => return self.drop_conn(id, "connection closed while writing".into(), out),
-                Ok(mut n) => {
-                    conn.queued -= n;
-                    while n > 0 {
-                        let front = conn.outbox[0].len() - conn.offset;
-                        if n < front {
-                            conn.offset += n;
-                            break;
-                        }
-                        n -= front;
-                        conn.outbox.pop_front();
-                        conn.offset = 0;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_conn(id, e.to_string(), out),
-            }
-        }
-        if conn.outbox.is_empty() && conn.closing {
-            return self.drop_conn(id, "closed by this side".into(), out);
-        }
-        let want_reading = if conn.reading {
-            conn.queued <= OUTBOX_HIGH
-        } else {
-            conn.queued < OUTBOX_LOW
-        };
-        if want_reading != conn.reading {
-            conn.reading = want_reading;
-            let interest = if want_reading {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::WRITABLE
-            };
-            let _ = self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, Token(id as usize), interest);
-        }
-    }
-
-    fn read(&mut self, id: ConnId, out: &mut Vec<NetEvent>) {
-        let mut frames = Vec::new();
-        let mut turn = 0;
-        loop {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                return;
-            };
-            if conn.connecting || !conn.reading || conn.paused || conn.closing {
-                break;
-            }
-            if turn >= READ_TURN {
-                self.unread.push(id);
-                break;
-            }
-            match conn.stream.read(&mut self.scratch) {
-                Ok(0) => {
-                    let reason = if conn.decoder.is_idle() {
-                        "closed by the peer"
-                    } else {
-                        "closed by the peer in the middle of a frame"
-                    };
-                    out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
-                    if conn.ungreeted.is_some() {
-                        let why = format!("{reason} before authenticating");
-                        return self.reject(id, why, out);
-                    }
-                    return self.drop_conn(id, reason.into(), out);
-                }
-                Ok(n) => {
-                    turn += n;
-                    if let Err(why) = take_bytes(conn, &self.scratch[..n], &mut frames) {
-                        out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
-                        return self.reject(id, why, out);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    out.extend(frames.drain(..).map(|f| NetEvent::Frame(id, f)));
-                    return self.drop_conn(id, e.to_string(), out);
-                }
-            }
-        }
-        out.extend(frames.into_iter().map(|f| NetEvent::Frame(id, f)));
-        // (A handshake step may have queued a reply.)
-        self.flush(id, out);
-    }
-
     fn drop_conn(&mut self, id: ConnId, reason: String, out: &mut Vec<NetEvent>) {
         if let Some(mut conn) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
             out.push(NetEvent::Closed(id, reason));
         }
     }
-}
-
-/// Bytes read on `conn`: runs its handshake while it lasts, then cuts (and checks) frames.
-/// An error is the reason to close the connection.
-fn take_bytes(conn: &mut Conn, mut bytes: &[u8], frames: &mut Vec<Frame>) -> Result<(), String> {
-    while !bytes.is_empty() {
-        let Auth::Pending { handshake, held } = &mut conn.auth else {
-            if conn.ungreeted.is_none() {
-                return conn.decoder.feed(bytes, frames).map_err(|e| e.to_string());
-            }
-            // Without a secret, an accepted connection's first frame is its greeting, under
-            // the greeting's limit; the frames after it may be larger.
-            let (used, frame) = conn.decoder.feed_one(bytes).map_err(|e| e.to_string())?;
-            bytes = &bytes[used..];
-            if let Some(frame) = frame {
-                frames.push(frame);
-                conn.greeted();
-            }
-            continue;
-        };
-        // One frame at a time: the frames after the handshake are tagged.
-        let (used, frame) = conn.decoder.feed_one(bytes).map_err(|e| e.to_string())?;
-        bytes = &bytes[used..];
-        let Some(frame) = frame else { continue };
-        let step = handshake.on_frame(&frame).map_err(|e| e.to_string())?;
-        // The driver's frames held so far go out (tagged) once the handshake ends.
-        let held = match step.keys {
-            Some(_) => std::mem::take(held),
-            None => Vec::new(),
-        };
-        if let Some(reply) = step.reply {
-            conn.push(Arc::new(reply));
-        }
-        if let Some(FrameKeys { signer, verifier }) = step.keys {
-            conn.decoder.seal(Box::new(verifier));
-            conn.auth = Auth::On(signer);
-            conn.greeted();
-            for frame in held {
-                conn.enqueue(frame);
-            }
-        }
-    }
-    Ok(())
 }
