@@ -468,3 +468,24 @@ impl Coordinator {
         self.actions.push_back(Action::Log(line));
     }
 }
+
+/// A job's settings for unit tests of the coordinator's parts.
+#[cfg(test)]
+pub(crate) fn tests_config() -> JobConfig {
+    JobConfig {
+        job: 1,
+        tokenizer: crate::tokenize::TokenizerKind::Word,
+        policy: crate::engine::Policy::Strict,
+        split_bytes: None,
+        spill_at: 1000,
+        min_count: 1,
+        top: None,
+        partitions: None,
+        greeting_timeout: GREETING_TIMEOUT,
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(10),
+        backup_tasks: true,
+        downloads: super::messages::DownloadSpec::new(&crate::remote::Settings::default()),
+        served: None,
+    }
+}

@@ -108,3 +108,39 @@ impl Placement {
         partitions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_member_s_partitions_go_round_robin_and_its_wards_get_new_buddies() {
+        // 8 partitions over 4 members: member m owns m, m+4; each member's buddy is the next.
+        let mut placement = Placement::new(8, 4);
+        assert_eq!(placement.owned_by(Member(1)).collect::<Vec<_>>(), [1, 5]);
+        assert_eq!(placement.buddy_of(Member(0)), Some(Member(1)));
+        assert_eq!(placement.buddy_of(Member(3)), Some(Member(0)));
+        // Member 1 is lost; 0, 2 and 3 are alive.
+        let alive = [Member(0), Member(2), Member(3)];
+        let moved = placement.move_from(Member(1), &alive, &alive, |m| alive.contains(&m));
+        assert_eq!(moved, [1, 5]);
+        assert_eq!(placement.owner(1), Member(0));
+        assert_eq!(placement.owner(5), Member(2));
+        assert_eq!(placement.owned_by(Member(1)).count(), 0);
+        // Member 0 kept its copies at 1: its buddy is now the next live member.
+        assert_eq!(placement.buddy_of(Member(0)), Some(Member(2)));
+        assert_eq!(placement.epoch, 1);
+        // Reports made before the move resend what moved since.
+        assert_eq!(placement.moved_since(0), [1, 5]);
+        assert!(placement.moved_since(1).is_empty());
+    }
+
+    #[test]
+    fn a_single_member_has_no_buddy_and_a_buddy_wraps_around() {
+        assert_eq!(Placement::new(4, 1).buddy_of(Member(0)), None);
+        let alive = [Member(0), Member(3), Member(5)];
+        assert_eq!(Placement::pick_buddy(Member(3), &alive), Some(Member(5)));
+        assert_eq!(Placement::pick_buddy(Member(5), &alive), Some(Member(0)));
+        assert_eq!(Placement::pick_buddy(Member(0), &[Member(0)]), None);
+    }
+}

@@ -79,3 +79,58 @@ impl Collect {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(partition: u32, last: bool, distinct: u64) -> RankedHead {
+        RankedHead {
+            job: 1,
+            partition,
+            last,
+            distinct,
+        }
+    }
+
+    #[test]
+    fn pieces_are_expected_only_once_asked_and_until_the_last() {
+        let mut collect = Collect::new(2);
+        assert!(!collect.expects(&head(0, false, 0)), "not asked yet");
+        assert!(collect.request(0));
+        assert!(!collect.request(0), "asked once");
+        assert!(collect.expects(&head(0, false, 0)));
+        collect.piece(&head(0, false, 0), Payload::new());
+        collect.piece(&head(0, true, 7), Payload::new());
+        assert!(!collect.expects(&head(0, false, 0)), "complete");
+        assert!(!collect.complete(), "partition 1 is not");
+        assert!(!collect.expects(&head(2, true, 0)), "no such partition");
+        assert!(collect.request(1));
+        collect.piece(&head(1, true, 5), Payload::new());
+        assert!(collect.complete());
+        assert_eq!(collect.distinct(), 12);
+        assert_eq!(
+            collect.take().iter().map(Vec::len).collect::<Vec<_>>(),
+            [2, 1]
+        );
+    }
+
+    #[test]
+    fn a_partition_that_moves_before_its_last_piece_starts_over() {
+        let mut collect = Collect::new(1);
+        collect.request(0);
+        collect.piece(&head(0, false, 0), Payload::new());
+        collect.moved(0);
+        assert!(!collect.expects(&head(0, false, 0)), "to be asked again");
+        assert!(collect.request(0), "asked of its new owner");
+        collect.piece(&head(0, true, 3), Payload::new());
+        // A complete partition that moves keeps what it has.
+        collect.moved(0);
+        assert!(collect.complete());
+        assert_eq!(
+            collect.take()[0].len(),
+            1,
+            "the first owner's piece was dropped"
+        );
+    }
+}

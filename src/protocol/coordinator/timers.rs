@@ -74,3 +74,46 @@ impl Timers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_counts_from_the_last_frame_and_a_stall_moves_every_deadline() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut timers = Timers::new(2, t0 + 10 * second);
+        let (a, b) = (Machine(0), Machine(1));
+        timers.heard(a, t0);
+        assert_eq!(timers.silence(a, t0 + 3 * second), 3 * second);
+        // Never heard: silent from the first look.
+        assert_eq!(timers.silence(b, t0 + 3 * second), Duration::ZERO);
+        assert_eq!(timers.silence_ends(a, 5 * second), Some(t0 + 5 * second));
+        timers.retry[1] = Some(t0 + 4 * second);
+        timers.shift(2 * second);
+        assert_eq!(timers.silence_ends(a, 5 * second), Some(t0 + 7 * second));
+        assert_eq!(timers.retry[1], Some(t0 + 6 * second));
+        assert_eq!(timers.greeting, Some(t0 + 12 * second));
+        timers.forget(a);
+        assert_eq!(timers.silence_ends(a, 5 * second), None);
+    }
+
+    #[test]
+    fn the_tail_limit_applies_only_with_backups_and_when_shorter() {
+        let mut config = crate::protocol::coordinator::tests_config();
+        config.heartbeat_interval = Duration::from_millis(500);
+        config.heartbeat_timeout = Duration::from_secs(10);
+        let tail = config.heartbeat_interval * SUSPECT_AFTER_INTERVALS;
+        assert_eq!(Timers::allowed_silence(&config, true), (tail, true));
+        assert_eq!(
+            Timers::allowed_silence(&config, false),
+            (config.heartbeat_timeout, false)
+        );
+        config.backup_tasks = false;
+        assert_eq!(
+            Timers::allowed_silence(&config, true),
+            (config.heartbeat_timeout, false)
+        );
+    }
+}

@@ -60,3 +60,30 @@ impl Timers {
             .unwrap_or(self.next_beat)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_come_every_interval_and_dropped_peers_are_retried_one_interval_later() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(1);
+        let mut timers = Timers::new(t0 + every);
+        assert!(!timers.beat(t0, every));
+        assert!(timers.beat(t0 + every, every));
+        assert!(!timers.beat(t0 + every, every), "once per interval");
+        assert_eq!(timers.next(), t0 + 2 * every);
+        timers.retry(3);
+        timers.retry(3);
+        // The tick after the drop sets the retry time; the one an interval later is due.
+        assert!(timers.due_peers(t0, every).is_empty());
+        assert_eq!(timers.next(), t0 + every);
+        assert!(timers.due_peers(t0 + every / 2, every).is_empty());
+        assert_eq!(timers.due_peers(t0 + every, every), [3]);
+        assert!(
+            timers.due_peers(t0 + 5 * every, every).is_empty(),
+            "retried once"
+        );
+    }
+}
