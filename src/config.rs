@@ -7,19 +7,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{ClusterOptions, CountArgs, DownloadArgs, WorkerArgs};
-use crate::engine::Policy;
+use crate::engine::{Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::InputSpec;
 use crate::net::auth::{load_secret, Secret};
 use crate::protocol::kept::KeptConfig;
-use crate::tokenize::TokenizerKind;
 
 /// A `wetmr count` job (and the counting side of `run` and `cluster`).
 #[derive(Debug, Clone)]
 pub struct CountConfig {
     pub inputs: InputSpec,
-    pub tokenizer: TokenizerKind,
-    pub policy: Policy,
+    /// What to count and how.
+    pub job: Job,
     pub output: Option<PathBuf>,
     pub top: Option<usize>,
     pub min_count: u64,
@@ -28,8 +27,6 @@ pub struct CountConfig {
     /// Interval of progress lines, if any.
     pub progress: Option<Duration>,
     pub threads: usize,
-    pub split_bytes: Option<usize>,
-    pub spill_at: usize,
     pub download: crate::remote::Settings,
 }
 
@@ -41,11 +38,15 @@ impl CountConfig {
                 list: args.list,
                 base: args.input_base,
             },
-            tokenizer: args.tokenizer,
-            policy: if args.skip_bad_input {
-                Policy::Skip
-            } else {
-                Policy::Strict
+            job: Job {
+                tokenizer: args.tokenizer,
+                policy: if args.skip_bad_input {
+                    Policy::Skip
+                } else {
+                    Policy::Strict
+                },
+                split_bytes: args.split_bytes.map(|b| b.get() as u64),
+                spill_at: args.spill_at as u64,
             },
             output: args.output,
             top: args.top,
@@ -56,8 +57,6 @@ impl CountConfig {
                 .then(|| Duration::try_from_secs_f64(args.progress).ok())
                 .flatten(),
             threads: threads_or_cores(args.threads),
-            split_bytes: args.split_bytes.map(NonZeroUsize::get),
-            spill_at: args.spill_at,
             download: download(args.download, args.quiet),
         }
     }

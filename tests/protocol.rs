@@ -541,10 +541,12 @@ fn replaying() -> bool {
 fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobConfig {
     JobConfig {
         job: 0x5eed,
-        tokenizer: TokenizerKind::Word,
-        policy: Policy::Strict,
-        split_bytes: Some(64 << 10),
-        spill_at: 5_000,
+        count: Job {
+            tokenizer: TokenizerKind::Word,
+            policy: Policy::Strict,
+            split_bytes: Some(64 << 10),
+            spill_at: 5_000,
+        },
         min_count,
         top,
         partitions,
@@ -586,7 +588,7 @@ fn local_tsv(files: &[PathBuf], top: Option<usize>, min_count: u64) -> Vec<u8> {
         tokenizer: TokenizerKind::Word,
         policy: Policy::Strict,
         split_bytes: None,
-        spill_at: wetmr::count::SPILL_AT,
+        spill_at: wetmr::count::SPILL_AT as u64,
     };
     let inputs: Vec<_> = files.iter().map(wetmr::input::Input::file).collect();
     let outcome = engine::run(&job, &inputs, &engine::Control::default()).unwrap();
@@ -714,10 +716,12 @@ fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
     use wetmr::protocol::messages::{JobSpec, PartitionHash};
     JobSpec {
         job: 9,
-        tokenizer: TokenizerKind::Word,
-        policy: Policy::Strict,
-        split_bytes: None,
-        spill_at: 1000,
+        count: wetmr::engine::Job {
+            tokenizer: TokenizerKind::Word,
+            policy: Policy::Strict,
+            split_bytes: None,
+            spill_at: 1000,
+        },
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],

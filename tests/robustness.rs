@@ -144,7 +144,7 @@ fn decompression_bomb_is_damage_not_an_allocation() {
         tokenizer: TokenizerKind::Word,
         policy,
         split_bytes: None,
-        spill_at: wetmr::count::SPILL_AT,
+        spill_at: wetmr::count::SPILL_AT as u64,
     };
     let paths = [path];
     match counts(&job(Policy::Strict), &paths, 2) {

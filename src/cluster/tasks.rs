@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use rayon::prelude::*;
 
 use crate::count::{CountTable, Counted};
-use crate::engine::{self, Job};
+use crate::engine;
 use crate::error::Error;
 use crate::input::Input;
 use crate::net::frame::{Outgoing, MAX_FRAME};
@@ -72,12 +72,7 @@ pub fn map_file(
     control: &engine::Control,
     fetch: Option<(&rayon::ThreadPool, &Client)>,
 ) -> Result<MapOutput, (Failure, String)> {
-    let job = Job {
-        tokenizer: spec.tokenizer,
-        policy: spec.policy,
-        split_bytes: spec.split_bytes.map(|b| b as usize),
-        spill_at: spec.spill_at as usize,
-    };
+    let job = spec.count;
     let outcome = match (fetch, path.to_str().map(RemoteUrl::parse)) {
         (Some((pool, client)), Some(Ok(url))) => {
             let input = Input::url(url, &path.to_string_lossy());

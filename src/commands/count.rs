@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{inputs, Inputs};
 use crate::config::CountConfig;
-use crate::engine::{self, thread_pool, Job};
+use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
 use crate::output::deliver::{deliver, Delivery};
 use crate::remote::Client;
@@ -19,12 +19,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
     crate::malloc::share_heaps(config.threads);
     let pool = thread_pool(config.threads, "count")?;
-    let job = Job {
-        tokenizer: config.tokenizer,
-        policy: config.policy,
-        split_bytes: config.split_bytes,
-        spill_at: config.spill_at,
-    };
+    let job = config.job;
     let control = engine::Control::default();
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {

@@ -49,10 +49,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
     };
     let job = JobConfig {
         job: job_id(),
-        tokenizer: config.tokenizer,
-        policy: config.policy,
-        split_bytes: config.split_bytes,
-        spill_at: config.spill_at,
+        count: config.job,
         min_count: config.min_count,
         top: config.top,
         partitions: cluster.partitions,

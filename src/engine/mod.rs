@@ -44,15 +44,18 @@ use crate::tokenize::TokenizerKind;
 pub use report::{Counters, Skipped};
 pub use scan::Policy;
 
-/// What to count and how.
-#[derive(Debug, Clone, Copy)]
+/// What to count and how: one description from the command line to the engine, and to
+/// every worker of a cluster (it travels inside the job's [`JobSpec`]).
+///
+/// [`JobSpec`]: crate::protocol::messages::JobSpec
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Job {
     pub tokenizer: TokenizerKind,
     pub policy: Policy,
     /// Chunk size override (see `plan::split_points`); `None` for the built-in sizes.
-    pub split_bytes: Option<usize>,
+    pub split_bytes: Option<u64>,
     /// Words a thread's table may hold before it is spilled (see `count::SharedTable`).
-    pub spill_at: usize,
+    pub spill_at: u64,
 }
 
 /// What a caller shares with a [`run`] under way.

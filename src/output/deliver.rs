@@ -48,9 +48,9 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
         });
     }
     let mut stats = RunStats::new(
-        config.tokenizer.name(),
+        config.job.tokenizer.name(),
         d.threads,
-        config.policy == Policy::Skip,
+        config.job.policy == Policy::Skip,
         d.files,
         d.distinct,
         d.words.len() as u64,

@@ -12,10 +12,9 @@
 //! either way             Refused, then the connection is closed
 //! ```
 
-use crate::engine::{Counters, Policy, Skipped};
+use crate::engine::{Counters, Job, Skipped};
 use crate::input::Format;
 use crate::partition::WordBlock;
-use crate::tokenize::TokenizerKind;
 
 /// Who opens a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -54,10 +53,8 @@ pub enum PartitionHash {
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct JobSpec {
     pub job: u64,
-    pub tokenizer: TokenizerKind,
-    pub policy: Policy,
-    pub split_bytes: Option<u64>,
-    pub spill_at: u64,
+    /// What each map counts, and how: the engine's own job description.
+    pub count: Job,
     pub hash: PartitionHash,
     /// R, the number of partitions.
     pub partitions: u32,

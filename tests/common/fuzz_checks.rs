@@ -129,10 +129,12 @@ pub fn tokenize(text: &[u8]) {
 pub fn job() -> JobSpec {
     JobSpec {
         job: 7,
-        tokenizer: TokenizerKind::Word,
-        policy: wetmr::engine::Policy::Strict,
-        split_bytes: None,
-        spill_at: 1 << 20,
+        count: wetmr::engine::Job {
+            tokenizer: TokenizerKind::Word,
+            policy: wetmr::engine::Policy::Strict,
+            split_bytes: None,
+            spill_at: 1 << 20,
+        },
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions: 4,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],

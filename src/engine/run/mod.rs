@@ -201,7 +201,7 @@ impl<'a> Run<'a> {
             tokenizer: self.tokenizer,
             table,
             shared: &self.shared,
-            spill_at: self.job.spill_at,
+            spill_at: self.job.spill_at as usize,
             scratch,
             ahead,
             delta,
@@ -231,7 +231,12 @@ impl<'a> Run<'a> {
         if let Some((error, skipped)) = foreign(path, &bytes, bytes.len() as u64) {
             return self.unusable(index, error, skipped, scope);
         }
-        let points = plan::split_points(&bytes, format, self.job.split_bytes, &mut Vec::new());
+        let points = plan::split_points(
+            &bytes,
+            format,
+            self.job.split_bytes.map(|b| b as usize),
+            &mut Vec::new(),
+        );
         let chunks = points.len();
         let file = Arc::new(OpenFile {
             index,

@@ -56,10 +56,12 @@ fn summary() -> FileSummary {
 fn spec() -> JobSpec {
     JobSpec {
         job: 0x0123_4567_89ab_cdef,
-        tokenizer: TokenizerKind::Uax29,
-        policy: Policy::Skip,
-        split_bytes: Some(1 << 20),
-        spill_at: 1 << 16,
+        count: crate::engine::Job {
+            tokenizer: TokenizerKind::Uax29,
+            policy: Policy::Skip,
+            split_bytes: Some(1 << 20),
+            spill_at: 1 << 16,
+        },
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions: 8,
         workers: vec!["127.0.0.1:7001".into(), "[::1]:7002".into()],

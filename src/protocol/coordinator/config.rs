@@ -4,20 +4,17 @@
 use std::time::Duration;
 
 use super::report::{JobError, JobOutput};
-use crate::engine::Policy;
+use crate::engine::Job;
 use crate::net::frame::Outgoing;
 use crate::protocol::ids::Machine;
 use crate::protocol::messages::{DownloadSpec, ServedInputs};
-use crate::tokenize::TokenizerKind;
 
 /// What to count, and how to cut the job.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
     pub job: u64,
-    pub tokenizer: TokenizerKind,
-    pub policy: Policy,
-    pub split_bytes: Option<usize>,
-    pub spill_at: usize,
+    /// What each map counts, and how.
+    pub count: Job,
     pub min_count: u64,
     pub top: Option<usize>,
     /// R; `None`: [`PARTITIONS_PER_WORKER`] per worker.

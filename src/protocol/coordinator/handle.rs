@@ -158,7 +158,7 @@ impl Coordinator {
             f.failure, f.message
         );
         let alive = self.members.alive();
-        let policy = self.config.policy;
+        let policy = self.config.count.policy;
         let (failure, message) = (f.failure, f.message);
         if (self.schedule).failed(t, (w, attempt), failure, message, &addr, &alive, policy) {
             self.log(line);

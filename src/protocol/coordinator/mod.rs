@@ -298,10 +298,7 @@ impl Coordinator {
         let config = &self.config;
         let spec = JobSpec {
             job: config.job,
-            tokenizer: config.tokenizer,
-            policy: config.policy,
-            split_bytes: config.split_bytes.map(|b| b as u64),
-            spill_at: config.spill_at as u64,
+            count: config.count,
             hash: PartitionHash::Xxh3Seed0Mod,
             partitions: self.placement.partitions,
             workers: self.members.addresses(),
@@ -474,10 +471,12 @@ impl Coordinator {
 pub(crate) fn tests_config() -> JobConfig {
     JobConfig {
         job: 1,
-        tokenizer: crate::tokenize::TokenizerKind::Word,
-        policy: crate::engine::Policy::Strict,
-        split_bytes: None,
-        spill_at: 1000,
+        count: crate::engine::Job {
+            tokenizer: crate::tokenize::TokenizerKind::Word,
+            policy: crate::engine::Policy::Strict,
+            split_bytes: None,
+            spill_at: 1000,
+        },
         min_count: 1,
         top: None,
         partitions: None,

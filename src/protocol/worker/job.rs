@@ -95,7 +95,7 @@ impl Worker {
                 .owners
                 .iter()
                 .all(|&o| (o as usize) < spec.workers.len())
-            && spec.split_bytes != Some(0)
+            && spec.count.split_bytes != Some(0)
             && spec.heartbeat_ms > 0
             && valid_buddy(spec.buddy, spec.you, spec.workers.len());
         if !consistent {
@@ -112,7 +112,7 @@ impl Worker {
             spec.workers.len(),
             owned.len(),
             spec.partitions,
-            spec.tokenizer.name()
+            spec.count.tokenizer.name()
         ));
         self.actions.push_back(Action::Prepare {
             partitions: spec.partitions,
