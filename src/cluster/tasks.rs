@@ -15,7 +15,7 @@ use crate::input::Input;
 use crate::net::frame::{Outgoing, MAX_FRAME};
 use crate::partition::{self, WordBlock};
 use crate::protocol::codec::{bulk_words, encode, Kind};
-use crate::protocol::messages::{Failure, FileSummary, JobSpec, Partition, Ranked};
+use crate::protocol::messages::{Failure, JobSpec, Partition, Ranked};
 use crate::protocol::worker::{MapOutput, MergeOrder};
 use crate::remote::{Client, RemoteUrl};
 
@@ -129,15 +129,6 @@ pub fn map_file(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let file = FileSummary {
-        format: file.format,
-        bytes_in: file.bytes_in,
-        chunks: file.chunks as u64,
-        false_splits: file.false_splits as u64,
-        counters: file.counters,
-        skipped: file.skipped,
-        download: file.download,
-    };
     Ok(MapOutput { file, frames })
 }
 

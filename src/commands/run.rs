@@ -17,7 +17,7 @@ use crate::input::Input;
 use crate::output::deliver::{deliver, Delivery};
 use crate::output::stats::ClusterStats;
 use crate::partition::PARTITION_HASH;
-use crate::protocol::coordinator::{FileOutcome, JobConfig, GREETING_TIMEOUT};
+use crate::protocol::coordinator::{JobConfig, GREETING_TIMEOUT};
 use crate::protocol::messages::{DownloadSpec, ServedInputs};
 use crate::remote::Client;
 
@@ -68,8 +68,11 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
     let words = merge_ranked(&output.ranked, config.top)?;
     let files: Vec<FileResult> = files
         .iter()
-        .zip(&output.files)
-        .map(|(input, outcome)| file_result(&input.path, outcome))
+        .zip(output.files)
+        .map(|(input, result)| FileResult {
+            path: input.path.clone(),
+            ..result
+        })
         .collect();
     let threads = output
         .workers
@@ -124,21 +127,4 @@ fn job_id() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     nanos ^ (u64::from(std::process::id()) << 40)
-}
-
-fn file_result(path: &std::path::Path, outcome: &FileOutcome) -> FileResult {
-    let mut result = FileResult::new(path);
-    match outcome {
-        FileOutcome::Counted(s) => {
-            result.format = s.format;
-            result.bytes_in = s.bytes_in;
-            result.chunks = s.chunks as usize;
-            result.false_splits = s.false_splits as usize;
-            result.counters = s.counters;
-            result.skipped = s.skipped.clone();
-            result.download = s.download.clone();
-        }
-        FileOutcome::Unreadable(skipped) => result.skipped.push(skipped.clone()),
-    }
-    result
 }

@@ -88,22 +88,44 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// The outcome for one input file.
-#[derive(Debug)]
+/// The outcome for one input file: what a worker reports for its task (its path stays
+/// behind: the coordinator knows the task's) and what the stats document prints, field for
+/// field, in this order.
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct FileResult {
+    /// The input as it was given.
+    #[serde(serialize_with = "shown_path")]
+    #[rkyv(with = rkyv::with::Skip)]
     pub path: PathBuf,
     /// `None` when the file could not be read.
     pub format: Option<Format>,
     /// Size of the file on disk.
     pub bytes_in: u64,
-    /// Chunks the file was scanned in, and how many of them started at a false split point.
-    pub chunks: usize,
-    pub false_splits: usize,
+    #[serde(flatten)]
     pub counters: Counters,
+    /// Chunks the file was scanned in, and how many of them started at a false split point.
+    pub chunks: u64,
+    pub false_splits: u64,
     /// Damage passed over (`--skip-bad-input`).
     pub skipped: Vec<Skipped>,
-    /// How a URL input's download went.
+    /// How a URL input's download went (URL inputs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadStats>,
+}
+
+/// A path in the stats document, as `Path::display` writes it.
+fn shown_path<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&path.display())
 }
 
 /// Everything a local run produces.

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::{Counters, FileResult, Skipped};
-use crate::input::Format;
+use crate::engine::{Counters, FileResult};
 use crate::protocol::coordinator::{Recovery, WorkerReport};
-use crate::remote::{DownloadStats, DownloadTotals};
+use crate::remote::DownloadTotals;
 
 /// The `--stats` document.
 #[derive(Debug, Serialize)]
@@ -30,7 +29,7 @@ pub struct RunStats {
     pub warc_mb_per_s: f64,
     /// Peak resident set size of the process.
     pub peak_rss_bytes: u64,
-    pub per_file: Vec<FileStats>,
+    pub per_file: Vec<FileResult>,
     /// Distributed runs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStats>,
@@ -46,22 +45,6 @@ pub struct ClusterStats {
     pub partition_hash: &'static str,
     pub workers: Vec<WorkerReport>,
     pub recovery: Recovery,
-}
-
-/// One file's figures in the `--stats` document.
-#[derive(Debug, Serialize)]
-pub struct FileStats {
-    pub path: String,
-    pub format: Option<Format>,
-    pub bytes_in: u64,
-    #[serde(flatten)]
-    pub counters: Counters,
-    pub chunks: usize,
-    pub false_splits: usize,
-    pub skipped: Vec<Skipped>,
-    /// URL inputs only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub download: Option<DownloadStats>,
 }
 
 impl RunStats {
@@ -96,19 +79,7 @@ impl RunStats {
             mb_per_s: rate(bytes_in),
             warc_mb_per_s: rate(counters.warc_bytes),
             peak_rss_bytes: peak_rss_bytes(),
-            per_file: files
-                .iter()
-                .map(|f| FileStats {
-                    path: f.path.display().to_string(),
-                    format: f.format,
-                    bytes_in: f.bytes_in,
-                    counters: f.counters,
-                    chunks: f.chunks,
-                    false_splits: f.false_splits,
-                    skipped: f.skipped.clone(),
-                    download: f.download.clone(),
-                })
-                .collect(),
+            per_file: files.to_vec(),
             cluster: None,
             downloads: None,
         }

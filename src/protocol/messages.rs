@@ -12,8 +12,7 @@
 //! either way             Refused, then the connection is closed
 //! ```
 
-use crate::engine::{Counters, Job, Skipped};
-use crate::input::Format;
+use crate::engine::{FileResult, Job};
 use crate::partition::WordBlock;
 
 /// Who opens a connection.
@@ -156,19 +155,6 @@ pub struct Task {
     pub path: Vec<u8>,
 }
 
-/// A file's figures, as the local engine reports them.
-#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-pub struct FileSummary {
-    pub format: Option<Format>,
-    pub bytes_in: u64,
-    pub chunks: u64,
-    pub false_splits: u64,
-    pub counters: Counters,
-    pub skipped: Vec<Skipped>,
-    /// A URL task's download.
-    pub download: Option<crate::remote::DownloadStats>,
-}
-
 /// A map task's file is counted; its partitions are on their way (TaskDone follows when
 /// they are all acknowledged). The worker's slot is free for another task meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -184,7 +170,8 @@ pub struct TaskDone {
     pub job: u64,
     pub task: u32,
     pub attempt: u32,
-    pub file: FileSummary,
+    /// The engine's result for the task's file (its path is the task's).
+    pub file: FileResult,
     /// Bytes of partition frames sent to other workers.
     pub shuffle_bytes: u64,
     /// Bytes of partition frames for partitions this worker owns (not sent).

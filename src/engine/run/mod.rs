@@ -404,8 +404,8 @@ fn tally_file(
             Policy::Skip => tally.skipped.push(Skipped { at, what, bytes: 0 }),
         }
     }
-    result.chunks = outcomes.len();
-    result.false_splits = outcomes.len() - chain.len();
+    result.chunks = outcomes.len() as u64;
+    result.false_splits = (outcomes.len() - chain.len()) as u64;
     result.counters = tally.counters;
     result.skipped = tally.skipped;
     let false_chunks = (0..outcomes.len()).filter(|c| !chain.contains(c)).collect();

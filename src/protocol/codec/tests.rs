@@ -1,5 +1,5 @@
 use super::*;
-use crate::engine::{Counters, Policy, Skipped};
+use crate::engine::{Counters, FileResult, Policy, Skipped};
 use crate::error::Offset;
 use crate::input::Format;
 use crate::net::frame::Decoder;
@@ -19,8 +19,9 @@ fn words() -> WordBlock {
     words
 }
 
-fn summary() -> FileSummary {
-    FileSummary {
+fn summary() -> FileResult {
+    FileResult {
+        path: std::path::PathBuf::new(),
         format: Some(Format::Gzip),
         bytes_in: 1 << 33,
         chunks: 3,

@@ -43,7 +43,7 @@ pub use config::{
     Action, JobConfig, GREETING_TIMEOUT, MAX_LOST_RUNS, MAX_WORKER_THREADS, PARTITIONS_PER_WORKER,
     REJOIN_AFTER_INTERVALS, SUSPECT_AFTER_INTERVALS,
 };
-pub use report::{FileOutcome, JobError, JobOutput, Progress, Recovery, WorkerReport};
+pub use report::{JobError, JobOutput, Progress, Recovery, WorkerReport};
 
 use members::{Link, Members};
 use placement::Placement;

@@ -1,9 +1,8 @@
 //! What a job gives back: its outcome ([`JobOutput`] or [`JobError`]), each file's figures,
 //! each worker's share, and what failures cost it.
 
-use crate::engine::Skipped;
+use crate::engine::FileResult;
 use crate::net::frame::Payload;
-use crate::protocol::messages::FileSummary;
 
 /// Why a job failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +25,9 @@ pub enum JobError {
 /// A finished job's results.
 #[derive(Debug)]
 pub struct JobOutput {
-    /// One entry per input, in input order.
-    pub files: Vec<FileOutcome>,
+    /// One entry per input, in input order: the result its worker reported, or why it was
+    /// skipped (no worker could read it, skip policy). Its path is the task's.
+    pub files: Vec<FileResult>,
     /// Per partition, its Ranked payloads in order (each checked on receipt).
     pub ranked: Vec<Vec<Payload>>,
     pub distinct: u64,
@@ -55,13 +55,6 @@ pub struct Recovery {
     /// Finished tasks of lost workers sent to the new owners from their buddies' copies
     /// instead of running again.
     pub tasks_from_copies: u64,
-}
-
-/// A file's figures, or why it was skipped (no worker could read it, skip policy).
-#[derive(Debug, Clone)]
-pub enum FileOutcome {
-    Counted(FileSummary),
-    Unreadable(Skipped),
 }
 
 /// One worker's share of the job, for the stats document.

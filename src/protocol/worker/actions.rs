@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::engine::FileResult;
 use crate::net::frame::{Outgoing, Payload};
-use crate::protocol::messages::{Failure, FileSummary, JobSpec, PartitionAck};
+use crate::protocol::messages::{Failure, JobSpec, PartitionAck};
 
 /// A connection, as the driver names it.
 pub type ConnId = u64;
@@ -89,7 +90,7 @@ pub struct MergeOrder {
 /// What a map task produced.
 #[derive(Debug)]
 pub struct MapOutput {
-    pub file: FileSummary,
+    pub file: FileResult,
     /// One encoded Partition frame per partition, by partition number.
     pub frames: Vec<Outgoing>,
 }

@@ -8,7 +8,7 @@ use super::job::valid_buddy;
 use super::shuffle::{CopyState, Shuffle};
 use super::{Action, ConnId, Worker};
 use crate::protocol::codec::encode;
-use crate::protocol::messages::{self as msg, FileSummary, RefuseReason};
+use crate::protocol::messages::{self as msg, RefuseReason};
 
 impl Worker {
     /// Sends again, on a new connection, the partitions that wait on `peer`: the frames may
@@ -168,15 +168,8 @@ impl Worker {
             waiting: vec![false; n],
             copies: vec![CopyState::None; n],
             left: 0,
-            file: FileSummary {
-                format: None,
-                bytes_in: 0,
-                chunks: 0,
-                false_splits: 0,
-                counters: Default::default(),
-                skipped: Vec::new(),
-                download: None,
-            },
+            // (A resend reports Resent, without the file's figures.)
+            file: Default::default(),
             bytes_sent: 0,
             bytes_kept: 0,
             bytes_copied: 0,

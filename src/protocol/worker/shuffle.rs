@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use super::outputs::{KeptFrames, LoadedFrames};
 use super::{micros, Action, Dest, MapOutput, Worker};
+use crate::engine::FileResult;
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{self, encode, Kind};
 use crate::protocol::kept::KeptFrame;
-use crate::protocol::messages::{self as msg, Failure, FileSummary, PartitionAck, TaskDone};
+use crate::protocol::messages::{self as msg, Failure, PartitionAck, TaskDone};
 
 /// A mapped task whose partitions are not all acknowledged yet.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ pub(super) struct Shuffle {
     pub(super) copies: Vec<CopyState>,
     /// Acknowledgements awaited, from owners and from the buddy.
     pub(super) left: usize,
-    pub(super) file: FileSummary,
+    pub(super) file: FileResult,
     pub(super) bytes_sent: u64,
     pub(super) bytes_kept: u64,
     pub(super) bytes_copied: u64,

@@ -8,11 +8,11 @@ mod task;
 use std::path::PathBuf;
 
 use super::members::Members;
-use super::report::{FileOutcome, Progress, Recovery};
-use crate::engine::{Policy, Skipped};
+use super::report::{Progress, Recovery};
+use crate::engine::{FileResult, Policy, Skipped};
 use crate::error::Offset;
 use crate::protocol::ids::{Attempt, Machine};
-use crate::protocol::messages::{Failure, FileSummary};
+use crate::protocol::messages::Failure;
 use task::{file_in, Filed, TaskEntry, TaskState};
 
 /// What the loss of a worker did to the tasks.
@@ -202,7 +202,7 @@ impl Schedule {
         &mut self,
         t: usize,
         (w, attempt): (Machine, Attempt),
-        file: FileSummary,
+        file: FileResult,
         copy_at: Option<Machine>,
         members: &mut Members,
         recovery: &mut Recovery,
@@ -226,7 +226,11 @@ impl Schedule {
             }
             cancel.push((run.worker, run.attempt));
         }
-        entry.state = TaskState::Done(FileOutcome::Counted(file));
+        let file = FileResult {
+            path: entry.path.clone(),
+            ..file
+        };
+        entry.state = TaskState::Done(file);
         entry.done_by = Some(w);
         entry.copy_at = copy_at;
         self.refile(t);
@@ -279,11 +283,7 @@ impl Schedule {
         } else {
             let message = format!("{message} (on every worker; last on {addr})");
             if policy == Policy::Skip {
-                entry.state = TaskState::Done(FileOutcome::Unreadable(Skipped {
-                    at: Offset::Plain { offset: 0 },
-                    what: message,
-                    bytes: 0,
-                }));
+                entry.state = TaskState::Done(unread(&entry.path, message));
             } else {
                 entry.state = TaskState::Failed;
                 self.set_failure(t, message);
@@ -364,10 +364,9 @@ impl Schedule {
     pub fn resend_all(&mut self, v: Machine) -> Vec<u32> {
         let resend: Vec<u32> = (0..self.tasks.len())
             .filter(|&t| {
-                matches!(
-                    self.tasks[t].state,
-                    TaskState::Done(FileOutcome::Counted(_))
-                ) && self.tasks[t].done_by == Some(v)
+                // (A file no worker could read has no format, and no outputs.)
+                matches!(&self.tasks[t].state, TaskState::Done(r) if r.format.is_some())
+                    && self.tasks[t].done_by == Some(v)
             })
             .map(|t| t as u32)
             .collect();
@@ -399,20 +398,27 @@ impl Schedule {
     }
 
     /// Every task's outcome, in input order (the job is over: every task is done).
-    pub fn take_outcomes(&mut self) -> Vec<FileOutcome> {
+    pub fn take_outcomes(&mut self) -> Vec<FileResult> {
         self.tasks
             .iter_mut()
             .map(
                 |t| match std::mem::replace(&mut t.state, TaskState::Pending) {
-                    TaskState::Done(outcome) => outcome,
+                    TaskState::Done(result) => result,
                     // Unreachable: the reduce starts only when every task is done.
-                    _ => FileOutcome::Unreadable(Skipped {
-                        at: Offset::Plain { offset: 0 },
-                        what: "not counted".into(),
-                        bytes: 0,
-                    }),
+                    _ => unread(&t.path, "not counted".into()),
                 },
             )
             .collect()
     }
+}
+
+/// The result of a file skipped unread, for `what` reason.
+fn unread(path: &std::path::Path, what: String) -> FileResult {
+    let mut result = FileResult::new(path);
+    result.skipped.push(Skipped {
+        at: Offset::Plain { offset: 0 },
+        what,
+        bytes: 0,
+    });
+    result
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::super::report::FileOutcome;
+use crate::engine::FileResult;
 use crate::protocol::codec::path_to_bytes;
 use crate::protocol::ids::{Attempt, Machine};
 use crate::protocol::messages::Task;
@@ -14,7 +14,7 @@ pub(super) enum TaskState {
     Pending,
     /// Its first copy runs (a backup may run beside it).
     Running(Run),
-    Done(FileOutcome),
+    Done(FileResult),
     Failed,
 }
 
