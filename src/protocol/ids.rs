@@ -2,8 +2,6 @@
 //! (its place in the coordinator's machines list, and its index among the job's workers,
 //! which messages carry), and mixing the two is a compile error.
 
-use std::fmt;
-
 /// A worker's place in the coordinator's machines list: how the coordinator and its driver
 /// name a connection. Stable for the job, whether or not the worker takes part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,10 +13,6 @@ pub struct Machine(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Member(pub u32);
 
-/// A map task: its input's place in the job's input list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub u32);
-
 /// A copy of a task handed to a worker, counted from 1 over the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Attempt(pub u32);
@@ -26,29 +20,5 @@ pub struct Attempt(pub u32);
 impl Member {
     pub fn index(self) -> usize {
         self.0 as usize
-    }
-}
-
-impl TaskId {
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl fmt::Display for Member {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }

@@ -76,24 +76,18 @@ impl Placement {
         self.buddies.push(buddy);
     }
 
-    /// Member `dead` was lost: its partitions go round robin to `heirs`, those whose
-    /// buddy it was get a new one among `alive` (the members alive, sorted) — for those
-    /// `is_alive` says are. Starts a new epoch; returns the partitions moved.
-    pub fn move_from(
-        &mut self,
-        dead: Member,
-        heirs: &[Member],
-        alive: &[Member],
-        is_alive: impl Fn(Member) -> bool,
-    ) -> Vec<u32> {
+    /// Member `dead` was lost: its partitions go round robin to the members `alive`
+    /// (sorted), and those whose buddy it was get the next one among them. Starts a new
+    /// epoch; returns the partitions moved.
+    pub fn move_from(&mut self, dead: Member, alive: &[Member]) -> Vec<u32> {
         let moved: Vec<u32> = self.owned_by(dead).collect();
         for (i, &p) in moved.iter().enumerate() {
-            self.owners[p as usize] = heirs[i % heirs.len()];
+            self.owners[p as usize] = alive[i % alive.len()];
         }
         self.epoch += 1;
         self.moved_at.push(moved.clone());
         for i in 0..self.buddies.len() as u32 {
-            if self.buddies[i as usize] == Some(dead) && is_alive(Member(i)) {
+            if self.buddies[i as usize] == Some(dead) && alive.contains(&Member(i)) {
                 self.buddies[i as usize] = Placement::pick_buddy(Member(i), alive);
             }
         }
@@ -122,7 +116,7 @@ mod tests {
         assert_eq!(placement.buddy_of(Member(3)), Some(Member(0)));
         // Member 1 is lost; 0, 2 and 3 are alive.
         let alive = [Member(0), Member(2), Member(3)];
-        let moved = placement.move_from(Member(1), &alive, &alive, |m| alive.contains(&m));
+        let moved = placement.move_from(Member(1), &alive);
         assert_eq!(moved, [1, 5]);
         assert_eq!(placement.owner(1), Member(0));
         assert_eq!(placement.owner(5), Member(2));

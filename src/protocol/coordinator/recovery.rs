@@ -61,10 +61,9 @@ impl Coordinator {
                 reason: format!("lost during the job ({reason}); giving up"),
             }));
         }
-        let heirs = self.members.alive_members();
-        let members = &self.members;
-        let moved =
-            (self.placement).move_from(dead, &heirs, &heirs, |i| members.current(i).is_some());
+        // Round robin over the members alive (`alive` is empty only when none is left,
+        // which ended the job above).
+        let moved = (self.placement).move_from(dead, &self.members.alive_members());
         for &p in &moved {
             // Pieces of a partition the lost worker had not finished sending are dropped.
             self.collect.moved(p);
