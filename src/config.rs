@@ -11,7 +11,6 @@ use crate::engine::{Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::InputSpec;
 use crate::net::auth::{load_secret, Secret};
-use crate::protocol::kept::KeptConfig;
 
 /// A `wetmr count` job (and the counting side of `run` and `cluster`).
 #[derive(Debug, Clone)]
@@ -125,8 +124,10 @@ pub struct WorkerConfig {
     pub threads: usize,
     /// Map tasks run at once.
     pub slots: u32,
-    /// Memory budget and spill directory of the kept map outputs.
-    pub kept: KeptConfig,
+    /// Bytes of kept map outputs held in memory; beyond, they go to a spill file.
+    pub kept_memory: u64,
+    /// Where the spill file is made.
+    pub spill_dir: PathBuf,
     /// The cluster's secret, if any (`--secret-file`).
     pub secret_file: Option<PathBuf>,
     /// Read only files under this directory (`--input-root`).
@@ -144,10 +145,8 @@ impl WorkerConfig {
             listen: args.listen,
             threads: threads_or_cores(args.threads),
             slots: args.slots.get(),
-            kept: KeptConfig {
-                memory: args.kept_memory,
-                spill_dir: args.spill_dir.unwrap_or_else(std::env::temp_dir),
-            },
+            kept_memory: args.kept_memory,
+            spill_dir: args.spill_dir.unwrap_or_else(std::env::temp_dir),
             secret_file: args.secret_file,
             input_root: args.input_root,
             insecure: args.insecure,

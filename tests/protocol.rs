@@ -21,7 +21,6 @@ use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::ids::Machine;
-use wetmr::protocol::kept::KeptConfig;
 use wetmr::protocol::messages::DownloadSpec;
 use wetmr::protocol::worker::{self, ConnId, Worker};
 use wetmr::tokenize::TokenizerKind;
@@ -163,18 +162,40 @@ struct Node_ {
     executor: Executor,
 }
 
-fn executor() -> Executor {
+/// How a simulated worker keeps its map outputs: bytes in memory, and where it spills.
+#[derive(Debug, Clone)]
+struct Kept {
+    memory: u64,
+    spill_dir: PathBuf,
+}
+
+impl Default for Kept {
+    /// Everything in memory.
+    fn default() -> Kept {
+        Kept {
+            memory: u64::MAX,
+            spill_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// A fresh worker with `slots` map slots that keeps its outputs as `kept` says.
+fn node(slots: u32, kept: &Kept) -> Node_ {
     static POOL: OnceLock<Arc<rayon::ThreadPool>> = OnceLock::new();
     let pool = POOL.get_or_init(|| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
         Arc::new(pool.unwrap())
     });
-    Executor::new(ExecutorConfig {
-        pool: pool.clone(),
-        input_root: None,
-        stall_timeout: std::time::Duration::from_secs(3600),
-        quiet: true,
-    })
+    Node_ {
+        worker: Worker::new(1, slots).with_kept_memory(kept.memory),
+        executor: Executor::new(ExecutorConfig {
+            pool: pool.clone(),
+            input_root: None,
+            stall_timeout: std::time::Duration::from_secs(3600),
+            quiet: true,
+            spill_dir: kept.spill_dir.clone(),
+        }),
+    }
 }
 
 struct Sim {
@@ -187,7 +208,7 @@ struct Sim {
     logs: Vec<String>,
     slots: u32,
     /// Each worker's budget and spill directory for its kept map outputs.
-    kept: Vec<KeptConfig>,
+    kept: Vec<Kept>,
     /// Steps in a row with nothing to deliver or run.
     idle: usize,
     /// Simulated time: one millisecond per step.
@@ -215,10 +236,7 @@ impl Sim {
             seed,
             coordinator: Coordinator::new(config, addresses, files, now),
             nodes: (0..workers)
-                .map(|_| Node_ {
-                    worker: Worker::new(1, slots),
-                    executor: executor(),
-                })
+                .map(|_| node(slots, &Kept::default()))
                 .collect(),
             net: Router {
                 rng: Rng(seed),
@@ -233,7 +251,7 @@ impl Sim {
             work: Vec::new(),
             logs: Vec::new(),
             slots,
-            kept: vec![KeptConfig::default(); workers],
+            kept: vec![Kept::default(); workers],
             idle: 0,
             clock: now,
             start: now,
@@ -260,19 +278,15 @@ impl Sim {
     }
 
     /// Worker `w` keeps its map outputs as `kept` says (before the job starts).
-    fn keep_within(&mut self, w: usize, kept: KeptConfig) {
-        let worker = std::mem::replace(&mut self.nodes[w].worker, Worker::new(1, self.slots));
-        self.nodes[w].worker = worker.with_kept(kept.clone());
+    fn keep_within(&mut self, w: usize, kept: Kept) {
+        self.nodes[w] = node(self.slots, &kept);
         self.kept[w] = kept;
     }
 
     /// Worker `w` starts again (same address), empty: it may join the running job.
     fn restart(&mut self, w: usize) {
         self.net.alive[w] = true;
-        self.nodes[w] = Node_ {
-            worker: Worker::new(1, self.slots).with_kept(self.kept[w].clone()),
-            executor: executor(),
-        };
+        self.nodes[w] = node(self.slots, &self.kept[w]);
     }
 
     /// Carries out every pending action of every node: the coordinator's here, the workers'
@@ -374,6 +388,9 @@ impl Sim {
         } else {
             let (w, work) = self.work.swap_remove(pick - busy.len());
             let done = work();
+            if matches!(done, worker::Completion::Loaded { frames: Ok(_), .. }) {
+                self.net.counts.reloads += 1;
+            }
             let node = &mut self.nodes[w];
             if let Some(line) = node.executor.completed(&done) {
                 self.logs.push(format!("worker {w}: {line}"));
@@ -521,6 +538,8 @@ struct Counts {
     duplicated: usize,
     /// Maps stopped early (their attempt lost to another copy).
     abandoned: usize,
+    /// Kept outputs read back from a spill file, to be sent again.
+    reloads: usize,
 }
 
 /// Seeds per chaos test: `0..default`, or `0..WETMR_CHAOS_SEEDS` for a longer hunt, or
@@ -1000,7 +1019,8 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let want = local_tsv(&files, None, 1);
-    let (mut killed, mut moved, mut again, mut copied, mut spilled) = (0, 0, 0, 0, 0);
+    let (mut killed, mut moved, mut again, mut copied) = (0, 0, 0, 0);
+    let (mut spilled, mut reloads) = (0, 0);
     for seed in chaos_seeds(80) {
         let mut rng = Rng(seed ^ 0x4b1d);
         let workers = 2 + rng.below(3);
@@ -1026,10 +1046,11 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
         let memory = [u64::MAX, 0, 200_000][rng.below(3)];
         for w in 0..workers {
             let spill_dir = dir.path().to_path_buf();
-            sim.keep_within(w, KeptConfig { memory, spill_dir });
+            sim.keep_within(w, Kept { memory, spill_dir });
         }
-        let (outcome, _) = sim.run_killing(&kills);
+        let (outcome, counts) = sim.run_killing(&kills);
         let output = outcome.unwrap_or_else(|e| panic!("seed {seed}: kills {kills:?}: {e}"));
+        reloads += counts.reloads;
         let got = tsv_of(&output, None);
         assert!(
             got == want,
@@ -1049,13 +1070,19 @@ fn killed_workers_lose_no_word_and_count_none_twice() {
     // The seeds must have exercised recovery, not just finished before the kills.
     eprintln!(
         "recovery exercised: {killed} workers lost, {moved} partitions moved, \
-         {again} tasks run again, {copied} sent from copies, {spilled} bytes spilled"
+         {again} tasks run again, {copied} sent from copies, {spilled} bytes spilled, \
+         {reloads} reads of spilled outputs"
     );
     assert!(
         replaying()
-            || (killed > 40 && moved > 40 && again > 20 && copied > 10 && spilled > 1 << 20),
+            || (killed > 40
+                && moved > 40
+                && again > 20
+                && copied > 10
+                && spilled > 1 << 20
+                && reloads > 20),
         "lost {killed}, moved {moved}, again {again}, from copies {copied}, \
-         spilled {spilled}"
+         spilled {spilled}, reloads {reloads}"
     );
 }
 
@@ -1066,7 +1093,7 @@ fn a_worker_whose_spill_file_fails_leaves_the_job_and_changes_nothing() {
     let want = local_tsv(&files, None, 1);
     // No memory for kept outputs, and no directory to spill them to.
     let missing = dir.path().join("no such dir");
-    let broken = KeptConfig {
+    let broken = Kept {
         memory: 0,
         spill_dir: missing.clone(),
     };

@@ -1,7 +1,7 @@
-//! Carrying out the worker state machine's actions: the one place that turns
-//! [`Action`]s into frames on connections, connections to peers, and CPU work, for the
-//! `wetmr worker` daemon (over mio, on rayon pools) and for the simulated cluster of the
-//! tests (over an in-memory router, on a seeded queue) alike. What differs between the
+//! Carrying out the worker state machine's actions: the one place that turns [`Action`]s
+//! into frames on connections, connections to peers, CPU work and the spill file's I/O,
+//! for the `wetmr worker` daemon (over mio, on rayon pools) and for the simulated cluster
+//! of the tests (over an in-memory router, on a seeded queue) alike. What differs between the
 //! two sits behind two small traits: [`Transport`] (the network) and [`Runner`] (where
 //! work runs). Everything else — which connection a peer's frames take, the tables a job's
 //! merges fill, which maps a job's end or a won backup abandons, which maps are stalled —
@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::serve;
+use super::spill::{SpillError, SpillFile};
 use super::tasks::{self, Tables};
 use crate::engine;
 use crate::net::frame::Outgoing;
+use crate::protocol::kept::Found;
 use crate::protocol::messages::{Failure, JobSpec};
 use crate::protocol::worker::{micros, Action, Completion, ConnId, Dest, MapOrder, Worker};
 use crate::remote::{Client, RemoteUrl};
@@ -48,6 +50,8 @@ pub enum Place {
     /// A thread of its own: a map that downloads waits on the network, not on the pool
     /// (it counts on the pool).
     Thread,
+    /// The spill file's thread: writes and reads of kept outputs, in the order given.
+    Disk,
 }
 
 /// A piece of CPU work; its completion goes back to [`Worker::complete`] (and to
@@ -72,6 +76,8 @@ pub struct ExecutorConfig {
     pub stall_timeout: Duration,
     /// Log nothing but errors (download retries included).
     pub quiet: bool,
+    /// Where the jobs' spill files are made (`--spill-dir`).
+    pub spill_dir: PathBuf,
 }
 
 /// The worker's resources besides the protocol machine: the job's tables, its connections
@@ -87,6 +93,8 @@ pub struct Executor {
     /// What fetches URL tasks, for the job it was made for: one per job, so that its
     /// maps share one limit on concurrent downloads.
     client: Option<(u64, Arc<Client>)>,
+    /// The spill file of kept outputs, for the job it was made for.
+    spill: Option<(u64, Arc<SpillFile>)>,
     /// Maps told to stop early because another copy won (Abandon).
     abandoned: u64,
 }
@@ -116,6 +124,7 @@ impl Executor {
             peers: HashMap::new(),
             maps: HashMap::new(),
             client: None,
+            spill: None,
             abandoned: 0,
         }
     }
@@ -171,6 +180,32 @@ impl Executor {
                     }),
                 );
             }
+            Action::Spill { job, frames } => {
+                let spill = self.spill_for(job);
+                self.start(
+                    runner,
+                    Place::Disk,
+                    Box::new(move || Completion::Spilled {
+                        job,
+                        offsets: frames.iter().map(|(offset, _)| *offset).collect(),
+                        result: spill.write(&frames).map_err(|e| e.to_string()),
+                    }),
+                );
+            }
+            Action::Load(order) => {
+                let spill = self.spill_for(order.job);
+                self.start(
+                    runner,
+                    Place::Disk,
+                    Box::new(move || Completion::Loaded {
+                        job: order.job,
+                        task: order.task,
+                        attempt: order.attempt,
+                        then: order.then,
+                        frames: load(&spill, order.frames).map_err(|e| e.to_string()),
+                    }),
+                );
+            }
             Action::Abandon { job, task, attempt } => {
                 if let Some(map) = self.maps.get(&(job, task, attempt)) {
                     self.abandoned += u64::from(!map.abandoned());
@@ -188,6 +223,7 @@ impl Executor {
                 // record; a stalled one, when its read returns).
                 self.abandon_maps();
                 self.tables = Arc::new(Vec::new());
+                self.spill = None;
                 self.close_peers(net);
             }
             Action::Pause(id) => net.pause(id, true),
@@ -332,6 +368,18 @@ impl Executor {
         }
     }
 
+    /// The spill file of `job`, made at its first use (the file itself at its first write).
+    fn spill_for(&mut self, job: u64) -> Arc<SpillFile> {
+        match &self.spill {
+            Some((id, spill)) if *id == job => spill.clone(),
+            _ => {
+                let spill = Arc::new(SpillFile::new(self.config.spill_dir.clone()));
+                self.spill = Some((job, spill.clone()));
+                spill
+            }
+        }
+    }
+
     fn abandon_maps(&mut self) {
         for map in self.maps.values() {
             map.control.abandon.store(true, Ordering::Relaxed);
@@ -368,6 +416,17 @@ impl Executor {
             net.close(id);
         }
     }
+}
+
+/// Kept frames in memory: those in the spill file read back.
+fn load(spill: &SpillFile, frames: Vec<(u32, Found)>) -> Result<Vec<(u32, Outgoing)>, SpillError> {
+    frames
+        .into_iter()
+        .map(|(p, found)| match found {
+            Found::Ready(frame) => Ok((p, frame)),
+            Found::OnDisk { offset, len } => Ok((p, spill.read(offset, len)?)),
+        })
+        .collect()
 }
 
 /// Where to fetch a task's file from when the coordinator serves it (`--serve-inputs`):

@@ -1,6 +1,6 @@
 //! The distributed engine around the protocol's state machines: the coordinator's driver
-//! ([`coordinate`]), the executor of a worker's actions ([`executor`]) and the CPU work it
-//! runs ([`tasks`]), the machines list ([`machines`]) and the input server ([`serve`]).
+//! ([`coordinate`]), the executor of a worker's actions ([`executor`]), the CPU work it
+//! runs ([`tasks`]) and the spill file of kept outputs it writes ([`spill`]), the machines list ([`machines`]) and the input server ([`serve`]).
 //! The commands that run them are in [`crate::commands`] (`worker`, `run`, `cluster`).
 //!
 //! ```text
@@ -22,4 +22,5 @@ pub mod coordinate;
 pub mod executor;
 pub mod machines;
 pub mod serve;
+pub mod spill;
 pub mod tasks;

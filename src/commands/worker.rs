@@ -57,7 +57,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let authenticated = secret.is_some();
     let net = Net::new(Some(listener), secret).map_err(Error::Net)?;
     // A spill directory that cannot take the file fails now, not in the middle of a job.
-    let spill_dir = &config.kept.spill_dir;
+    let spill_dir = &config.spill_dir;
     tempfile::tempfile_in(spill_dir).map_err(|e| {
         Error::Usage(format!(
             "--spill-dir {}: cannot create a file there: {e}",
@@ -92,7 +92,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
         "listening, {}, {}; kept map outputs: {} MiB in memory, then spilled to {}; {}",
         plural(config.threads, "thread"),
         plural(config.slots as usize, "slot"),
-        config.kept.memory >> 20,
+        config.kept_memory >> 20,
         crate::error::shown(spill_dir),
         if authenticated {
             "connections authenticated with the cluster's secret"
@@ -103,12 +103,13 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
 
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
     let mut worker =
-        Worker::new(config.threads as u32, config.slots).with_kept(config.kept.clone());
+        Worker::new(config.threads as u32, config.slots).with_kept_memory(config.kept_memory);
     let mut executor = Executor::new(ExecutorConfig {
         pool: pool.clone(),
         input_root,
         stall_timeout: config.stall_timeout,
         quiet: config.quiet,
+        spill_dir: spill_dir.clone(),
     });
     let mut net = Wire {
         net,
@@ -117,6 +118,7 @@ pub fn serve(config: &WorkerConfig) -> Result<()> {
     let mut runner = Pools {
         pool,
         merge_pool,
+        disk: thread_pool(1, "spill")?,
         done_tx,
         waker: net.net.waker(),
     };
@@ -220,6 +222,8 @@ struct Pools {
     pool: Arc<rayon::ThreadPool>,
     /// Merges of received partitions.
     merge_pool: rayon::ThreadPool,
+    /// The spill file's writes and reads, one at a time, in order.
+    disk: rayon::ThreadPool,
     done_tx: mpsc::Sender<Completion>,
     waker: Arc<mio::Waker>,
 }
@@ -234,6 +238,7 @@ impl Runner for Pools {
         match place {
             Place::Pool => self.pool.spawn(job),
             Place::Merge => self.merge_pool.spawn(job),
+            Place::Disk => self.disk.spawn_fifo(job),
             Place::Thread => {
                 std::thread::Builder::new()
                     .name("wetmr-url-map".into())

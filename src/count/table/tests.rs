@@ -1,6 +1,7 @@
 //! The table against plain maps: examples, and a model checked with proptest.
 
 mod examples {
+    use super::super::key::padded;
     use super::super::*;
 
     fn sorted(t: &CountTable) -> Vec<(Vec<u8>, u64, u64)> {

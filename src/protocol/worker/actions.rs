@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::FileResult;
 use crate::net::frame::{Outgoing, Payload};
+use crate::protocol::kept::Found;
 use crate::protocol::messages::{Failure, JobSpec, PartitionAck};
 
 /// A connection, as the driver names it.
@@ -50,7 +51,16 @@ pub enum Action {
         min_count: u64,
         top: Option<u64>,
     },
-    /// The job is over: drop its tables.
+    /// Write kept frames to the job's spill file, each at its offset, and complete with
+    /// [`Completion::Spilled`].
+    Spill {
+        job: u64,
+        frames: Vec<(u64, Outgoing)>,
+    },
+    /// Read kept frames back from the job's spill file and complete with
+    /// [`Completion::Loaded`].
+    Load(LoadOrder),
+    /// The job is over: drop its tables (and its spill file).
     Release,
     /// Stop reading this connection: what came on it waits to be merged, over
     /// [`INFLIGHT_HIGH`] bytes in all (its peer then blocks on a full socket).
@@ -87,6 +97,26 @@ pub struct MergeOrder {
     pub payload: Payload,
 }
 
+/// Kept frames of one task to have in memory, for `then`.
+#[derive(Debug)]
+pub struct LoadOrder {
+    pub job: u64,
+    pub task: u32,
+    pub attempt: u32,
+    pub then: Reload,
+    /// By partition: the frame, in memory or in the spill file.
+    pub frames: Vec<(u32, Found)>,
+}
+
+/// What kept frames are read back for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// To send them to their owners (a copy of those owned here to the buddy).
+    Send,
+    /// To copy them to the buddy.
+    Copy,
+}
+
 /// What a map task produced.
 #[derive(Debug)]
 pub struct MapOutput {
@@ -115,5 +145,19 @@ pub enum Completion {
     Ranked {
         job: u64,
         frames: Result<Vec<Vec<u8>>, String>,
+    },
+    /// Kept frames written to the spill file, by offset.
+    Spilled {
+        job: u64,
+        offsets: Vec<u64>,
+        result: Result<(), String>,
+    },
+    /// Kept frames read back, by partition.
+    Loaded {
+        job: u64,
+        task: u32,
+        attempt: u32,
+        then: Reload,
+        frames: Result<Vec<(u32, Outgoing)>, String>,
     },
 }

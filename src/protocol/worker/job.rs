@@ -129,7 +129,7 @@ impl Worker {
                 buddy: spec.buddy,
             },
             spec: Arc::new(spec),
-            kept: KeptOutputs::new(self.kept.clone()),
+            kept: KeptOutputs::new(self.kept_memory),
             mapping: HashMap::new(),
             cancelled: HashSet::new(),
             timers: Timers::new(next_beat),

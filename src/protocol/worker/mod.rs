@@ -3,8 +3,8 @@
 //! A driver (the mio loop of `wetmr worker`, or the in-memory router of the tests) feeds it
 //! connection events, decoded frames and the completions of CPU work, each with the current
 //! time, and carries out the [`Action`]s it queues: frames to send, connections to close,
-//! and CPU work (map a file, merge a received partition, rank the owned partitions) to run
-//! off the event loop.
+//! and work (map a file, merge a received partition, rank the owned partitions, write or
+//! read back kept outputs) to run off the event loop.
 //!
 //! Exactly once: a reducer keeps a ledger of the (partition, task) pairs it has applied.
 //! Data for a pair already applied (a repeated or duplicated task) is acknowledged and
@@ -52,7 +52,6 @@ use job::JobState;
 use reducer::Inflight;
 
 use super::codec::{decode, encode, encode_job_ref, Kind, Message, ProtocolError};
-use super::kept::KeptConfig;
 use super::messages::{Failure, RefuseReason, Role, TaskFailed};
 use crate::net::frame::{Frame, Outgoing};
 
@@ -61,7 +60,8 @@ use crate::net::frame::{Frame, Outgoing};
 pub struct Worker {
     threads: u32,
     slots: u32,
-    kept: KeptConfig,
+    /// Bytes of kept map outputs held in memory (see [`super::kept`]).
+    kept_memory: u64,
     roles: HashMap<ConnId, Role>,
     coordinator: Option<ConnId>,
     job: Option<JobState>,
@@ -80,7 +80,7 @@ impl Worker {
         Worker {
             threads,
             slots,
-            kept: KeptConfig::default(),
+            kept_memory: u64::MAX,
             roles: HashMap::new(),
             coordinator: None,
             job: None,
@@ -98,10 +98,10 @@ impl Worker {
         }
     }
 
-    /// Keeps map outputs in memory up to `kept.memory` bytes, and in a spill file in
-    /// `kept.spill_dir` beyond (by default, everything in memory).
-    pub fn with_kept(mut self, kept: KeptConfig) -> Worker {
-        self.kept = kept;
+    /// Keeps map outputs in memory up to `bytes`, and in the spill file beyond (by
+    /// default, everything in memory).
+    pub fn with_kept_memory(mut self, bytes: u64) -> Worker {
+        self.kept_memory = bytes;
         self
     }
 
@@ -197,6 +197,18 @@ impl Worker {
                 result,
             } => self.merged(job, from, head, result, now),
             Completion::Ranked { job, frames } => self.ranked(job, frames, now),
+            Completion::Spilled {
+                job,
+                offsets,
+                result,
+            } => self.spilled(job, &offsets, result, now),
+            Completion::Loaded {
+                job,
+                task,
+                attempt,
+                then,
+                frames,
+            } => self.loaded(job, (task, attempt), then, frames, now),
         }
     }
 

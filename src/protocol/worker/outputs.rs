@@ -1,14 +1,16 @@
 //! The map outputs a worker keeps until its job ends — its own tasks' Partition frames, and
 //! the copies it keeps as a buddy — to send them again to a partition's new owner. They sit
-//! in a [`KeptStore`] (memory within a budget, a spill file beyond).
+//! in a [`KeptStore`] (memory within a budget, a spill file beyond); the spill file's writes
+//! and reads are actions ([`Action::Spill`], [`Action::Load`]) that complete later, off the
+//! event loop.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{ConnId, Dest, Worker};
+use super::{Action, ConnId, Dest, LoadOrder, Reload, Worker};
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{self, encode, Bulk, Kind};
-use crate::protocol::kept::{KeptConfig, KeptFrame, KeptStore, SpillError};
+use crate::protocol::kept::{Found, KeptFrame, KeptStore};
 use crate::protocol::messages::{self as msg, PartitionAck, RefuseReason};
 
 /// The Partition frames of one task, kept until the job ends.
@@ -17,12 +19,6 @@ pub(super) struct KeptFrames {
     pub(super) attempt: u32,
     /// By partition; `None` where a buddy got no copy (partitions its peer did not own).
     pub(super) frames: Vec<Option<KeptFrame>>,
-}
-
-/// Kept frames of one task, in memory to be sent: (partition, frame).
-pub(super) struct LoadedFrames {
-    pub(super) attempt: u32,
-    pub(super) frames: Vec<(u32, Outgoing)>,
 }
 
 /// Every task's kept frames: this worker's own outputs and the copies it keeps as a buddy.
@@ -38,11 +34,12 @@ pub(super) struct KeptOutputs {
 }
 
 impl KeptOutputs {
-    pub(super) fn new(config: KeptConfig) -> KeptOutputs {
+    /// Kept outputs within `memory` bytes of memory.
+    pub(super) fn new(memory: u64) -> KeptOutputs {
         KeptOutputs {
             own: HashMap::new(),
             copies: HashMap::new(),
-            store: KeptStore::new(config),
+            store: KeptStore::new(memory),
         }
     }
 
@@ -52,27 +49,18 @@ impl KeptOutputs {
         self.own.get(&task).or_else(|| self.copies.get(&task))
     }
 
-    /// The kept frames of `task` for `partitions`, with their attempt (see
-    /// [`KeptOutputs::source`]); read back from the spill file where needed. Partitions
-    /// with no frame kept are left out.
-    pub(super) fn frames(
-        &self,
-        task: u32,
-        partitions: &[u32],
-    ) -> Result<Option<LoadedFrames>, SpillError> {
-        let Some(source) = self.source(task) else {
-            return Ok(None);
-        };
-        let mut frames = Vec::with_capacity(partitions.len());
-        for &p in partitions {
-            if let Some(Some(kept)) = source.frames.get(p as usize) {
-                frames.push((p, self.store.load(kept)?));
-            }
-        }
-        Ok(Some(LoadedFrames {
-            attempt: source.attempt,
-            frames,
-        }))
+    /// Where the kept frames of `task` for `partitions` are (see [`KeptOutputs::source`]),
+    /// with their attempt. Partitions with no frame kept are left out.
+    fn find(&self, task: u32, partitions: &[u32]) -> Option<(u32, Vec<(u32, Found)>)> {
+        let source = self.source(task)?;
+        let found = partitions
+            .iter()
+            .filter_map(|&p| match source.frames.get(p as usize) {
+                Some(Some(kept)) => Some((p, self.store.find(kept))),
+                _ => None,
+            })
+            .collect();
+        Some((source.attempt, found))
     }
 
     /// Drops the frames of one task, their memory back to the budget.
@@ -86,7 +74,7 @@ impl KeptOutputs {
 impl Worker {
     /// Accounts a freshly mapped task's frames (sent already) against the memory budget,
     /// spilling those beyond it.
-    pub(super) fn keep_outputs(&mut self, task: u32, now: Instant) {
+    pub(super) fn keep_outputs(&mut self, task: u32) {
         let Some(job) = &mut self.job else { return };
         let Some(mut outputs) = job.kept.own.remove(&task) else {
             return;
@@ -95,12 +83,10 @@ impl Worker {
             let Some(KeptFrame::Memory(frame)) = slot.take() else {
                 continue;
             };
-            match job.kept.store.keep(frame) {
-                Ok(kept) => *slot = Some(kept),
-                Err(e) => return self.leave_job(e.to_string(), now),
-            }
+            *slot = Some(job.kept.store.keep(frame));
         }
         job.kept.own.insert(task, outputs);
+        self.write_spilled();
     }
 
     /// A peer's copy of a partition it owns: kept, unapplied, and acknowledged.
@@ -128,14 +114,10 @@ impl Worker {
             let older = job.kept.copies.remove(&head.task);
             job.kept.release(older);
         }
-        let frame = match job
+        let frame = job
             .kept
             .store
-            .keep(codec::frame_of(Kind::Partition, &bulk.payload))
-        {
-            Ok(frame) => frame,
-            Err(e) => return self.leave_job(e.to_string(), now),
-        };
+            .keep(codec::frame_of(Kind::Partition, &bulk.payload));
         let copies = job
             .kept
             .copies
@@ -152,6 +134,96 @@ impl Worker {
             head,
             keeper: job.spec.you,
         };
+        self.write_spilled();
         self.send_encoded(Dest::Conn(conn), encode(&ack));
+    }
+
+    /// Hands the writes to the spill file decided so far to the executor.
+    fn write_spilled(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        let frames = job.kept.store.take_writes();
+        if !frames.is_empty() {
+            let job = job.spec.job;
+            self.actions.push_back(Action::Spill { job, frames });
+        }
+    }
+
+    /// Kept frames were written to the spill file (or could not be: the worker leaves the
+    /// job).
+    pub(super) fn spilled(
+        &mut self,
+        job: u64,
+        offsets: &[u64],
+        result: Result<(), String>,
+        now: Instant,
+    ) {
+        let Some(state) = self.current_mut(job) else {
+            return;
+        };
+        match result {
+            Ok(()) => state.kept.store.written(offsets),
+            Err(e) => self.leave_job(e, now),
+        }
+    }
+
+    /// Has `task`'s kept frames for `partitions` in memory, then sends them as `then` says:
+    /// at once when they are in memory, after the executor reads them back when some are in
+    /// the spill file.
+    pub(super) fn reload(&mut self, task: u32, partitions: &[u32], then: Reload, now: Instant) {
+        let Some(job) = &self.job else { return };
+        let Some((attempt, found)) = job.kept.find(task, partitions) else {
+            return;
+        };
+        let ready: Option<Vec<(u32, Outgoing)>> = found
+            .iter()
+            .map(|(p, f)| match f {
+                Found::Ready(frame) => Some((*p, frame.clone())),
+                Found::OnDisk { .. } => None,
+            })
+            .collect();
+        match ready {
+            Some(frames) => self.reloaded(task, attempt, then, frames, now),
+            None => self.actions.push_back(Action::Load(LoadOrder {
+                job: job.spec.job,
+                task,
+                attempt,
+                then,
+                frames: found,
+            })),
+        }
+    }
+
+    /// Kept frames were read back from the spill file (or could not be: the worker leaves
+    /// the job). They are sent as they would have been had they been in memory: a frame in
+    /// the spill file never changes, and its owners and buddy are the current ones.
+    pub(super) fn loaded(
+        &mut self,
+        job: u64,
+        (task, attempt): (u32, u32),
+        then: Reload,
+        frames: Result<Vec<(u32, Outgoing)>, String>,
+        now: Instant,
+    ) {
+        if self.job_id() != Some(job) {
+            return;
+        }
+        match frames {
+            Ok(frames) => self.reloaded(task, attempt, then, frames, now),
+            Err(e) => self.leave_job(e, now),
+        }
+    }
+
+    fn reloaded(
+        &mut self,
+        task: u32,
+        attempt: u32,
+        then: Reload,
+        frames: Vec<(u32, Outgoing)>,
+        now: Instant,
+    ) {
+        match then {
+            Reload::Send => self.deliver(task, attempt, frames, now),
+            Reload::Copy => self.push_copies(task, &frames),
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use super::outputs::{KeptFrames, LoadedFrames};
-use super::{micros, Action, Dest, MapOutput, Worker};
+use super::outputs::KeptFrames;
+use super::{micros, Action, Dest, MapOutput, Reload, Worker};
 use crate::engine::FileResult;
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{self, encode, Kind};
@@ -80,19 +80,26 @@ impl Worker {
         );
         let all: Vec<u32> = (0..partitions).collect();
         self.send_partitions(task, &all, now);
-        self.keep_outputs(task, now);
+        self.keep_outputs(task);
     }
 
     /// Sends the kept frames of `task` for `partitions` to their current owners (a copy
-    /// of those it owns itself to its buddy), and adds the bytes to the task's shuffle
-    /// figures.
+    /// of those it owns itself to its buddy), read back first if they were spilled.
     pub(super) fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
+        self.reload(task, partitions, Reload::Send, now);
+    }
+
+    /// Sends `task`'s `frames` (of `attempt`) to their current owners: those owned here go
+    /// to the local merge, a copy of each to the buddy. Adds the bytes to the task's
+    /// shuffle figures.
+    pub(super) fn deliver(
+        &mut self,
+        task: u32,
+        attempt: u32,
+        frames: Vec<(u32, Outgoing)>,
+        now: Instant,
+    ) {
         let Some(job) = &mut self.job else { return };
-        let LoadedFrames { attempt, frames } = match job.kept.frames(task, partitions) {
-            Ok(Some(found)) => found,
-            Ok(None) => return,
-            Err(e) => return self.leave_job(e.to_string(), now),
-        };
         let (you, job_id) = (job.spec.you, job.spec.job);
         let mut local = Vec::new();
         let (mut sent, mut kept) = (0, 0);
@@ -114,7 +121,9 @@ impl Worker {
             s.bytes_kept += kept;
         }
         // The copies are awaited before the local merges can complete the shuffle.
-        self.send_copies(task, &local);
+        let owned: Vec<u32> = local.iter().map(|(p, _)| *p).collect();
+        self.await_copies(task, &owned);
+        self.push_copies(task, &local);
         for (p, frame) in local {
             let head = PartitionAck {
                 job: job_id,
@@ -127,9 +136,29 @@ impl Worker {
         }
     }
 
-    /// Pushes copies of `task`'s `frames` (of partitions owned here) to the buddy, and
-    /// waits for them to be kept.
-    pub(super) fn send_copies(&mut self, task: u32, frames: &[(u32, Outgoing)]) {
+    /// The buddy is to keep copies of `task`'s `partitions` (owned here): their
+    /// acknowledgements are awaited.
+    fn await_copies(&mut self, task: u32, partitions: &[u32]) {
+        let Some(job) = &mut self.job else { return };
+        if job.placement.buddy.is_none() {
+            return;
+        }
+        let Some(shuffle) = job.shuffles.get_mut(&task) else {
+            return;
+        };
+        for &p in partitions {
+            if let Some(state) = shuffle.copies.get_mut(p as usize) {
+                if *state != CopyState::Waiting {
+                    *state = CopyState::Waiting;
+                    shuffle.left += 1;
+                }
+            }
+        }
+    }
+
+    /// Pushes copies of `task`'s `frames` to the buddy (their acknowledgements awaited
+    /// already, see [`Worker::await_copies`]).
+    pub(super) fn push_copies(&mut self, task: u32, frames: &[(u32, Outgoing)]) {
         let Some(job) = &mut self.job else { return };
         let Some(buddy) = job.placement.buddy else {
             return;
@@ -138,12 +167,8 @@ impl Worker {
             return;
         };
         for (p, frame) in frames {
-            let Some(state) = shuffle.copies.get_mut(*p as usize) else {
+            if shuffle.copies.get(*p as usize).is_none() {
                 continue;
-            };
-            if *state != CopyState::Waiting {
-                *state = CopyState::Waiting;
-                shuffle.left += 1;
             }
             let copy = codec::reframe(frame, Kind::Copy);
             shuffle.bytes_copied += copy.len() as u64;
@@ -171,6 +196,7 @@ impl Worker {
         let copied: Vec<(u32, Vec<u32>)> = job
             .shuffles
             .iter()
+            .filter(|(task, _)| job.kept.source(**task).is_some())
             .map(|(&task, s)| {
                 let parts = (0..s.copies.len() as u32)
                     .filter(|&p| s.copies[p as usize] != CopyState::None)
@@ -179,12 +205,9 @@ impl Worker {
             })
             .collect();
         for (task, parts) in copied {
-            let Some(job) = &self.job else { return };
-            match job.kept.frames(task, &parts) {
-                Ok(Some(loaded)) => self.send_copies(task, &loaded.frames),
-                Ok(None) => {}
-                Err(e) => return self.leave_job(e.to_string(), now),
-            }
+            // Awaited from now on, even while the frames are read back.
+            self.await_copies(task, &parts);
+            self.reload(task, &parts, Reload::Copy, now);
         }
     }
 
