@@ -156,6 +156,7 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ),
         ]),
         "frames" => {
+            use wetmr::protocol::ids::{Attempt, JobId, PartitionId, TaskId};
             use wetmr::protocol::{
                 codec,
                 messages::{self, PartitionAck, Task},
@@ -164,23 +165,23 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             block.push(b"word", 3, 1);
             block.push("ünïcode".as_bytes(), 1, 1);
             let partition = messages::Partition {
-                job: 7,
-                task: 1,
-                attempt: 1,
-                partition: 0,
+                job: JobId(7),
+                task: TaskId(1),
+                attempt: Attempt(1),
+                partition: PartitionId(0),
                 words: block,
             };
             let task = Task {
-                job: 7,
-                task: 2,
-                attempt: 1,
+                job: JobId(7),
+                task: TaskId(2),
+                attempt: Attempt(1),
                 path: b"/nonexistent".to_vec(),
             };
             let ack = PartitionAck {
-                job: 7,
-                task: 0,
-                attempt: 1,
-                partition: 1,
+                job: JobId(7),
+                task: TaskId(0),
+                attempt: Attempt(1),
+                partition: PartitionId(1),
             };
             let framed = |how: u8, frames: Vec<Vec<u8>>| {
                 let mut out = vec![how];

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::{keygen, stderr, wetmr, Rng, Worker};
 use wetmr::net::auth::{FrameKeys, Handshake, Secret, Signer, AUTH_HELLO, AUTH_PROOF};
 use wetmr::net::frame::{frame, header, header_of, Decoder, Frame};
+use wetmr::protocol::ids::{Attempt, JobId, Member, PartitionId, TaskId};
 use wetmr::protocol::{
     codec::{self, Kind},
     messages::{self, Hello, Role},
@@ -155,14 +156,14 @@ fn hostile_clients_are_turned_away_and_the_worker_still_counts_right() {
     let (mut signer, _) = authenticate(&mut stream, &secret);
     let hello = Hello {
         role: Role::Coordinator,
-        job: 0,
-        worker: 0,
+        job: JobId(0),
+        worker: Member(0),
     };
     let partition = messages::Partition {
-        job: 0x3039,
-        task: 0,
-        attempt: 1,
-        partition: 0,
+        job: JobId(0x3039),
+        task: TaskId(0),
+        attempt: Attempt(1),
+        partition: PartitionId(0),
         words: Default::default(),
     };
     for m in [

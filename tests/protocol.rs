@@ -20,7 +20,7 @@ use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::tsv::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
-use wetmr::protocol::ids::Machine;
+use wetmr::protocol::ids::{Attempt, JobId, Machine, Member, PartitionId, TaskId};
 use wetmr::protocol::messages::DownloadSpec;
 use wetmr::protocol::worker::{self, ConnId, Worker};
 use wetmr::tokenize::TokenizerKind;
@@ -69,7 +69,7 @@ impl Router {
     /// Opens a connection from `a` (known there as `conn_at_a`) to `b`; returns its id at b.
     fn link(&mut self, a: Node, conn_at_a: ConnId, b: Node) -> ConnId {
         let conn_at_b = self.next_conn;
-        self.next_conn += 1;
+        self.next_conn.0 += 1;
         let dead = !self.is_alive(a) || !self.is_alive(b);
         for (from, to, conn_at_from, conn_at_to) in
             [(a, b, conn_at_a, conn_at_b), (b, a, conn_at_b, conn_at_a)]
@@ -128,7 +128,7 @@ impl Transport for WorkerLink<'_> {
             .parse::<usize>()
             .map_err(|e| format!("{addr}: {e}"))?;
         let conn = self.router.next_conn;
-        self.router.next_conn += 1;
+        self.router.next_conn.0 += 1;
         self.router
             .link(Node::Worker(self.w), conn, Node::Worker(machine));
         Ok(conn)
@@ -244,7 +244,7 @@ impl Sim {
                 pipes: Vec::new(),
                 outgoing: HashMap::new(),
                 alive: vec![true; workers],
-                next_conn: 100,
+                next_conn: ConnId(100),
                 counts: Counts::default(),
                 closes: Vec::new(),
             },
@@ -270,7 +270,7 @@ impl Sim {
     fn connect_coordinator(&mut self, w: usize) {
         if self.net.alive[w] {
             self.net
-                .link(Node::Coordinator, w as ConnId, Node::Worker(w));
+                .link(Node::Coordinator, ConnId(w as u64), Node::Worker(w));
             self.coordinator.connected(Machine(w));
         } else {
             self.coordinator.lost(Machine(w), "connection refused");
@@ -296,7 +296,7 @@ impl Sim {
         while let Some(action) = self.coordinator.poll_action() {
             match action {
                 coordinator::Action::Send(w, frame) => {
-                    self.net.send(Node::Coordinator, w.0 as ConnId, frame)
+                    self.net.send(Node::Coordinator, ConnId(w.0 as u64), frame)
                 }
                 coordinator::Action::Connect(w) => self.connect_coordinator(w.0),
                 coordinator::Action::Close(w) => self.close_coordinator(w.0),
@@ -379,7 +379,7 @@ impl Sim {
             let closing = pipe.closing.filter(|_| pipe.frames.is_empty());
             let from = pipe.from;
             match to {
-                Node::Coordinator => self.coordinator.frame(Machine(conn as usize), frame, now),
+                Node::Coordinator => self.coordinator.frame(Machine(conn.0 as usize), frame, now),
                 Node::Worker(w) => self.nodes[w].worker.frame(conn, frame, now),
             }
             if let (Some(conn), Node::Worker(w)) = (closing, from) {
@@ -438,7 +438,11 @@ impl Sim {
 
     /// The coordinator closes its connection to worker `w` (it has counted it out).
     fn close_coordinator(&mut self, w: usize) {
-        let Some(&pipe) = self.net.outgoing.get(&(Node::Coordinator, w as ConnId)) else {
+        let Some(&pipe) = self
+            .net
+            .outgoing
+            .get(&(Node::Coordinator, ConnId(w as u64)))
+        else {
             return;
         };
         if self.net.pipes[pipe].dead {
@@ -470,7 +474,7 @@ impl Sim {
         }
         for (node, conn) in closed {
             match node {
-                Node::Coordinator => self.coordinator.lost(Machine(conn as usize), "killed"),
+                Node::Coordinator => self.coordinator.lost(Machine(conn.0 as usize), "killed"),
                 Node::Worker(v) => self.closed(v, conn, "killed"),
             }
         }
@@ -559,7 +563,7 @@ fn replaying() -> bool {
 
 fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobConfig {
     JobConfig {
-        job: 0x5eed,
+        job: JobId(0x5eed),
         count: Job {
             tokenizer: TokenizerKind::Word,
             policy: Policy::Strict,
@@ -734,7 +738,7 @@ fn frame(bytes: Vec<u8>) -> Frame {
 fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
     use wetmr::protocol::messages::{JobSpec, PartitionHash};
     JobSpec {
-        job: 9,
+        job: JobId(9),
         count: wetmr::engine::Job {
             tokenizer: TokenizerKind::Word,
             policy: Policy::Strict,
@@ -744,10 +748,10 @@ fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
-        you,
-        owners: (0..partitions).map(|p| p % 2).collect(),
+        you: Member(you),
+        owners: (0..partitions).map(|p| Member(p % 2)).collect(),
         epoch: 0,
-        buddy: Some(1 - you.min(1)),
+        buddy: Some(Member(1 - you.min(1))),
         heartbeat_ms: 1000,
         tasks: 3,
         downloads: DownloadSpec::new(&wetmr::remote::Settings::default()),
@@ -762,19 +766,19 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         messages::{self, Hello, Role},
     };
     let mut unknown_owner = spec(4, 0);
-    unknown_owner.owners[3] = 2;
+    unknown_owner.owners[3] = Member(2);
     let mut short_owners = spec(4, 0);
     short_owners.owners.pop();
     let mut named_host = spec(4, 0);
     named_host.workers[1] = "localhost:2".into();
     let mut own_buddy = spec(4, 0);
-    own_buddy.buddy = Some(0);
+    own_buddy.buddy = Some(Member(0));
     let mut unknown_buddy = spec(4, 0);
-    unknown_buddy.buddy = Some(2);
+    unknown_buddy.buddy = Some(Member(2));
     let hello = Hello {
         role: Role::Coordinator,
-        job: 9,
-        worker: 0,
+        job: JobId(9),
+        worker: Member(0),
     };
     let now = Instant::now();
     for bad in [
@@ -788,8 +792,8 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         unknown_buddy,
     ] {
         let mut w = Worker::new(1, 1);
-        w.frame(1, frame(codec::encode(&hello).unwrap()), now);
-        w.frame(1, frame(codec::encode(&bad).unwrap()), now);
+        w.frame(ConnId(1), frame(codec::encode(&hello).unwrap()), now);
+        w.frame(ConnId(1), frame(codec::encode(&bad).unwrap()), now);
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         let refused = actions.iter().any(|a| match a {
             worker::Action::Send(_, f) => {
@@ -800,7 +804,7 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
         assert!(refused, "{bad:?} accepted: {actions:?}");
         assert!(actions
             .iter()
-            .any(|a| matches!(a, worker::Action::Close(1))));
+            .any(|a| matches!(a, worker::Action::Close(ConnId(1)))));
         assert!(!actions
             .iter()
             .any(|a| matches!(a, worker::Action::Prepare { .. })));
@@ -809,21 +813,21 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     // turn: each closes its connection, is counted, and merges nothing.
     let started = || {
         let mut w = Worker::new(1, 1);
-        w.frame(1, frame(codec::encode(&hello).unwrap()), now);
-        w.frame(1, frame(codec::encode(&spec(4, 0)).unwrap()), now);
+        w.frame(ConnId(1), frame(codec::encode(&hello).unwrap()), now);
+        w.frame(ConnId(1), frame(codec::encode(&spec(4, 0)).unwrap()), now);
         while w.poll_action().is_some() {}
         w
     };
     let peer = |job: u64, worker: u32| Hello {
         role: Role::Peer,
-        job,
-        worker,
+        job: JobId(job),
+        worker: Member(worker),
     };
     let partition = |job: u64, task: u32, partition: u32| messages::Partition {
-        job,
-        task,
-        attempt: 1,
-        partition,
+        job: JobId(job),
+        task: TaskId(task),
+        attempt: Attempt(1),
+        partition: PartitionId(partition),
         words: Default::default(),
     };
     // (what, the job named by the peer's Hello if it sends one, its partition)
@@ -838,14 +842,14 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     for (what, hello_job, partition) in cases {
         let mut w = started();
         if let Some(job) = hello_job {
-            w.frame(2, frame(codec::encode(&peer(job, 1)).unwrap()), now);
+            w.frame(ConnId(2), frame(codec::encode(&peer(job, 1)).unwrap()), now);
         }
-        w.frame(2, frame(codec::encode(&partition).unwrap()), now);
+        w.frame(ConnId(2), frame(codec::encode(&partition).unwrap()), now);
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         assert!(
             actions
                 .iter()
-                .any(|a| matches!(a, worker::Action::Close(2))),
+                .any(|a| matches!(a, worker::Action::Close(ConnId(2)))),
             "{what}: {actions:?}"
         );
         assert!(
@@ -858,8 +862,12 @@ fn workers_refuse_inconsistent_jobs_and_misplaced_partitions() {
     }
     // The same peer's good partition is merged.
     let mut w = started();
-    w.frame(2, frame(codec::encode(&peer(9, 1)).unwrap()), now);
-    w.frame(2, frame(codec::encode(&partition(9, 2, 0)).unwrap()), now);
+    w.frame(ConnId(2), frame(codec::encode(&peer(9, 1)).unwrap()), now);
+    w.frame(
+        ConnId(2),
+        frame(codec::encode(&partition(9, 2, 0)).unwrap()),
+        now,
+    );
     let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
     assert!(
         actions
@@ -881,32 +889,36 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
     let spec = spec(1, 0);
     let hello = |role, worker| Hello {
         role,
-        job: 9,
+        job: JobId(9),
         worker,
     };
     let mut w = Worker::new(1, 1).with_inflight_limits(1, 1);
     w.frame(
-        1,
-        frame(codec::encode(&hello(Role::Coordinator, 0)).unwrap()),
+        ConnId(1),
+        frame(codec::encode(&hello(Role::Coordinator, Member(0))).unwrap()),
         now,
     );
-    w.frame(1, frame(codec::encode(&spec).unwrap()), now);
-    w.frame(2, frame(codec::encode(&hello(Role::Peer, 1)).unwrap()), now);
+    w.frame(ConnId(1), frame(codec::encode(&spec).unwrap()), now);
+    w.frame(
+        ConnId(2),
+        frame(codec::encode(&hello(Role::Peer, Member(1))).unwrap()),
+        now,
+    );
     while w.poll_action().is_some() {}
     let mut merges = Vec::new();
     for task in 0..2 {
         let partition = messages::Partition {
-            job: 9,
-            task,
-            attempt: 1,
-            partition: 0,
+            job: JobId(9),
+            task: TaskId(task),
+            attempt: Attempt(1),
+            partition: PartitionId(0),
             words: Default::default(),
         };
-        w.frame(2, frame(codec::encode(&partition).unwrap()), now);
+        w.frame(ConnId(2), frame(codec::encode(&partition).unwrap()), now);
         for action in std::iter::from_fn(|| w.poll_action()) {
             match action {
                 worker::Action::Merge(order) => merges.push(order),
-                worker::Action::Pause(c) => assert_eq!((c, task), (2, 0), "paused once"),
+                worker::Action::Pause(c) => assert_eq!((c, task), (ConnId(2), 0), "paused once"),
                 other => panic!("{other:?}"),
             }
         }
@@ -915,7 +927,7 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
     // Resumed only once nothing waits any more.
     for (i, MergeOrder { from, head, .. }) in merges.into_iter().enumerate() {
         let done = Completion::Merged {
-            job: 9,
+            job: JobId(9),
             from,
             head,
             result: Ok(()),
@@ -924,7 +936,7 @@ fn a_reducer_pauses_peers_while_too_many_received_bytes_wait_for_their_merge() {
         let actions: Vec<_> = std::iter::from_fn(|| w.poll_action()).collect();
         let resumed = actions
             .iter()
-            .any(|a| matches!(a, worker::Action::Resume(2)));
+            .any(|a| matches!(a, worker::Action::Resume(ConnId(2))));
         assert_eq!(resumed, i == 1, "{actions:?}");
     }
 }
@@ -934,10 +946,10 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
     use wetmr::protocol::worker::REFUSALS_LOGGED_PER_SECOND;
     use wetmr::protocol::{codec, messages::Partition};
     let before_hello = Partition {
-        job: 9,
-        task: 0,
-        attempt: 1,
-        partition: 0,
+        job: JobId(9),
+        task: TaskId(0),
+        attempt: Attempt(1),
+        partition: PartitionId(0),
         words: Default::default(),
     };
     let mut w = Worker::new(1, 1);
@@ -952,7 +964,11 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
     };
     let flood = REFUSALS_LOGGED_PER_SECOND as u64 + 10;
     for conn in 0..flood {
-        w.frame(conn, frame(codec::encode(&before_hello).unwrap()), now);
+        w.frame(
+            ConnId(conn),
+            frame(codec::encode(&before_hello).unwrap()),
+            now,
+        );
     }
     assert_eq!(w.refusals(), flood);
     let logged = logs(&mut w);
@@ -964,7 +980,11 @@ fn refusals_are_all_counted_and_logged_at_a_bounded_rate() {
     assert!(logged.iter().all(|l| l.contains("Partition before Hello")));
     // A second later: the lines left out are summed up, then logging goes on.
     let later = now + std::time::Duration::from_secs(1);
-    w.frame(flood, frame(codec::encode(&before_hello).unwrap()), later);
+    w.frame(
+        ConnId(flood),
+        frame(codec::encode(&before_hello).unwrap()),
+        later,
+    );
     let logged = logs(&mut w);
     assert_eq!(logged.len(), 2, "{logged:?}");
     assert_eq!(logged[0], "10 more refusals not logged");
@@ -977,7 +997,7 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
         codec::{self, Kind},
         messages::Welcome,
     };
-    let job_ready = || frame(codec::encode_job_ref(Kind::JobReady, 0x5eed));
+    let job_ready = || frame(codec::encode_job_ref(Kind::JobReady, JobId(0x5eed)));
     let mut c = Coordinator::new(
         config(None, None, 1),
         vec!["w0".into(), "w1".into()],
@@ -1156,7 +1176,7 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         for w in 0..2 {
             c.frame(
                 Machine(w),
-                frame(codec::encode_job_ref(Kind::JobReady, 0x5eed)),
+                frame(codec::encode_job_ref(Kind::JobReady, JobId(0x5eed))),
                 t0,
             );
         }
@@ -1165,7 +1185,7 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         let later = t0 + silence;
         c.frame(
             Machine(0),
-            frame(codec::encode_job_ref(Kind::Heartbeat, 0x5eed)),
+            frame(codec::encode_job_ref(Kind::Heartbeat, JobId(0x5eed))),
             later,
         );
         c.tick(later);
@@ -1284,7 +1304,7 @@ fn a_job_that_ends_abandons_its_maps_and_the_next_job_runs_at_once() {
     // A new coordinator's job on the same worker.
     let files = corpus(dir.path());
     let mut next = config(None, None, 1);
-    next.job = 0x5eee;
+    next.job = JobId(0x5eee);
     let addresses = vec!["10.0.0.0:7070".to_string()];
     sim.coordinator = Coordinator::new(next, addresses, files.clone(), sim.clock);
     sim.connect_coordinator(0);

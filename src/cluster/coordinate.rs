@@ -240,8 +240,8 @@ mod tests {
             block.push(w.as_bytes(), *tf, 1);
         }
         let frame = encode(&Ranked {
-            job: 1,
-            partition: 0,
+            job: crate::protocol::ids::JobId(1),
+            partition: crate::protocol::ids::PartitionId(0),
             last,
             distinct: 0,
             words: block,

@@ -19,6 +19,7 @@ use super::spill::{SpillError, SpillFile};
 use super::tasks::{self, Tables};
 use crate::engine;
 use crate::net::frame::Outgoing;
+use crate::protocol::ids::{Attempt, JobId, Member, PartitionId, TaskId};
 use crate::protocol::kept::Found;
 use crate::protocol::messages::{Failure, JobSpec};
 use crate::protocol::worker::{micros, Action, Completion, ConnId, Dest, MapOrder, Worker};
@@ -87,14 +88,14 @@ pub struct Executor {
     /// The current job's partition tables, filled by merges and read by ranking.
     tables: Arc<Tables>,
     /// Connections to the job's other workers, by their index.
-    peers: HashMap<u32, ConnId>,
+    peers: HashMap<Member, ConnId>,
     /// The maps under way, by (job, task, attempt), watched for progress.
-    maps: HashMap<(u64, u32, u32), MapWatch>,
+    maps: HashMap<(JobId, TaskId, Attempt), MapWatch>,
     /// What fetches URL tasks, for the job it was made for: one per job, so that its
     /// maps share one limit on concurrent downloads.
-    client: Option<(u64, Arc<Client>)>,
+    client: Option<(JobId, Arc<Client>)>,
     /// The spill file of kept outputs, for the job it was made for.
-    spill: Option<(u64, Arc<SpillFile>)>,
+    spill: Option<(JobId, Arc<SpillFile>)>,
     /// Maps told to stop early because another copy won (Abandon).
     abandoned: u64,
 }
@@ -369,7 +370,7 @@ impl Executor {
     }
 
     /// The spill file of `job`, made at its first use (the file itself at its first write).
-    fn spill_for(&mut self, job: u64) -> Arc<SpillFile> {
+    fn spill_for(&mut self, job: JobId) -> Arc<SpillFile> {
         match &self.spill {
             Some((id, spill)) if *id == job => spill.clone(),
             _ => {
@@ -389,7 +390,7 @@ impl Executor {
     /// The connection to the job's worker `peer`, opened (with a peer Hello) on first use.
     fn peer_conn(
         &mut self,
-        peer: u32,
+        peer: Member,
         worker: &Worker,
         net: &mut impl Transport,
     ) -> Result<ConnId, String> {
@@ -405,7 +406,7 @@ impl Executor {
         Ok(id)
     }
 
-    fn forget_peer(&mut self, id: ConnId) -> Option<u32> {
+    fn forget_peer(&mut self, id: ConnId) -> Option<Member> {
         let peer = self.peers.iter().find(|(_, &c)| c == id).map(|(&p, _)| p)?;
         self.peers.remove(&peer);
         Some(peer)
@@ -419,7 +420,10 @@ impl Executor {
 }
 
 /// Kept frames in memory: those in the spill file read back.
-fn load(spill: &SpillFile, frames: Vec<(u32, Found)>) -> Result<Vec<(u32, Outgoing)>, SpillError> {
+fn load(
+    spill: &SpillFile,
+    frames: Vec<(PartitionId, Found)>,
+) -> Result<Vec<(PartitionId, Outgoing)>, SpillError> {
     frames
         .into_iter()
         .map(|(p, found)| match found {

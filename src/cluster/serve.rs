@@ -188,7 +188,12 @@ fn write_head(out: &mut TcpStream, status: &str, headers: &[String]) -> io::Resu
 
 /// The URL a worker fetches task `task` of a served job from, the coordinator being at
 /// `coordinator` (as the worker sees it).
-pub fn task_url(coordinator: std::net::IpAddr, port: u16, token: &str, task: u32) -> String {
+pub fn task_url(
+    coordinator: std::net::IpAddr,
+    port: u16,
+    token: &str,
+    task: crate::protocol::ids::TaskId,
+) -> String {
     let host = match coordinator {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         std::net::IpAddr::V4(ip) => ip.to_string(),

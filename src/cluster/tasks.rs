@@ -15,6 +15,7 @@ use crate::input::Input;
 use crate::net::frame::{Outgoing, MAX_FRAME};
 use crate::partition::{self, WordBlock};
 use crate::protocol::codec::{bulk_words, encode, Kind};
+use crate::protocol::ids::{Attempt, JobId, PartitionId, TaskId};
 use crate::protocol::messages::{Failure, JobSpec, Partition, Ranked};
 use crate::protocol::worker::{MapOutput, MergeOrder};
 use crate::remote::{Client, RemoteUrl};
@@ -66,8 +67,8 @@ pub fn confine(path: &Path, root: Option<&Path>, url: bool) -> Result<PathBuf, (
 /// `control.abandon` stops it early (with a fatal failure nobody reads).
 pub fn map_file(
     spec: &JobSpec,
-    task: u32,
-    attempt: u32,
+    task: TaskId,
+    attempt: Attempt,
     path: &Path,
     control: &engine::Control,
     fetch: Option<(&rayon::ThreadPool, &Client)>,
@@ -116,7 +117,7 @@ pub fn map_file(
                 job: spec.job,
                 task,
                 attempt,
-                partition: p as u32,
+                partition: PartitionId(p as u32),
                 words,
             })
             .map(Outgoing::new)
@@ -139,7 +140,7 @@ pub type Tables = Vec<Mutex<CountTable>>;
 /// malformed one changes nothing.
 pub fn merge(tables: &Tables, order: &MergeOrder) -> Result<(), String> {
     let view = bulk_words(Kind::Partition, &order.payload).map_err(|e| e.to_string())?;
-    let Some(table) = tables.get(order.head.partition as usize) else {
+    let Some(table) = tables.get(order.head.partition.index()) else {
         return Err(format!("no table for partition {}", order.head.partition));
     };
     let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
@@ -153,8 +154,8 @@ pub fn merge(tables: &Tables, order: &MergeOrder) -> Result<(), String> {
 /// Ranked pieces, partitions in order. The tables are emptied.
 pub fn rank(
     tables: &Tables,
-    job: u64,
-    owned: &[u32],
+    job: JobId,
+    owned: &[PartitionId],
     min_count: u64,
     top: Option<u64>,
 ) -> Result<Vec<Vec<u8>>, String> {
@@ -162,7 +163,7 @@ pub fn rank(
         .par_iter()
         .map(|&p| {
             let table = tables
-                .get(p as usize)
+                .get(p.index())
                 .map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)))
                 .unwrap_or_default();
             let counted = Counted::from_tables(vec![table]);

@@ -18,6 +18,7 @@ use crate::output::deliver::{deliver, Delivery};
 use crate::output::stats::ClusterStats;
 use crate::partition::PARTITION_HASH;
 use crate::protocol::coordinator::{JobConfig, GREETING_TIMEOUT};
+use crate::protocol::ids::JobId;
 use crate::protocol::messages::{DownloadSpec, ServedInputs};
 use crate::remote::Client;
 
@@ -119,12 +120,12 @@ fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
 
 /// A job id: random, so that a stranger cannot name a running job (and unique enough to
 /// tell jobs apart in workers' logs); from the clock if the system has no random bytes.
-fn job_id() -> u64 {
+fn job_id() -> JobId {
     if let Ok(bytes) = crate::net::auth::random() {
-        return u64::from_le_bytes(bytes);
+        return JobId(u64::from_le_bytes(bytes));
     }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 40)
+    JobId(nanos ^ (u64::from(std::process::id()) << 40))
 }

@@ -16,6 +16,7 @@ use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
 
+use super::ids::{Attempt, JobId, PartitionId, TaskId};
 use super::messages::*;
 use crate::net::frame::{self, Frame, Outgoing, Payload, HEADER, MAX_FRAME, PROTOCOL_VERSION};
 use crate::partition::WordBlock;
@@ -164,8 +165,8 @@ pub struct Bulk<H> {
 /// The small fields of a [`Ranked`] piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RankedHead {
-    pub job: u64,
-    pub partition: u32,
+    pub job: JobId,
+    pub partition: PartitionId,
     pub last: bool,
     pub distinct: u64,
 }
@@ -185,10 +186,10 @@ impl BulkBody for Partition {
     fn head(payload: &Payload) -> Result<PartitionAck, rancor::Error> {
         let p = rkyv::access::<ArchivedPartition, rancor::Error>(payload)?;
         Ok(PartitionAck {
-            job: p.job.to_native(),
-            task: p.task.to_native(),
-            attempt: p.attempt.to_native(),
-            partition: p.partition.to_native(),
+            job: JobId(p.job.0.to_native()),
+            task: TaskId(p.task.0.to_native()),
+            attempt: Attempt(p.attempt.0.to_native()),
+            partition: PartitionId(p.partition.0.to_native()),
         })
     }
 
@@ -203,8 +204,8 @@ impl BulkBody for Ranked {
     fn head(payload: &Payload) -> Result<RankedHead, rancor::Error> {
         let r = rkyv::access::<ArchivedRanked, rancor::Error>(payload)?;
         Ok(RankedHead {
-            job: r.job.to_native(),
-            partition: r.partition.to_native(),
+            job: JobId(r.job.0.to_native()),
+            partition: PartitionId(r.partition.0.to_native()),
             last: r.last,
             distinct: r.distinct.to_native(),
         })
@@ -249,7 +250,7 @@ pub fn encode<T: Wire>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
 
 /// Encodes one of the messages that name a job and nothing else (JobReady, JobEnd,
 /// Heartbeat).
-pub fn encode_job_ref(kind: Kind, job: u64) -> Vec<u8> {
+pub fn encode_job_ref(kind: Kind, job: JobId) -> Vec<u8> {
     debug_assert!(matches!(
         kind,
         Kind::JobReady | Kind::JobEnd | Kind::Heartbeat

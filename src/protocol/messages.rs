@@ -12,6 +12,7 @@
 //! either way             Refused, then the connection is closed
 //! ```
 
+use super::ids::{Attempt, JobId, Member, PartitionId, TaskId};
 use crate::engine::{FileResult, Job};
 use crate::partition::WordBlock;
 
@@ -28,8 +29,8 @@ pub enum Role {
 pub struct Hello {
     pub role: Role,
     /// For a peer: the job and its own index in the job's worker list.
-    pub job: u64,
-    pub worker: u32,
+    pub job: JobId,
+    pub worker: Member,
 }
 
 /// A worker's answer to a coordinator's Hello.
@@ -51,7 +52,7 @@ pub enum PartitionHash {
 /// The job description, sent to every worker of the job.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct JobSpec {
-    pub job: u64,
+    pub job: JobId,
     /// What each map counts, and how: the engine's own job description.
     pub count: Job,
     pub hash: PartitionHash,
@@ -61,15 +62,15 @@ pub struct JobSpec {
     /// the next index; later lists (Adopt, Reassign) extend this one.
     pub workers: Vec<String>,
     /// The receiver's index in `workers`.
-    pub you: u32,
+    pub you: Member,
     /// The owner (index in `workers`) of each partition: `p mod W` when the job starts,
     /// the table of the last reassignment for a worker that joins later.
-    pub owners: Vec<u32>,
+    pub owners: Vec<Member>,
     /// The reassignment `owners` comes from (0 at the start).
     pub epoch: u32,
     /// The worker that keeps a copy of what the receiver produces for its own partitions
     /// (see [`Kind::Copy`](super::codec::Kind::Copy)); `None` when it is the only worker.
-    pub buddy: Option<u32>,
+    pub buddy: Option<Member>,
     /// How often a worker says it is alive (Heartbeat).
     pub heartbeat_ms: u32,
     /// The job's tasks: every task id is below it.
@@ -142,15 +143,15 @@ impl DownloadSpec {
 /// Names a job in messages that need nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct JobRef {
-    pub job: u64,
+    pub job: JobId,
 }
 
 /// A map task: count one input file.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Task {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
     /// The path as bytes (paths need not be UTF-8).
     pub path: Vec<u8>,
 }
@@ -159,17 +160,17 @@ pub struct Task {
 /// they are all acknowledged). The worker's slot is free for another task meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Mapped {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
 }
 
 /// A map task finished and every reducer acknowledged its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct TaskDone {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
     /// The engine's result for the task's file (its path is the task's).
     pub file: FileResult,
     /// Bytes of partition frames sent to other workers.
@@ -182,7 +183,7 @@ pub struct TaskDone {
     pub epoch: u32,
     /// The buddy that acknowledged a copy of every partition the sender owns (see
     /// [`Kind::Copy`](super::codec::Kind::Copy)), if any.
-    pub copied_to: Option<u32>,
+    pub copied_to: Option<Member>,
     /// Bytes of those copies.
     pub copied_bytes: u64,
 }
@@ -204,9 +205,9 @@ pub enum Failure {
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct TaskFailed {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
     pub failure: Failure,
     /// The error as the local engine words it.
     pub message: String,
@@ -215,10 +216,10 @@ pub struct TaskFailed {
 /// One map task's words for one partition, pushed to the partition's owner.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Partition {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
-    pub partition: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
+    pub partition: PartitionId,
     pub words: WordBlock,
 }
 
@@ -226,10 +227,10 @@ pub struct Partition {
 /// head a copy ([`Kind::Copy`](super::codec::Kind::Copy)) and, as [`Kept`], acknowledge one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct PartitionAck {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
-    pub partition: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
+    pub partition: PartitionId,
 }
 
 /// A buddy keeps a copy ([`Kind::Copy`](super::codec::Kind::Copy)).
@@ -237,7 +238,7 @@ pub struct PartitionAck {
 pub struct Kept {
     pub head: PartitionAck,
     /// The buddy's index in the job (a late answer from a former buddy does not count).
-    pub keeper: u32,
+    pub keeper: Member,
 }
 
 /// Partitions changed owner (their owner was lost): every live worker gets the new owner of
@@ -245,20 +246,20 @@ pub struct Kept {
 /// moved (it keeps its map outputs until the job ends).
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Reassign {
-    pub job: u64,
+    pub job: JobId,
     /// Counts reassignments; reports carry the epoch their sender had.
     pub epoch: u32,
     /// The owner (job worker index) of each partition.
-    pub owners: Vec<u32>,
+    pub owners: Vec<Member>,
     /// The job's workers by index (those that joined since included).
     pub workers: Vec<String>,
     /// The partitions that moved.
-    pub moved: Vec<u32>,
+    pub moved: Vec<PartitionId>,
     /// Finished tasks of the receiver whose outputs for `moved` must be sent again (from
     /// its own outputs, or from the copies it keeps as a buddy).
-    pub resend: Vec<u32>,
+    pub resend: Vec<TaskId>,
     /// The receiver's buddy from now on (see [`JobSpec::buddy`]).
-    pub buddy: Option<u32>,
+    pub buddy: Option<Member>,
 }
 
 /// First step of a reassignment, to the workers that inherit partitions only: take the new
@@ -266,34 +267,34 @@ pub struct Reassign {
 /// with Adopted; the Reassign to every worker follows when all heirs answered.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Adopt {
-    pub job: u64,
+    pub job: JobId,
     pub epoch: u32,
-    pub owners: Vec<u32>,
+    pub owners: Vec<Member>,
     /// The job's workers by index (those that joined since included).
     pub workers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Adopted {
-    pub job: u64,
+    pub job: JobId,
     pub epoch: u32,
 }
 
 /// Another copy of this task won: drop this attempt (its map result, its shuffle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Cancel {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
 }
 
 /// Send a finished task's outputs for these partitions again (its report predates a
 /// reassignment).
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Resend {
-    pub job: u64,
-    pub task: u32,
-    pub partitions: Vec<u32>,
+    pub job: JobId,
+    pub task: TaskId,
+    pub partitions: Vec<PartitionId>,
 }
 
 /// A task's outputs for moved partitions were sent again and acknowledged, or could not
@@ -301,18 +302,18 @@ pub struct Resend {
 /// some), and the task must run again.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Resent {
-    pub job: u64,
-    pub task: u32,
+    pub job: JobId,
+    pub task: TaskId,
     pub epoch: u32,
     pub bytes: u64,
-    pub lacking: Vec<u32>,
+    pub lacking: Vec<PartitionId>,
 }
 
 /// All map tasks are done: rank these partitions (owned by the receiver) and send them.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Reduce {
-    pub job: u64,
-    pub partitions: Vec<u32>,
+    pub job: JobId,
+    pub partitions: Vec<PartitionId>,
     pub min_count: u64,
     /// Each partition sends at most this many words (the global top K is among them).
     pub top: Option<u64>,
@@ -322,8 +323,8 @@ pub struct Reduce {
 /// says so.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Ranked {
-    pub job: u64,
-    pub partition: u32,
+    pub job: JobId,
+    pub partition: PartitionId,
     pub last: bool,
     /// On the last piece: the partition's distinct words (before `min_count` and `top`).
     pub distinct: u64,
@@ -347,7 +348,7 @@ pub struct WorkerFigures {
 
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct ReduceDone {
-    pub job: u64,
+    pub job: JobId,
     pub figures: WorkerFigures,
 }
 

@@ -17,7 +17,8 @@ use super::reference;
 use wetmr::input::gzip::{decode_member, MemberReader};
 use wetmr::net::auth::{Handshake, Secret};
 use wetmr::net::frame::{Decoder, Frame};
-use wetmr::protocol::worker::{Action, Completion, Worker};
+use wetmr::protocol::ids::{JobId, Member};
+use wetmr::protocol::worker::{Action, Completion, ConnId, Worker};
 use wetmr::protocol::{
     codec,
     messages::{Hello, JobSpec, PartitionHash, Role},
@@ -128,7 +129,7 @@ pub fn tokenize(text: &[u8]) {
 /// The job the worker of [`frames`] runs: worker 0 of two, four partitions, three tasks.
 pub fn job() -> JobSpec {
     JobSpec {
-        job: 7,
+        job: JobId(7),
         count: wetmr::engine::Job {
             tokenizer: TokenizerKind::Word,
             policy: wetmr::engine::Policy::Strict,
@@ -138,10 +139,10 @@ pub fn job() -> JobSpec {
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions: 4,
         workers: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
-        you: 0,
-        owners: vec![0, 1, 0, 1],
+        you: Member(0),
+        owners: vec![Member(0), Member(1), Member(0), Member(1)],
         epoch: 0,
-        buddy: Some(1),
+        buddy: Some(Member(1)),
         heartbeat_ms: 100,
         tasks: 3,
         downloads: wetmr::protocol::messages::DownloadSpec::new(&wetmr::remote::Settings::default()),
@@ -153,13 +154,13 @@ pub fn job() -> JobSpec {
 pub fn opening() -> Vec<Vec<u8>> {
     let hello = |role, worker| Hello {
         role,
-        job: 7,
+        job: JobId(7),
         worker,
     };
     vec![
-        codec::encode(&hello(Role::Coordinator, 0)).unwrap(),
+        codec::encode(&hello(Role::Coordinator, Member(0))).unwrap(),
         codec::encode(&job()).unwrap(),
-        codec::encode(&hello(Role::Peer, 1)).unwrap(),
+        codec::encode(&hello(Role::Peer, Member(1))).unwrap(),
     ]
 }
 
@@ -184,14 +185,14 @@ pub fn frames(data: &[u8]) {
     let mut worker = Worker::new(1, 1);
     let now = Instant::now();
     let mut tables: wetmr::cluster::tasks::Tables = Vec::new();
-    let peer = 2;
+    let (coordinator, peer) = (ConnId(1), ConnId(2));
     for (i, bytes) in opening().into_iter().enumerate() {
-        let conn = if i < 2 { 1 } else { peer };
+        let conn = if i < 2 { coordinator } else { peer };
         for frame in decode(&bytes, bytes.len()) {
             worker.frame(conn, frame, now);
         }
     }
-    let conn = if how & 1 == 0 { 1 } else { peer };
+    let conn = if how & 1 == 0 { coordinator } else { peer };
     for (i, frame) in whole.into_iter().enumerate() {
         let now = now + Duration::from_millis(i as u64);
         worker.frame(conn, frame, now);
@@ -204,7 +205,7 @@ pub fn frames(data: &[u8]) {
                 Action::Merge(order) => {
                     let result = wetmr::cluster::tasks::merge(&tables, &order);
                     let done = Completion::Merged {
-                        job: 7,
+                        job: JobId(7),
                         from: order.from,
                         head: order.head,
                         result,

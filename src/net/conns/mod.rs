@@ -41,7 +41,21 @@ use super::frame::{Decoder, Frame, Outgoing};
 use conn::{Auth, Conn};
 
 /// A connection's name, stable for its lifetime and never reused.
-pub type ConnId = u64;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// Its token in the poll.
+    fn token(self) -> Token {
+        Token(self.0 as usize)
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Outbox size above which a connection is no longer read.
 pub const OUTBOX_HIGH: usize = 64 << 20;
@@ -127,7 +141,7 @@ impl Net {
             events: Events::with_capacity(1024),
             listener,
             conns: HashMap::new(),
-            next_id: FIRST_CONN as ConnId,
+            next_id: ConnId(FIRST_CONN as u64),
             scratch: vec![0; 256 << 10],
             waker,
             secret,
@@ -185,10 +199,10 @@ impl Net {
         auth: Auth,
     ) -> io::Result<ConnId> {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id.0 += 1;
         self.poll.registry().register(
             &mut stream,
-            Token(id as usize),
+            id.token(),
             Interest::READABLE | Interest::WRITABLE,
         )?;
         // Control messages are small and latency matters more than packet count.
@@ -358,7 +372,7 @@ impl Net {
                 LISTENER => self.accept(out),
                 EXTRA => out.push(NetEvent::Extra),
                 Token(t) => {
-                    let id = t as ConnId;
+                    let id = ConnId(t as u64);
                     if writable {
                         self.writable(id, out);
                     }

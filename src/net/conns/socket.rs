@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use mio::{Interest, Token};
+use mio::Interest;
 
 use super::conn::take_bytes;
 use super::{ConnId, Net, NetEvent, OUTBOX_HIGH, OUTBOX_LOW, READ_TURN, WRITE_SLICES};
@@ -80,7 +80,7 @@ impl Net {
             let _ = self
                 .poll
                 .registry()
-                .reregister(&mut conn.stream, Token(id as usize), interest);
+                .reregister(&mut conn.stream, id.token(), interest);
         }
     }
 

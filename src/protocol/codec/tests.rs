@@ -3,6 +3,7 @@ use crate::engine::{Counters, FileResult, Policy, Skipped};
 use crate::error::Offset;
 use crate::input::Format;
 use crate::net::frame::Decoder;
+use crate::protocol::ids::Member;
 use crate::tokenize::TokenizerKind;
 
 fn roundtrip(bytes: &[u8]) -> Result<Message, ProtocolError> {
@@ -56,7 +57,7 @@ fn summary() -> FileResult {
 
 fn spec() -> JobSpec {
     JobSpec {
-        job: 0x0123_4567_89ab_cdef,
+        job: JobId(0x0123_4567_89ab_cdef),
         count: crate::engine::Job {
             tokenizer: TokenizerKind::Uax29,
             policy: Policy::Skip,
@@ -66,10 +67,19 @@ fn spec() -> JobSpec {
         hash: PartitionHash::Xxh3Seed0Mod,
         partitions: 8,
         workers: vec!["127.0.0.1:7001".into(), "[::1]:7002".into()],
-        you: 1,
-        owners: vec![0, 1, 0, 1, 0, 1, 0, 1],
+        you: Member(1),
+        owners: vec![
+            Member(0),
+            Member(1),
+            Member(0),
+            Member(1),
+            Member(0),
+            Member(1),
+            Member(0),
+            Member(1),
+        ],
         epoch: 2,
-        buddy: Some(0),
+        buddy: Some(Member(0)),
         heartbeat_ms: 1000,
         tasks: 40,
         downloads: DownloadSpec {
@@ -91,18 +101,18 @@ fn spec() -> JobSpec {
 
 /// One message of every kind, with every field set to something other than its default.
 fn samples() -> Vec<Vec<u8>> {
-    let job = 0x0123_4567_89ab_cdef;
+    let job = JobId(0x0123_4567_89ab_cdef);
     let ack = PartitionAck {
         job,
-        task: 3,
-        attempt: 1,
-        partition: 5,
+        task: TaskId(3),
+        attempt: Attempt(1),
+        partition: PartitionId(5),
     };
     let partition = Partition {
         job,
-        task: 3,
-        attempt: 1,
-        partition: 5,
+        task: TaskId(3),
+        attempt: Attempt(1),
+        partition: PartitionId(5),
         words: words(),
     };
     let partition_frame = encode(&partition).unwrap();
@@ -110,7 +120,7 @@ fn samples() -> Vec<Vec<u8>> {
         encode(&Hello {
             role: Role::Peer,
             job,
-            worker: 2,
+            worker: Member(2),
         }),
         encode(&Welcome {
             threads: 8,
@@ -120,27 +130,27 @@ fn samples() -> Vec<Vec<u8>> {
         Ok(encode_job_ref(Kind::JobReady, job)),
         encode(&Task {
             job,
-            task: 3,
-            attempt: 1,
+            task: TaskId(3),
+            attempt: Attempt(1),
             path: b"/data/CC-MAIN-x.warc.wet.gz".to_vec(),
         }),
         encode(&TaskDone {
             job,
-            task: 3,
-            attempt: 1,
+            task: TaskId(3),
+            attempt: Attempt(1),
             file: summary(),
             shuffle_bytes: 11,
             kept_bytes: 12,
             map_micros: 13,
             shuffle_micros: 14,
             epoch: 2,
-            copied_to: Some(0),
+            copied_to: Some(Member(0)),
             copied_bytes: 15,
         }),
         encode(&TaskFailed {
             job,
-            task: 3,
-            attempt: 1,
+            task: TaskId(3),
+            attempt: Attempt(1),
             failure: Failure::Stalled,
             message: "no progress".into(),
         }),
@@ -148,13 +158,13 @@ fn samples() -> Vec<Vec<u8>> {
         encode(&ack),
         encode(&Reduce {
             job,
-            partitions: vec![1, 5],
+            partitions: vec![PartitionId(1), PartitionId(5)],
             min_count: 2,
             top: Some(100),
         }),
         encode(&Ranked {
             job,
-            partition: 5,
+            partition: PartitionId(5),
             last: true,
             distinct: 77,
             words: words(),
@@ -177,46 +187,46 @@ fn samples() -> Vec<Vec<u8>> {
         encode(&Reassign {
             job,
             epoch: 3,
-            owners: vec![1, 1, 0],
+            owners: vec![Member(1), Member(1), Member(0)],
             workers: vec!["127.0.0.1:7001".into()],
-            moved: vec![0],
-            resend: vec![4, 9],
-            buddy: Some(1),
+            moved: vec![PartitionId(0)],
+            resend: vec![TaskId(4), TaskId(9)],
+            buddy: Some(Member(1)),
         }),
         encode(&Resent {
             job,
-            task: 3,
+            task: TaskId(3),
             epoch: 3,
             bytes: 999,
-            lacking: vec![2],
+            lacking: vec![PartitionId(2)],
         }),
         encode(&Resend {
             job,
-            task: 3,
-            partitions: vec![0, 2],
+            task: TaskId(3),
+            partitions: vec![PartitionId(0), PartitionId(2)],
         }),
         encode(&Adopt {
             job,
             epoch: 3,
-            owners: vec![1, 1, 0],
+            owners: vec![Member(1), Member(1), Member(0)],
             workers: vec!["127.0.0.1:7001".into()],
         }),
         encode(&Adopted { job, epoch: 3 }),
         Ok(encode_job_ref(Kind::Heartbeat, job)),
         encode(&Cancel {
             job,
-            task: 3,
-            attempt: 2,
+            task: TaskId(3),
+            attempt: Attempt(2),
         }),
         Ok(reframe(&partition_frame, Kind::Copy).to_vec()),
         encode(&Kept {
             head: ack,
-            keeper: 1,
+            keeper: Member(1),
         }),
         encode(&Mapped {
             job,
-            task: 3,
-            attempt: 1,
+            task: TaskId(3),
+            attempt: Attempt(1),
         }),
     ]
     .into_iter()
@@ -247,9 +257,9 @@ fn every_kind_round_trips_to_the_same_bytes() {
 #[test]
 fn decoded_fields_are_the_encoded_ones() {
     let task = Task {
-        job: 7,
-        task: 3,
-        attempt: 1,
+        job: JobId(7),
+        task: TaskId(3),
+        attempt: Attempt(1),
         path: path_to_bytes(std::path::Path::new("/data/x.warc.wet.gz")),
     };
     match roundtrip(&encode(&task).unwrap()).unwrap() {
@@ -261,10 +271,10 @@ fn decoded_fields_are_the_encoded_ones() {
         m => panic!("{m:?}"),
     }
     let part = Partition {
-        job: 7,
-        task: 3,
-        attempt: 1,
-        partition: 9,
+        job: JobId(7),
+        task: TaskId(3),
+        attempt: Attempt(1),
+        partition: PartitionId(9),
         words: words(),
     };
     let partition = encode(&part).unwrap();
@@ -275,7 +285,7 @@ fn decoded_fields_are_the_encoded_ones() {
         let (Message::Partition(bulk) | Message::Copy(bulk)) = roundtrip(&bytes).unwrap() else {
             panic!("not a partition");
         };
-        assert_eq!(bulk.head.partition, 9);
+        assert_eq!(bulk.head.partition, PartitionId(9));
         assert_eq!(bulk.payload[..], payload_of(&partition)[..]);
         assert_eq!(frame_of(kind, &bulk.payload)[..], bytes[..]);
         let view = bulk_words(kind, &bulk.payload).unwrap();
@@ -300,8 +310,8 @@ fn bad_payloads_and_versions_are_errors() {
     );
     let hello = Hello {
         role: Role::Peer,
-        job: 1,
-        worker: 0,
+        job: JobId(1),
+        worker: Member(0),
     };
     bytes = encode(&hello).unwrap();
     bytes[4] = 9;

@@ -6,13 +6,13 @@ use std::time::Duration;
 use super::report::{JobError, JobOutput};
 use crate::engine::Job;
 use crate::net::frame::Outgoing;
-use crate::protocol::ids::Machine;
+use crate::protocol::ids::{JobId, Machine};
 use crate::protocol::messages::{DownloadSpec, ServedInputs};
 
 /// What to count, and how to cut the job.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
-    pub job: u64,
+    pub job: JobId,
     /// What each map counts, and how.
     pub count: Job,
     pub min_count: u64,

@@ -3,7 +3,7 @@
 use super::members::{plausible, Link};
 use super::{Action, Coordinator, Phase};
 use crate::protocol::codec::{bulk_words, Bulk, Kind, Message, RankedHead};
-use crate::protocol::ids::{Attempt, Machine};
+use crate::protocol::ids::{Attempt, JobId, Machine, TaskId};
 use crate::protocol::messages::{self as msg, Failure, RefuseReason};
 
 impl Coordinator {
@@ -56,7 +56,7 @@ impl Coordinator {
                 self.check_prepared();
             }
             (Message::Mapped(m), Phase::Mapping) if self.runs(m.job, m.task, m.attempt, w) => {
-                let (t, attempt) = (m.task as usize, Attempt(m.attempt));
+                let (t, attempt) = (m.task, m.attempt);
                 let schedule = &mut self.schedule;
                 schedule.release_slot(t, w, attempt, &mut self.members);
                 let other = schedule.mapped(t, w, attempt, &mut self.members, &mut self.recovery);
@@ -118,16 +118,15 @@ impl Coordinator {
     }
 
     /// Copy `(w, attempt)` of `task` of this job runs.
-    fn runs(&self, job: u64, task: u32, attempt: u32, w: Machine) -> bool {
-        job == self.config.job && self.schedule.is_running(task, w, Attempt(attempt))
+    fn runs(&self, job: JobId, task: TaskId, attempt: Attempt, w: Machine) -> bool {
+        job == self.config.job && self.schedule.is_running(task, w, attempt)
     }
 
     fn task_done(&mut self, w: Machine, done: msg::TaskDone) {
-        let (t, attempt) = (done.task as usize, Attempt(done.attempt));
+        let (t, attempt) = (done.task, done.attempt);
         self.schedule.release_slot(t, w, attempt, &mut self.members);
         self.members[w].report.add_task(&done);
-        let copy_at =
-            (done.copied_to).and_then(|i| self.members.current(crate::protocol::ids::Member(i)));
+        let copy_at = (done.copied_to).and_then(|i| self.members.current(i));
         let cancel = self.schedule.done(
             t,
             (w, attempt),
@@ -147,7 +146,7 @@ impl Coordinator {
     }
 
     fn task_failed(&mut self, w: Machine, f: msg::TaskFailed) {
-        let (t, attempt) = (f.task as usize, Attempt(f.attempt));
+        let (t, attempt) = (f.task, f.attempt);
         if f.failure != Failure::Stalled {
             // (A stalled map still holds its thread: its slot stays taken.)
             self.schedule.release_slot(t, w, attempt, &mut self.members);
@@ -168,7 +167,7 @@ impl Coordinator {
 
     fn resent(&mut self, w: Machine, r: msg::Resent) {
         self.recovery.bytes_resent += r.bytes;
-        let t = r.task as usize;
+        let t = r.task;
         if !r.lacking.is_empty() {
             // It held copies of only some of the task's outputs: run it again.
             let addr = self.members.address(w);
@@ -191,7 +190,7 @@ impl Coordinator {
     fn ranked(&mut self, w: Machine, bulk: Bulk<RankedHead>) {
         let head = bulk.head;
         let valid = head.job == self.config.job
-            && head.partition < self.placement.partitions
+            && head.partition.0 < self.placement.partitions
             && self.members.is(w, self.placement.owner(head.partition))
             && self.collect.expects(&head);
         if !valid {
@@ -204,11 +203,11 @@ impl Coordinator {
     }
 
     /// Tells the worker running copy `attempt` of task `t` that another copy won.
-    pub(super) fn cancel(&mut self, t: usize, w: Machine, attempt: Attempt) {
+    pub(super) fn cancel(&mut self, t: TaskId, w: Machine, attempt: Attempt) {
         let cancel = msg::Cancel {
             job: self.config.job,
-            task: t as u32,
-            attempt: attempt.0,
+            task: t,
+            attempt,
         };
         self.send(w, &cancel);
     }

@@ -52,7 +52,7 @@ use schedule::Schedule;
 use timers::Timers;
 
 use super::codec::{decode, encode, encode_job_ref, Kind, Wire};
-use super::ids::{Machine, Member};
+use super::ids::{Machine, Member, PartitionId};
 use super::messages::{self as msg, JobSpec, PartitionHash, Role, MAX_PARTITIONS};
 use crate::net::frame::{Frame, Outgoing};
 
@@ -116,7 +116,8 @@ impl Coordinator {
         let hello = msg::Hello {
             role: Role::Coordinator,
             job: self.config.job,
-            worker: 0,
+            // (Only a peer names itself.)
+            worker: Member(0),
         };
         self.members[w].link = Link::Greeted;
         self.send(w, &hello);
@@ -283,7 +284,7 @@ impl Coordinator {
         let plural = |n: usize| if n == 1 { "" } else { "s" };
         let files = self.schedule.len();
         self.log(format!(
-            "job {:016x}: {files} file{} on {n} worker{}, R = {partitions} partitions ({})",
+            "job {}: {files} file{} on {n} worker{}, R = {partitions} partitions ({})",
             self.config.job,
             plural(files),
             plural(n as usize),
@@ -302,10 +303,10 @@ impl Coordinator {
             hash: PartitionHash::Xxh3Seed0Mod,
             partitions: self.placement.partitions,
             workers: self.members.addresses(),
-            you: index.0,
+            you: index,
             owners: self.placement.owners(),
             epoch: self.placement.epoch,
-            buddy: self.placement.buddy_of(index).map(|b| b.0),
+            buddy: self.placement.buddy_of(index),
             heartbeat_ms: (config.heartbeat_interval.as_millis()).clamp(1, u32::MAX as u128) as u32,
             tasks: self.schedule.len() as u32,
             downloads: config.downloads.clone(),
@@ -384,8 +385,8 @@ impl Coordinator {
             let Some(index) = self.members[w].member else {
                 continue;
             };
-            let owned: Vec<u32> = self.placement.owned_by(index).collect();
-            let partitions: Vec<u32> = (owned.into_iter())
+            let owned: Vec<PartitionId> = self.placement.owned_by(index).collect();
+            let partitions: Vec<PartitionId> = (owned.into_iter())
                 .filter(|&p| self.collect.request(p))
                 .collect();
             if partitions.is_empty() {
@@ -470,7 +471,7 @@ impl Coordinator {
 #[cfg(test)]
 pub(crate) fn tests_config() -> JobConfig {
     JobConfig {
-        job: 1,
+        job: crate::protocol::ids::JobId(1),
         count: crate::engine::Job {
             tokenizer: crate::tokenize::TokenizerKind::Word,
             policy: crate::engine::Policy::Strict,

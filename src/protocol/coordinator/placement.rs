@@ -2,7 +2,7 @@
 //! copies of what its tasks produce for its own partitions), and the reassignments that
 //! move partitions off lost workers (epochs, and the one waiting for its heirs).
 
-use crate::protocol::ids::{Machine, Member};
+use crate::protocol::ids::{partitions, Machine, Member, PartitionId};
 
 /// A reassignment waiting for its heirs' Adopted.
 #[derive(Debug)]
@@ -11,7 +11,7 @@ pub(super) struct Adoption {
     /// Heirs still to answer.
     pub heirs: Vec<Machine>,
     /// Every partition moved since the last completed reassignment.
-    pub moved: Vec<u32>,
+    pub moved: Vec<PartitionId>,
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ pub(super) struct Placement {
     buddies: Vec<Option<Member>>,
     /// Reassignments so far, and the partitions each one moved.
     pub epoch: u32,
-    moved_at: Vec<Vec<u32>>,
+    moved_at: Vec<Vec<PartitionId>>,
     pub adopting: Option<Adoption>,
 }
 
@@ -42,18 +42,18 @@ impl Placement {
         }
     }
 
-    pub fn owner(&self, p: u32) -> Member {
-        self.owners[p as usize]
+    pub fn owner(&self, p: PartitionId) -> Member {
+        self.owners[p.index()]
     }
 
-    /// The owners table as messages carry it.
-    pub fn owners(&self) -> Vec<u32> {
-        self.owners.iter().map(|m| m.0).collect()
+    /// The owners table, as messages carry it.
+    pub fn owners(&self) -> Vec<Member> {
+        self.owners.clone()
     }
 
     /// The partitions `member` owns.
-    pub fn owned_by(&self, member: Member) -> impl Iterator<Item = u32> + '_ {
-        (0..self.partitions).filter(move |&p| self.owner(p) == member)
+    pub fn owned_by(&self, member: Member) -> impl Iterator<Item = PartitionId> + '_ {
+        partitions(self.partitions).filter(move |&p| self.owner(p) == member)
     }
 
     pub fn buddy_of(&self, member: Member) -> Option<Member> {
@@ -79,10 +79,10 @@ impl Placement {
     /// Member `dead` was lost: its partitions go round robin to the members `alive`
     /// (sorted), and those whose buddy it was get the next one among them. Starts a new
     /// epoch; returns the partitions moved.
-    pub fn move_from(&mut self, dead: Member, alive: &[Member]) -> Vec<u32> {
-        let moved: Vec<u32> = self.owned_by(dead).collect();
+    pub fn move_from(&mut self, dead: Member, alive: &[Member]) -> Vec<PartitionId> {
+        let moved: Vec<PartitionId> = self.owned_by(dead).collect();
         for (i, &p) in moved.iter().enumerate() {
-            self.owners[p as usize] = alive[i % alive.len()];
+            self.owners[p.index()] = alive[i % alive.len()];
         }
         self.epoch += 1;
         self.moved_at.push(moved.clone());
@@ -95,8 +95,8 @@ impl Placement {
     }
 
     /// The partitions moved after `epoch`, sorted.
-    pub fn moved_since(&self, epoch: u32) -> Vec<u32> {
-        let mut partitions: Vec<u32> = self.moved_at[epoch as usize..].concat();
+    pub fn moved_since(&self, epoch: u32) -> Vec<PartitionId> {
+        let mut partitions: Vec<PartitionId> = self.moved_at[epoch as usize..].concat();
         partitions.sort_unstable();
         partitions.dedup();
         partitions
@@ -111,21 +111,22 @@ mod tests {
     fn a_lost_member_s_partitions_go_round_robin_and_its_wards_get_new_buddies() {
         // 8 partitions over 4 members: member m owns m, m+4; each member's buddy is the next.
         let mut placement = Placement::new(8, 4);
-        assert_eq!(placement.owned_by(Member(1)).collect::<Vec<_>>(), [1, 5]);
+        let [p1, p5] = [PartitionId(1), PartitionId(5)];
+        assert_eq!(placement.owned_by(Member(1)).collect::<Vec<_>>(), [p1, p5]);
         assert_eq!(placement.buddy_of(Member(0)), Some(Member(1)));
         assert_eq!(placement.buddy_of(Member(3)), Some(Member(0)));
         // Member 1 is lost; 0, 2 and 3 are alive.
         let alive = [Member(0), Member(2), Member(3)];
         let moved = placement.move_from(Member(1), &alive);
-        assert_eq!(moved, [1, 5]);
-        assert_eq!(placement.owner(1), Member(0));
-        assert_eq!(placement.owner(5), Member(2));
+        assert_eq!(moved, [p1, p5]);
+        assert_eq!(placement.owner(p1), Member(0));
+        assert_eq!(placement.owner(p5), Member(2));
         assert_eq!(placement.owned_by(Member(1)).count(), 0);
         // Member 0 kept its copies at 1: its buddy is now the next live member.
         assert_eq!(placement.buddy_of(Member(0)), Some(Member(2)));
         assert_eq!(placement.epoch, 1);
         // Reports made before the move resend what moved since.
-        assert_eq!(placement.moved_since(0), [1, 5]);
+        assert_eq!(placement.moved_since(0), [p1, p5]);
         assert!(placement.moved_since(1).is_empty());
     }
 

@@ -5,7 +5,7 @@
 use super::members::Link;
 use super::placement::{Adoption, Placement};
 use super::{Coordinator, JobError, Phase};
-use crate::protocol::ids::{Machine, Member};
+use crate::protocol::ids::{Machine, Member, TaskId};
 use crate::protocol::messages as msg;
 
 impl Coordinator {
@@ -138,7 +138,7 @@ impl Coordinator {
                 workers: self.members.addresses(),
                 moved: adoption.moved.clone(),
                 resend,
-                buddy: buddy.map(|b| b.0),
+                buddy,
             };
             self.send(v, &reassign);
         }
@@ -148,7 +148,7 @@ impl Coordinator {
 
     /// Asks the worker that finished task `t` to send its outputs again for the partitions
     /// moved after `epoch`.
-    pub(super) fn request_resend(&mut self, t: usize, epoch: u32) {
+    pub(super) fn request_resend(&mut self, t: TaskId, epoch: u32) {
         let partitions = self.placement.moved_since(epoch);
         let Some(w) = self.schedule.resend(t) else {
             return;
@@ -156,7 +156,7 @@ impl Coordinator {
         self.recovery.resends += 1;
         let resend = msg::Resend {
             job: self.config.job,
-            task: t as u32,
+            task: t,
             partitions,
         };
         self.send(w, &resend);

@@ -3,6 +3,7 @@
 
 use crate::net::frame::Payload;
 use crate::protocol::codec::RankedHead;
+use crate::protocol::ids::PartitionId;
 
 #[derive(Debug, Default)]
 struct Partition {
@@ -29,8 +30,8 @@ impl Collect {
 
     /// Partition `p` is to be asked of its owner: not complete, not asked yet. Marks it
     /// asked.
-    pub fn request(&mut self, p: u32) -> bool {
-        let part = &mut self.partitions[p as usize];
+    pub fn request(&mut self, p: PartitionId) -> bool {
+        let part = &mut self.partitions[p.index()];
         let ask = !part.complete && !part.requested;
         part.requested |= ask;
         ask
@@ -39,13 +40,13 @@ impl Collect {
     /// A piece of partition `head.partition` may come now (asked, not complete).
     pub fn expects(&self, head: &RankedHead) -> bool {
         self.partitions
-            .get(head.partition as usize)
+            .get(head.partition.index())
             .is_some_and(|p| p.requested && !p.complete)
     }
 
     /// Takes a piece (checked with [`Collect::expects`]).
     pub fn piece(&mut self, head: &RankedHead, payload: Payload) {
-        let part = &mut self.partitions[head.partition as usize];
+        let part = &mut self.partitions[head.partition.index()];
         part.pieces.push(payload);
         if head.last {
             part.complete = true;
@@ -55,8 +56,8 @@ impl Collect {
 
     /// Partition `p` moved before its owner sent it all: what came is dropped, and it
     /// will be asked of its new owner.
-    pub fn moved(&mut self, p: u32) {
-        let part = &mut self.partitions[p as usize];
+    pub fn moved(&mut self, p: PartitionId) {
+        let part = &mut self.partitions[p.index()];
         if !part.complete {
             part.pieces.clear();
             part.requested = false;
@@ -86,8 +87,8 @@ mod tests {
 
     fn head(partition: u32, last: bool, distinct: u64) -> RankedHead {
         RankedHead {
-            job: 1,
-            partition,
+            job: crate::protocol::ids::JobId(1),
+            partition: PartitionId(partition),
             last,
             distinct,
         }
@@ -97,15 +98,15 @@ mod tests {
     fn pieces_are_expected_only_once_asked_and_until_the_last() {
         let mut collect = Collect::new(2);
         assert!(!collect.expects(&head(0, false, 0)), "not asked yet");
-        assert!(collect.request(0));
-        assert!(!collect.request(0), "asked once");
+        assert!(collect.request(PartitionId(0)));
+        assert!(!collect.request(PartitionId(0)), "asked once");
         assert!(collect.expects(&head(0, false, 0)));
         collect.piece(&head(0, false, 0), Payload::new());
         collect.piece(&head(0, true, 7), Payload::new());
         assert!(!collect.expects(&head(0, false, 0)), "complete");
         assert!(!collect.complete(), "partition 1 is not");
         assert!(!collect.expects(&head(2, true, 0)), "no such partition");
-        assert!(collect.request(1));
+        assert!(collect.request(PartitionId(1)));
         collect.piece(&head(1, true, 5), Payload::new());
         assert!(collect.complete());
         assert_eq!(collect.distinct(), 12);
@@ -118,14 +119,14 @@ mod tests {
     #[test]
     fn a_partition_that_moves_before_its_last_piece_starts_over() {
         let mut collect = Collect::new(1);
-        collect.request(0);
+        collect.request(PartitionId(0));
         collect.piece(&head(0, false, 0), Payload::new());
-        collect.moved(0);
+        collect.moved(PartitionId(0));
         assert!(!collect.expects(&head(0, false, 0)), "to be asked again");
-        assert!(collect.request(0), "asked of its new owner");
+        assert!(collect.request(PartitionId(0)), "asked of its new owner");
         collect.piece(&head(0, true, 3), Payload::new());
         // A complete partition that moves keeps what it has.
-        collect.moved(0);
+        collect.moved(PartitionId(0));
         assert!(collect.complete());
         assert_eq!(
             collect.take()[0].len(),

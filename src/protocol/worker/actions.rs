@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use crate::engine::FileResult;
 use crate::net::frame::{Outgoing, Payload};
+use crate::protocol::ids::{Attempt, JobId, Member, PartitionId, TaskId};
 use crate::protocol::kept::Found;
 use crate::protocol::messages::{Failure, JobSpec, PartitionAck};
 
 /// A connection, as the driver names it.
-pub type ConnId = u64;
+pub use crate::net::conns::ConnId;
 
 /// Where a frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,7 +20,7 @@ pub enum Dest {
     Conn(ConnId),
     /// The job's worker of this index; the driver connects to it on first use and opens
     /// the connection with [`super::Worker::peer_hello`].
-    Peer(u32),
+    Peer(Member),
 }
 
 /// What the driver must do.
@@ -32,29 +33,29 @@ pub enum Action {
     /// tables); `owned` are this worker's now, others may move here if their owner is lost.
     Prepare {
         partitions: u32,
-        owned: Vec<u32>,
+        owned: Vec<PartitionId>,
     },
     Map(MapOrder),
     /// Stop the map of this attempt early (another copy won): it completes at once with an
     /// error that is ignored.
     Abandon {
-        job: u64,
-        task: u32,
-        attempt: u32,
+        job: JobId,
+        task: TaskId,
+        attempt: Attempt,
     },
     Merge(MergeOrder),
     /// Rank the owned partitions' words (tf ≥ `min_count`, at most `top` each) and complete
     /// with [`Completion::Ranked`].
     Rank {
-        job: u64,
-        owned: Vec<u32>,
+        job: JobId,
+        owned: Vec<PartitionId>,
         min_count: u64,
         top: Option<u64>,
     },
     /// Write kept frames to the job's spill file, each at its offset, and complete with
     /// [`Completion::Spilled`].
     Spill {
-        job: u64,
+        job: JobId,
         frames: Vec<(u64, Outgoing)>,
     },
     /// Read kept frames back from the job's spill file and complete with
@@ -83,8 +84,8 @@ pub const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
 #[derive(Debug, Clone)]
 pub struct MapOrder {
     pub job: Arc<JobSpec>,
-    pub task: u32,
-    pub attempt: u32,
+    pub task: TaskId,
+    pub attempt: Attempt,
     pub path: PathBuf,
 }
 
@@ -100,12 +101,12 @@ pub struct MergeOrder {
 /// Kept frames of one task to have in memory, for `then`.
 #[derive(Debug)]
 pub struct LoadOrder {
-    pub job: u64,
-    pub task: u32,
-    pub attempt: u32,
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: Attempt,
     pub then: Reload,
     /// By partition: the frame, in memory or in the spill file.
-    pub frames: Vec<(u32, Found)>,
+    pub frames: Vec<(PartitionId, Found)>,
 }
 
 /// What kept frames are read back for.
@@ -129,35 +130,35 @@ pub struct MapOutput {
 #[derive(Debug)]
 pub enum Completion {
     Mapped {
-        job: u64,
-        task: u32,
-        attempt: u32,
+        job: JobId,
+        task: TaskId,
+        attempt: Attempt,
         micros: u64,
         result: Result<MapOutput, (Failure, String)>,
     },
     Merged {
-        job: u64,
+        job: JobId,
         from: Option<ConnId>,
         head: PartitionAck,
         result: Result<(), String>,
     },
     /// The encoded Ranked frames of every owned partition.
     Ranked {
-        job: u64,
+        job: JobId,
         frames: Result<Vec<Vec<u8>>, String>,
     },
     /// Kept frames written to the spill file, by offset.
     Spilled {
-        job: u64,
+        job: JobId,
         offsets: Vec<u64>,
         result: Result<(), String>,
     },
     /// Kept frames read back, by partition.
     Loaded {
-        job: u64,
-        task: u32,
-        attempt: u32,
+        job: JobId,
+        task: TaskId,
+        attempt: Attempt,
         then: Reload,
-        frames: Result<Vec<(u32, Outgoing)>, String>,
+        frames: Result<Vec<(PartitionId, Outgoing)>, String>,
     },
 }

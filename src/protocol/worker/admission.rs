@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::{Action, ConnId, Dest, Worker, REFUSALS_LOGGED_PER_SECOND};
 use crate::log_limit::LineLimit;
 use crate::protocol::codec::{encode, Bulk, Message};
+use crate::protocol::ids::{Attempt, JobId, TaskId};
 use crate::protocol::messages::{
     self as msg, Failure, PartitionAck, RefuseReason, Refused, Role, Welcome,
 };
@@ -59,7 +60,7 @@ impl Worker {
     /// all stuck refuses jobs instead of taking work it cannot do.
     pub fn map_stalled(
         &mut self,
-        (job, task, attempt): (u64, u32, u32),
+        (job, task, attempt): (JobId, TaskId, Attempt),
         threads: u32,
         what: String,
         stalled_for: Duration,
@@ -144,7 +145,7 @@ impl Worker {
                 // (Its index may be one this worker does not know yet: a worker that joins
                 // the job sends before the others hear of it.)
                 if self.current(hello.job).is_none() {
-                    let detail = format!("a peer of job {:016x}", hello.job);
+                    let detail = format!("a peer of job {}", hello.job);
                     return self.refuse(conn, RefuseReason::UnknownJob, detail, now);
                 }
                 self.roles.insert(conn, Role::Peer);
@@ -175,7 +176,7 @@ impl Worker {
             _ => return None,
         };
         let tasks = self.current(job)?.spec.tasks;
-        (task >= tasks).then(|| format!("{} for task {task} of {tasks}", m.kind().name()))
+        (task.0 >= tasks).then(|| format!("{} for task {task} of {tasks}", m.kind().name()))
     }
 
     /// Tells a peer why it is turned away, and closes its connection.
@@ -216,7 +217,7 @@ impl Worker {
             self.coordinator = None;
             if let Some(job) = self.job.take() {
                 self.log(format!(
-                    "job {:016x}: coordinator gone, job dropped",
+                    "job {}: coordinator gone, job dropped",
                     job.spec.job
                 ));
                 self.actions.push_back(Action::Release);

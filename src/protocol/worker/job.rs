@@ -13,6 +13,7 @@ use super::timers::Timers;
 use super::{Action, ConnId, Dest, MapOrder, Worker};
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{encode, encode_job_ref, path_from_bytes, Kind};
+use crate::protocol::ids::{partitions, Attempt, JobId, Member, PartitionId, TaskId};
 use crate::protocol::messages::{
     self as msg, JobSpec, RefuseReason, Role, WorkerFigures, MAX_PARTITIONS,
 };
@@ -27,14 +28,14 @@ pub(super) struct JobState {
     /// The map outputs kept until the job ends.
     pub(super) kept: KeptOutputs,
     /// Tasks being mapped, with the attempt (the latest, when an abandoned one still runs).
-    pub(super) mapping: HashMap<u32, u32>,
+    pub(super) mapping: HashMap<TaskId, Attempt>,
     /// Attempts another copy of which won (Cancel).
-    pub(super) cancelled: HashSet<(u32, u32)>,
+    pub(super) cancelled: HashSet<(TaskId, Attempt)>,
     pub(super) timers: Timers,
     /// Mapped tasks whose partitions are not all acknowledged yet.
-    pub(super) shuffles: BTreeMap<u32, Shuffle>,
+    pub(super) shuffles: BTreeMap<TaskId, Shuffle>,
     /// The reducer's record of the (partition, task) pairs applied.
-    pub(super) ledger: HashMap<(u32, u32), Ledger>,
+    pub(super) ledger: Ledger,
     pub(super) figures: WorkerFigures,
     pub(super) reduce_started: Option<Instant>,
 }
@@ -46,13 +47,13 @@ pub(super) struct Placement {
     /// Reassign when workers join.
     pub(super) members: Vec<String>,
     /// The owner (job worker index) of each partition; changes with Reassign.
-    pub(super) owners: Vec<u32>,
+    pub(super) owners: Vec<Member>,
     /// Partitions adopted (Adopt) and not yet in `owners` (Reassign).
-    pub(super) accepting: HashSet<u32>,
+    pub(super) accepting: HashSet<PartitionId>,
     /// The coordinator's reassignment epoch, as last heard.
     pub(super) epoch: u32,
     /// Where this worker's copies go.
-    pub(super) buddy: Option<u32>,
+    pub(super) buddy: Option<Member>,
 }
 
 impl Placement {
@@ -70,9 +71,9 @@ impl Placement {
 }
 
 /// A buddy named by the coordinator is another worker of the job.
-pub(super) fn valid_buddy(buddy: Option<u32>, you: u32, members: usize) -> bool {
+pub(super) fn valid_buddy(buddy: Option<Member>, you: Member, members: usize) -> bool {
     match buddy {
-        Some(b) => b != you && (b as usize) < members,
+        Some(b) => b != you && b.index() < members,
         None => true,
     }
 }
@@ -88,13 +89,10 @@ impl Worker {
     pub(super) fn start_job(&mut self, conn: ConnId, spec: JobSpec, now: Instant) {
         let consistent = !spec.workers.is_empty()
             && all_socket_addresses(&spec.workers)
-            && (spec.you as usize) < spec.workers.len()
+            && spec.you.index() < spec.workers.len()
             && (1..=MAX_PARTITIONS).contains(&spec.partitions)
             && spec.owners.len() == spec.partitions as usize
-            && spec
-                .owners
-                .iter()
-                .all(|&o| (o as usize) < spec.workers.len())
+            && spec.owners.iter().all(|o| o.index() < spec.workers.len())
             && spec.count.split_bytes != Some(0)
             && spec.heartbeat_ms > 0
             && valid_buddy(spec.buddy, spec.you, spec.workers.len());
@@ -102,11 +100,11 @@ impl Worker {
             return self.refuse(conn, RefuseReason::Protocol, "inconsistent job".into(), now);
         }
         let owners = spec.owners.clone();
-        let owned: Vec<u32> = (0..spec.partitions)
-            .filter(|&p| owners[p as usize] == spec.you)
+        let owned: Vec<PartitionId> = partitions(spec.partitions)
+            .filter(|p| owners[p.index()] == spec.you)
             .collect();
         self.log(format!(
-            "job {:016x}: worker {} of {}, {} of {} partitions, {} tokenizer",
+            "job {}: worker {} of {}, {} of {} partitions, {} tokenizer",
             spec.job,
             spec.you,
             spec.workers.len(),
@@ -134,7 +132,7 @@ impl Worker {
             cancelled: HashSet::new(),
             timers: Timers::new(next_beat),
             shuffles: BTreeMap::new(),
-            ledger: HashMap::new(),
+            ledger: Ledger::default(),
             figures: WorkerFigures::default(),
             reduce_started: None,
         });
@@ -145,11 +143,11 @@ impl Worker {
     }
 
     /// The job `job`, if it is this worker's current one.
-    pub(super) fn current(&self, job: u64) -> Option<&JobState> {
+    pub(super) fn current(&self, job: JobId) -> Option<&JobState> {
         self.job.as_ref().filter(|j| j.spec.job == job)
     }
 
-    pub(super) fn current_mut(&mut self, job: u64) -> Option<&mut JobState> {
+    pub(super) fn current_mut(&mut self, job: JobId) -> Option<&mut JobState> {
         self.job.as_mut().filter(|j| j.spec.job == job)
     }
 
@@ -165,9 +163,9 @@ impl Worker {
     }
 
     /// The address of the job's worker `peer`, if there is one.
-    pub fn peer_address(&self, peer: u32) -> Option<&str> {
+    pub fn peer_address(&self, peer: Member) -> Option<&str> {
         let job = self.job.as_ref()?;
-        job.placement.members.get(peer as usize).map(String::as_str)
+        job.placement.members.get(peer.index()).map(String::as_str)
     }
 
     /// The description of the job being served, if any.
@@ -175,7 +173,7 @@ impl Worker {
         self.job.as_ref().map(|j| j.spec.clone())
     }
 
-    pub fn job_id(&self) -> Option<u64> {
+    pub fn job_id(&self) -> Option<JobId> {
         self.job.as_ref().map(|j| j.spec.job)
     }
 
@@ -247,7 +245,7 @@ impl Worker {
             || a.owners.len() != job.placement.owners.len()
             || a.owners
                 .iter()
-                .any(|&o| o as usize >= job.placement.members.len())
+                .any(|o| o.index() >= job.placement.members.len())
         {
             return self.refuse(
                 conn,
@@ -260,9 +258,9 @@ impl Worker {
         // and the epoch that vouches for acknowledgements, change with the Reassign that
         // follows (other heirs may not have adopted yet).
         let you = job.spec.you;
-        for (p, &owner) in a.owners.iter().enumerate() {
+        for (p, &owner) in partitions(a.owners.len() as u32).zip(&a.owners) {
             if owner == you {
-                job.placement.accepting.insert(p as u32);
+                job.placement.accepting.insert(p);
             }
         }
         let adopted = msg::Adopted {
@@ -273,11 +271,11 @@ impl Worker {
     }
 
     /// The coordinator ended the job: its tables go.
-    pub(super) fn end_job(&mut self, job: u64) {
+    pub(super) fn end_job(&mut self, job: JobId) {
         if self.job_id() == Some(job) {
             self.job = None;
             self.actions.push_back(Action::Release);
-            self.log(format!("job {job:016x}: ended"));
+            self.log(format!("job {job}: ended"));
         }
     }
 }

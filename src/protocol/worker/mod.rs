@@ -52,6 +52,7 @@ use job::JobState;
 use reducer::Inflight;
 
 use super::codec::{decode, encode, encode_job_ref, Kind, Message, ProtocolError};
+use super::ids::{Attempt, JobId, TaskId};
 use super::messages::{Failure, RefuseReason, Role, TaskFailed};
 use crate::net::frame::{Frame, Outgoing};
 
@@ -72,7 +73,7 @@ pub struct Worker {
     refused: BTreeSet<ConnId>,
     /// Maps that made no progress for too long, by (job, task, attempt), whatever job
     /// runs now: the pool threads they hold (see [`Worker::map_stalled`]).
-    stuck: BTreeMap<(u64, u32, u32), Stuck>,
+    stuck: BTreeMap<(JobId, TaskId, Attempt), Stuck>,
 }
 
 impl Worker {
@@ -214,9 +215,9 @@ impl Worker {
 
     pub(super) fn fail_task(
         &mut self,
-        job: u64,
-        task: u32,
-        attempt: u32,
+        job: JobId,
+        task: TaskId,
+        attempt: Attempt,
         failure: Failure,
         message: String,
     ) {

@@ -10,13 +10,14 @@ use std::time::Instant;
 use super::{Action, ConnId, Dest, LoadOrder, Reload, Worker};
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{self, encode, Bulk, Kind};
+use crate::protocol::ids::{Attempt, JobId, PartitionId, TaskId};
 use crate::protocol::kept::{Found, KeptFrame, KeptStore};
 use crate::protocol::messages::{self as msg, PartitionAck, RefuseReason};
 
 /// The Partition frames of one task, kept until the job ends.
 #[derive(Debug)]
 pub(super) struct KeptFrames {
-    pub(super) attempt: u32,
+    pub(super) attempt: Attempt,
     /// By partition; `None` where a buddy got no copy (partitions its peer did not own).
     pub(super) frames: Vec<Option<KeptFrame>>,
 }
@@ -26,9 +27,9 @@ pub(super) struct KeptFrames {
 pub(super) struct KeptOutputs {
     /// The Partition frames of every task this worker mapped, by task, kept until the job
     /// ends so they can be sent again to a partition's new owner.
-    pub(super) own: HashMap<u32, KeptFrames>,
+    pub(super) own: HashMap<TaskId, KeptFrames>,
     /// The copies kept as a buddy, by task (the last attempt received).
-    pub(super) copies: HashMap<u32, KeptFrames>,
+    pub(super) copies: HashMap<TaskId, KeptFrames>,
     /// Where the frames are (memory, or the spill file).
     pub(super) store: KeptStore,
 }
@@ -45,17 +46,21 @@ impl KeptOutputs {
 
     /// The frames kept for `task`: its outputs if it was mapped here, else the copies kept
     /// here.
-    pub(super) fn source(&self, task: u32) -> Option<&KeptFrames> {
+    pub(super) fn source(&self, task: TaskId) -> Option<&KeptFrames> {
         self.own.get(&task).or_else(|| self.copies.get(&task))
     }
 
     /// Where the kept frames of `task` for `partitions` are (see [`KeptOutputs::source`]),
     /// with their attempt. Partitions with no frame kept are left out.
-    fn find(&self, task: u32, partitions: &[u32]) -> Option<(u32, Vec<(u32, Found)>)> {
+    fn find(
+        &self,
+        task: TaskId,
+        partitions: &[PartitionId],
+    ) -> Option<(Attempt, Vec<(PartitionId, Found)>)> {
         let source = self.source(task)?;
         let found = partitions
             .iter()
-            .filter_map(|&p| match source.frames.get(p as usize) {
+            .filter_map(|&p| match source.frames.get(p.index()) {
                 Some(Some(kept)) => Some((p, self.store.find(kept))),
                 _ => None,
             })
@@ -74,7 +79,7 @@ impl KeptOutputs {
 impl Worker {
     /// Accounts a freshly mapped task's frames (sent already) against the memory budget,
     /// spilling those beyond it.
-    pub(super) fn keep_outputs(&mut self, task: u32) {
+    pub(super) fn keep_outputs(&mut self, task: TaskId) {
         let Some(job) = &mut self.job else { return };
         let Some(mut outputs) = job.kept.own.remove(&task) else {
             return;
@@ -96,12 +101,12 @@ impl Worker {
             return self.refuse(
                 conn,
                 RefuseReason::UnknownJob,
-                format!("copy for job {:016x}", head.job),
+                format!("copy for job {}", head.job),
                 now,
             );
         };
         let partitions = job.placement.owners.len();
-        if head.partition as usize >= partitions {
+        if head.partition.index() >= partitions {
             let detail = format!("copy of partition {} of {partitions}", head.partition);
             return self.refuse(conn, RefuseReason::Protocol, detail, now);
         }
@@ -126,7 +131,7 @@ impl Worker {
                 attempt: head.attempt,
                 frames: (0..partitions).map(|_| None).collect(),
             });
-        let older = copies.frames[head.partition as usize].replace(frame);
+        let older = copies.frames[head.partition.index()].replace(frame);
         if let Some(older) = older {
             job.kept.store.release(&older);
         }
@@ -152,7 +157,7 @@ impl Worker {
     /// job).
     pub(super) fn spilled(
         &mut self,
-        job: u64,
+        job: JobId,
         offsets: &[u64],
         result: Result<(), String>,
         now: Instant,
@@ -169,12 +174,18 @@ impl Worker {
     /// Has `task`'s kept frames for `partitions` in memory, then sends them as `then` says:
     /// at once when they are in memory, after the executor reads them back when some are in
     /// the spill file.
-    pub(super) fn reload(&mut self, task: u32, partitions: &[u32], then: Reload, now: Instant) {
+    pub(super) fn reload(
+        &mut self,
+        task: TaskId,
+        partitions: &[PartitionId],
+        then: Reload,
+        now: Instant,
+    ) {
         let Some(job) = &self.job else { return };
         let Some((attempt, found)) = job.kept.find(task, partitions) else {
             return;
         };
-        let ready: Option<Vec<(u32, Outgoing)>> = found
+        let ready: Option<Vec<(PartitionId, Outgoing)>> = found
             .iter()
             .map(|(p, f)| match f {
                 Found::Ready(frame) => Some((*p, frame.clone())),
@@ -198,10 +209,10 @@ impl Worker {
     /// the spill file never changes, and its owners and buddy are the current ones.
     pub(super) fn loaded(
         &mut self,
-        job: u64,
-        (task, attempt): (u32, u32),
+        job: JobId,
+        (task, attempt): (TaskId, Attempt),
         then: Reload,
-        frames: Result<Vec<(u32, Outgoing)>, String>,
+        frames: Result<Vec<(PartitionId, Outgoing)>, String>,
         now: Instant,
     ) {
         if self.job_id() != Some(job) {
@@ -215,10 +226,10 @@ impl Worker {
 
     fn reloaded(
         &mut self,
-        task: u32,
-        attempt: u32,
+        task: TaskId,
+        attempt: Attempt,
         then: Reload,
-        frames: Vec<(u32, Outgoing)>,
+        frames: Vec<(PartitionId, Outgoing)>,
         now: Instant,
     ) {
         match then {

@@ -5,9 +5,10 @@
 use std::time::Instant;
 
 use super::job::valid_buddy;
-use super::shuffle::{CopyState, Shuffle};
+use super::shuffle::Shuffle;
 use super::{Action, ConnId, Worker};
 use crate::protocol::codec::encode;
+use crate::protocol::ids::{self, Member, PartitionId, TaskId};
 use crate::protocol::messages::{self as msg, RefuseReason};
 
 impl Worker {
@@ -15,24 +16,24 @@ impl Worker {
     /// have been lost with the old connection (a cut, or a refusal). Repeats are applied
     /// once. If the peer is lost for good, the coordinator moves its partitions (Reassign)
     /// and they go to the new owners instead.
-    pub(super) fn retry_peer(&mut self, peer: u32, now: Instant) {
+    pub(super) fn retry_peer(&mut self, peer: Member, now: Instant) {
         let Some(job) = &mut self.job else { return };
         let job_buddy = job.placement.buddy;
-        let owned: Vec<u32> = (0..job.placement.owners.len() as u32)
-            .filter(|&p| job.placement.owners[p as usize] == peer)
+        let owned: Vec<PartitionId> = ids::partitions(job.placement.owners.len() as u32)
+            .filter(|p| job.placement.owners[p.index()] == peer)
             .collect();
-        let waiting: Vec<(u32, Vec<u32>)> = job
+        let waiting: Vec<(TaskId, Vec<PartitionId>)> = job
             .shuffles
             .iter()
             .map(|(&task, s)| {
                 let parts = owned
                     .iter()
                     .copied()
-                    .filter(|&p| s.waiting[p as usize])
+                    .filter(|&p| s.waits_for_owner(p))
                     .collect();
                 (task, parts)
             })
-            .filter(|(_, parts): &(u32, Vec<u32>)| !parts.is_empty())
+            .filter(|(_, parts): &(TaskId, Vec<PartitionId>)| !parts.is_empty())
             .collect();
         for (task, parts) in waiting {
             self.send_partitions(task, &parts, now);
@@ -46,12 +47,12 @@ impl Worker {
     /// way to it may be lost: if the peer is lost, the coordinator moves its partitions
     /// and this worker sends them again to the new owners (Reassign); until then the
     /// tasks waiting on it wait.
-    pub fn peer_unreachable(&mut self, peer: u32, reason: &str) {
+    pub fn peer_unreachable(&mut self, peer: Member, reason: &str) {
         let Some(job) = &self.job else { return };
         let addr = job
             .placement
             .members
-            .get(peer as usize)
+            .get(peer.index())
             .cloned()
             .unwrap_or_default();
         let is_buddy = job.placement.buddy == Some(peer);
@@ -59,9 +60,9 @@ impl Worker {
             .shuffles
             .values()
             .filter(|s| {
-                (0..s.waiting.len())
-                    .any(|p| s.waiting[p] && job.placement.owners.get(p) == Some(&peer))
-                    || (is_buddy && s.copies.contains(&CopyState::Waiting))
+                ids::partitions(job.placement.owners.len() as u32)
+                    .any(|p| s.waits_for_owner(p) && job.placement.owners[p.index()] == peer)
+                    || (is_buddy && s.waits_for_copies())
             })
             .count();
         if waiting > 0 {
@@ -86,9 +87,9 @@ impl Worker {
             || r.owners.len() != job.placement.owners.len()
             || r.owners
                 .iter()
-                .any(|&o| o as usize >= job.placement.members.len())
-            || r.moved.iter().any(|&p| p >= partitions)
-            || r.resend.iter().any(|&t| t >= job.spec.tasks)
+                .any(|o| o.index() >= job.placement.members.len())
+            || r.moved.iter().any(|p| p.0 >= partitions)
+            || r.resend.iter().any(|t| t.0 >= job.spec.tasks)
             || !valid_buddy(r.buddy, job.spec.you, job.placement.members.len())
         {
             return self.refuse(
@@ -106,7 +107,7 @@ impl Worker {
             self.recopy(now);
         }
         let Some(job) = &mut self.job else { return };
-        let mut tasks: Vec<u32> = job
+        let mut tasks: Vec<TaskId> = job
             .shuffles
             .iter()
             .filter(|(_, s)| !s.resend)
@@ -118,7 +119,7 @@ impl Worker {
         }
         // Only now, once the moved partitions are awaited again: a shuffle that waited
         // only for copies to a buddy gone since is complete.
-        let open: Vec<u32> = self
+        let open: Vec<TaskId> = self
             .job
             .iter()
             .flat_map(|j| j.shuffles.keys().copied())
@@ -131,7 +132,7 @@ impl Worker {
     /// Sends `task`'s kept outputs for `partitions` again and waits for their
     /// acknowledgements: in its unfinished shuffle if there is one (which then ends with
     /// TaskDone), otherwise in a new one that ends with Resent.
-    pub(super) fn resend(&mut self, task: u32, partitions: &[u32], now: Instant) {
+    pub(super) fn resend(&mut self, task: TaskId, partitions: &[PartitionId], now: Instant) {
         let Some(job) = &mut self.job else { return };
         // (A task being mapped here is another attempt, or a cancelled backup: what the
         // coordinator asks for is the finished attempt's outputs, or copies of them.)
@@ -140,9 +141,10 @@ impl Worker {
             .own
             .get(&task)
             .or_else(|| job.kept.copies.get(&task));
-        let has =
-            |p: u32| source.is_some_and(|s| matches!(s.frames.get(p as usize), Some(Some(_))));
-        let lacking: Vec<u32> = partitions.iter().copied().filter(|&p| !has(p)).collect();
+        let has = |p: PartitionId| {
+            source.is_some_and(|s| matches!(s.frames.get(p.index()), Some(Some(_))))
+        };
+        let lacking: Vec<PartitionId> = partitions.iter().copied().filter(|&p| !has(p)).collect();
         let Some(source) = source.filter(|_| lacking.is_empty()) else {
             // Only some copies are kept here (or nothing): the task must run again.
             let resent = msg::Resent {
@@ -161,30 +163,13 @@ impl Worker {
             return self.report(encode(&resent));
         };
         let attempt = source.attempt;
-        let n = job.placement.owners.len();
-        let shuffle = job.shuffles.entry(task).or_insert_with(|| Shuffle {
-            attempt,
-            resend: true,
-            waiting: vec![false; n],
-            copies: vec![CopyState::None; n],
-            left: 0,
-            // (A resend reports Resent, without the file's figures.)
-            file: Default::default(),
-            bytes_sent: 0,
-            bytes_kept: 0,
-            bytes_copied: 0,
-            map_micros: 0,
-            started: now,
-        });
+        let n = job.placement.owners.len() as u32;
+        let shuffle =
+            (job.shuffles.entry(task)).or_insert_with(|| Shuffle::resend(attempt, n, now));
         for &p in partitions {
-            if let Some(w) = shuffle.waiting.get_mut(p as usize) {
-                if !*w {
-                    *w = true;
-                    shuffle.left += 1;
-                }
-            }
+            shuffle.await_owner(p);
         }
-        if shuffle.left == 0 {
+        if shuffle.complete() {
             // Nothing to wait for: done at once (TaskDone, or Resent for a new shuffle).
             return self.settle(task, now);
         }
@@ -196,7 +181,7 @@ impl Worker {
     /// from a lost worker).
     pub(super) fn leave_job(&mut self, why: String, now: Instant) {
         let Some(job) = self.job.take() else { return };
-        self.log(format!("job {:016x}: leaving it: {why}", job.spec.job));
+        self.log(format!("job {}: leaving it: {why}", job.spec.job));
         self.actions.push_back(Action::Release);
         if let Some(conn) = self.coordinator {
             self.refuse(conn, RefuseReason::Leaving, why, now);
@@ -211,7 +196,7 @@ impl Worker {
         };
         if r.partitions
             .iter()
-            .any(|&p| p as usize >= job.placement.owners.len())
+            .any(|p| p.index() >= job.placement.owners.len())
         {
             return self.refuse(conn, RefuseReason::Protocol, "resend".into(), now);
         }

@@ -8,21 +8,80 @@ use std::time::Instant;
 use super::{micros, Action, ConnId, Dest, MergeOrder, Worker};
 use crate::net::frame::Payload;
 use crate::protocol::codec::{self, encode, Bulk};
+use crate::protocol::ids::{Attempt, JobId, PartitionId, TaskId};
 use crate::protocol::messages::{self as msg, Failure, PartitionAck, RefuseReason};
 
-/// A reducer's record of one (partition, task) pair.
+/// A reducer's record of the (partition, task) pairs it has applied or is applying: what
+/// makes a partition's data count once however often it comes.
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    pairs: HashMap<(PartitionId, TaskId), Pair>,
+}
+
 #[derive(Debug)]
-pub(super) enum Ledger {
+enum Pair {
     /// Being merged; these senders wait for the acknowledgement.
-    Applying(Vec<(Option<ConnId>, u32)>),
+    Applying(Vec<Waiter>),
     Applied,
+}
+
+/// A sender waiting for an acknowledgement: its connection (`None`: this worker), and the
+/// attempt it sent.
+pub(super) type Waiter = (Option<ConnId>, Attempt);
+
+/// What to do with a partition's data that arrived.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// The first of its pair: merge it.
+    Apply,
+    /// Its pair is being merged: it is acknowledged with that merge.
+    Wait,
+    /// Its pair is applied: acknowledge it now.
+    Applied,
+}
+
+impl Ledger {
+    /// Data for `(partition, task)` arrived from `waiter`.
+    pub(super) fn arrive(
+        &mut self,
+        partition: PartitionId,
+        task: TaskId,
+        waiter: Waiter,
+    ) -> Arrival {
+        match self.pairs.get_mut(&(partition, task)) {
+            Some(Pair::Applied) => Arrival::Applied,
+            Some(Pair::Applying(waiters)) => {
+                waiters.push(waiter);
+                Arrival::Wait
+            }
+            None => {
+                let applying = Pair::Applying(vec![waiter]);
+                self.pairs.insert((partition, task), applying);
+                Arrival::Apply
+            }
+        }
+    }
+
+    /// The merge of `(partition, task)` succeeded: the senders to acknowledge.
+    pub(super) fn applied(&mut self, partition: PartitionId, task: TaskId) -> Vec<Waiter> {
+        match self.pairs.insert((partition, task), Pair::Applied) {
+            Some(Pair::Applying(waiters)) => waiters,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The merge of `(partition, task)` failed: nothing of it counts, and its next copy
+    /// is applied.
+    pub(super) fn failed(&mut self, partition: PartitionId, task: TaskId) {
+        self.pairs.remove(&(partition, task));
+    }
 }
 
 /// Received partitions waiting for their merge, and the connections paused for them.
 #[derive(Debug)]
 pub(super) struct Inflight {
     /// Their bytes, by (job, partition, task).
-    pub(super) bytes: HashMap<(u64, u32, u32), u64>,
+    pub(super) bytes: HashMap<(JobId, PartitionId, TaskId), u64>,
     pub(super) total: u64,
     /// Pause above the first, resume under the second.
     pub(super) high: u64,
@@ -32,14 +91,19 @@ pub(super) struct Inflight {
 
 impl Inflight {
     /// `bytes` came on `conn` for `key`: whether to pause `conn` now.
-    pub(super) fn add(&mut self, key: (u64, u32, u32), bytes: u64, conn: ConnId) -> bool {
+    pub(super) fn add(
+        &mut self,
+        key: (JobId, PartitionId, TaskId),
+        bytes: u64,
+        conn: ConnId,
+    ) -> bool {
         self.bytes.insert(key, bytes);
         self.total += bytes;
         self.total > self.high && self.paused.insert(conn)
     }
 
     /// The merge of `key` ended: the connections to resume.
-    pub(super) fn remove(&mut self, key: (u64, u32, u32)) -> BTreeSet<ConnId> {
+    pub(super) fn remove(&mut self, key: (JobId, PartitionId, TaskId)) -> BTreeSet<ConnId> {
         if let Some(bytes) = self.bytes.remove(&key) {
             self.total -= bytes;
             if self.total < self.low {
@@ -65,11 +129,11 @@ impl Worker {
             return self.refuse(
                 conn,
                 RefuseReason::UnknownJob,
-                format!("partition for job {:016x}", head.job),
+                format!("partition for job {}", head.job),
                 now,
             );
         };
-        let owned = job.placement.owners.get(head.partition as usize) == Some(&job.spec.you)
+        let owned = job.placement.owners.get(head.partition.index()) == Some(&job.spec.you)
             || job.placement.accepting.contains(&head.partition);
         if !owned {
             let detail = format!("partition {} is not owned here", head.partition);
@@ -88,20 +152,16 @@ impl Worker {
         now: Instant,
     ) {
         let Some(job) = &mut self.job else { return };
-        match job.ledger.get_mut(&(head.partition, head.task)) {
-            Some(Ledger::Applied) => {
+        match job
+            .ledger
+            .arrive(head.partition, head.task, (from, head.attempt))
+        {
+            Arrival::Applied => {
                 job.figures.duplicates_ignored += 1;
                 self.ack(from, head, now);
             }
-            Some(Ledger::Applying(waiters)) => {
-                job.figures.duplicates_ignored += 1;
-                waiters.push((from, head.attempt));
-            }
-            None => {
-                job.ledger.insert(
-                    (head.partition, head.task),
-                    Ledger::Applying(vec![(from, head.attempt)]),
-                );
+            Arrival::Wait => job.figures.duplicates_ignored += 1,
+            Arrival::Apply => {
                 if let Some(conn) = from {
                     let key = (head.job, head.partition, head.task);
                     if self.inflight.add(key, payload.len() as u64, conn) {
@@ -131,7 +191,7 @@ impl Worker {
         };
         if r.partitions
             .iter()
-            .any(|&p| job.placement.owners.get(p as usize) != Some(&job.spec.you))
+            .any(|&p| job.placement.owners.get(p.index()) != Some(&job.spec.you))
         {
             let detail = "asked to reduce a partition it does not own".to_string();
             return self.refuse(conn, RefuseReason::Protocol, detail, now);
@@ -149,7 +209,7 @@ impl Worker {
     /// A merge ended: its senders are acknowledged (or refused, if the data was bad).
     pub(super) fn merged(
         &mut self,
-        job: u64,
+        job: JobId,
         from: Option<ConnId>,
         head: PartitionAck,
         result: Result<(), String>,
@@ -161,19 +221,14 @@ impl Worker {
         let Some(state) = self.current_mut(job) else {
             return;
         };
-        let key = (head.partition, head.task);
         match result {
             Ok(()) => {
-                let Some(Ledger::Applying(waiters)) = state.ledger.insert(key, Ledger::Applied)
-                else {
-                    return;
-                };
-                for (to, attempt) in waiters {
+                for (to, attempt) in state.ledger.applied(head.partition, head.task) {
                     self.ack(to, PartitionAck { attempt, ..head }, now);
                 }
             }
             Err(reason) => {
-                state.ledger.remove(&key);
+                state.ledger.failed(head.partition, head.task);
                 match from {
                     Some(conn) => self.refuse(conn, RefuseReason::Protocol, reason, now),
                     None => self.fail_task(job, head.task, head.attempt, Failure::Fatal, reason),
@@ -184,7 +239,12 @@ impl Worker {
 
     /// The owned partitions are ranked: their pieces go to the coordinator, then the
     /// worker's figures.
-    pub(super) fn ranked(&mut self, job: u64, frames: Result<Vec<Vec<u8>>, String>, now: Instant) {
+    pub(super) fn ranked(
+        &mut self,
+        job: JobId,
+        frames: Result<Vec<Vec<u8>>, String>,
+        now: Instant,
+    ) {
         if self.job_id() != Some(job) {
             return;
         }
@@ -212,5 +272,35 @@ impl Worker {
             self.report(Ok(frame));
         }
         self.report(encode(&done));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_is_applied_once_and_every_sender_is_acknowledged() {
+        let mut ledger = Ledger::default();
+        let (p, t) = (PartitionId(3), TaskId(7));
+        let first = (Some(ConnId(1)), Attempt(1));
+        let again = (Some(ConnId(2)), Attempt(2));
+        assert_eq!(ledger.arrive(p, t, first), Arrival::Apply);
+        assert_eq!(ledger.arrive(p, t, again), Arrival::Wait);
+        // Another pair of the same partition or task is its own.
+        assert_eq!(ledger.arrive(p, TaskId(8), first), Arrival::Apply);
+        assert_eq!(ledger.arrive(PartitionId(4), t, first), Arrival::Apply);
+        assert_eq!(ledger.applied(p, t), [first, again]);
+        assert_eq!(ledger.arrive(p, t, (None, Attempt(1))), Arrival::Applied);
+        assert!(ledger.applied(p, t).is_empty(), "acknowledged once");
+    }
+
+    #[test]
+    fn a_failed_merge_counts_nothing_and_the_next_copy_applies() {
+        let mut ledger = Ledger::default();
+        let (p, t) = (PartitionId(0), TaskId(0));
+        assert_eq!(ledger.arrive(p, t, (None, Attempt(1))), Arrival::Apply);
+        ledger.failed(p, t);
+        assert_eq!(ledger.arrive(p, t, (None, Attempt(2))), Arrival::Apply);
     }
 }

@@ -6,48 +6,23 @@ use std::time::Instant;
 
 use super::outputs::KeptFrames;
 use super::{micros, Action, Dest, MapOutput, Reload, Worker};
-use crate::engine::FileResult;
 use crate::net::frame::Outgoing;
 use crate::protocol::codec::{self, encode, Kind};
+use crate::protocol::ids::{self, Attempt, JobId, PartitionId, TaskId};
 use crate::protocol::kept::KeptFrame;
 use crate::protocol::messages::{self as msg, Failure, PartitionAck, TaskDone};
 
-/// A mapped task whose partitions are not all acknowledged yet.
-#[derive(Debug)]
-pub(super) struct Shuffle {
-    pub(super) attempt: u32,
-    /// Sending again after a reassignment: completes with Resent, not TaskDone.
-    pub(super) resend: bool,
-    /// Per partition: its owner's acknowledgement is awaited.
-    pub(super) waiting: Vec<bool>,
-    /// Per partition: where its copy at the buddy stands.
-    pub(super) copies: Vec<CopyState>,
-    /// Acknowledgements awaited, from owners and from the buddy.
-    pub(super) left: usize,
-    pub(super) file: FileResult,
-    pub(super) bytes_sent: u64,
-    pub(super) bytes_kept: u64,
-    pub(super) bytes_copied: u64,
-    pub(super) map_micros: u64,
-    pub(super) started: Instant,
-}
+mod progress;
 
-/// A shuffle's copy of one of its partitions (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CopyState {
-    /// No copy belongs with it (the partition is not this worker's, or was not sent).
-    None,
-    Waiting,
-    Kept,
-}
+pub(super) use progress::Shuffle;
 
 impl Worker {
     /// Keeps a mapped task's partitions and sends each to its owner (its own go straight
     /// to the merge).
     pub(super) fn shuffle(
         &mut self,
-        task: u32,
-        attempt: u32,
+        task: TaskId,
+        attempt: Attempt,
         map_micros: u64,
         out: MapOutput,
         now: Instant,
@@ -62,30 +37,21 @@ impl Worker {
             .collect();
         let older = job.kept.own.insert(task, KeptFrames { attempt, frames });
         job.kept.release(older);
-        job.shuffles.insert(
-            task,
-            Shuffle {
-                attempt,
-                resend: false,
-                waiting: vec![true; partitions as usize],
-                copies: vec![CopyState::None; partitions as usize],
-                left: partitions as usize,
-                file: out.file,
-                bytes_sent: 0,
-                bytes_kept: 0,
-                bytes_copied: 0,
-                map_micros,
-                started: now,
-            },
-        );
-        let all: Vec<u32> = (0..partitions).collect();
+        let shuffle = Shuffle::mapped(attempt, partitions, out.file, map_micros, now);
+        job.shuffles.insert(task, shuffle);
+        let all: Vec<PartitionId> = ids::partitions(partitions).collect();
         self.send_partitions(task, &all, now);
         self.keep_outputs(task);
     }
 
     /// Sends the kept frames of `task` for `partitions` to their current owners (a copy
     /// of those it owns itself to its buddy), read back first if they were spilled.
-    pub(super) fn send_partitions(&mut self, task: u32, partitions: &[u32], now: Instant) {
+    pub(super) fn send_partitions(
+        &mut self,
+        task: TaskId,
+        partitions: &[PartitionId],
+        now: Instant,
+    ) {
         self.reload(task, partitions, Reload::Send, now);
     }
 
@@ -94,9 +60,9 @@ impl Worker {
     /// shuffle figures.
     pub(super) fn deliver(
         &mut self,
-        task: u32,
-        attempt: u32,
-        frames: Vec<(u32, Outgoing)>,
+        task: TaskId,
+        attempt: Attempt,
+        frames: Vec<(PartitionId, Outgoing)>,
         now: Instant,
     ) {
         let Some(job) = &mut self.job else { return };
@@ -104,7 +70,7 @@ impl Worker {
         let mut local = Vec::new();
         let (mut sent, mut kept) = (0, 0);
         for (p, frame) in frames {
-            let Some(&owner) = job.placement.owners.get(p as usize) else {
+            let Some(&owner) = job.placement.owners.get(p.index()) else {
                 continue;
             };
             if owner == you {
@@ -121,7 +87,7 @@ impl Worker {
             s.bytes_kept += kept;
         }
         // The copies are awaited before the local merges can complete the shuffle.
-        let owned: Vec<u32> = local.iter().map(|(p, _)| *p).collect();
+        let owned: Vec<PartitionId> = local.iter().map(|(p, _)| *p).collect();
         self.await_copies(task, &owned);
         self.push_copies(task, &local);
         for (p, frame) in local {
@@ -138,7 +104,7 @@ impl Worker {
 
     /// The buddy is to keep copies of `task`'s `partitions` (owned here): their
     /// acknowledgements are awaited.
-    fn await_copies(&mut self, task: u32, partitions: &[u32]) {
+    fn await_copies(&mut self, task: TaskId, partitions: &[PartitionId]) {
         let Some(job) = &mut self.job else { return };
         if job.placement.buddy.is_none() {
             return;
@@ -147,18 +113,13 @@ impl Worker {
             return;
         };
         for &p in partitions {
-            if let Some(state) = shuffle.copies.get_mut(p as usize) {
-                if *state != CopyState::Waiting {
-                    *state = CopyState::Waiting;
-                    shuffle.left += 1;
-                }
-            }
+            shuffle.await_copy(p);
         }
     }
 
     /// Pushes copies of `task`'s `frames` to the buddy (their acknowledgements awaited
     /// already, see [`Worker::await_copies`]).
-    pub(super) fn push_copies(&mut self, task: u32, frames: &[(u32, Outgoing)]) {
+    pub(super) fn push_copies(&mut self, task: TaskId, frames: &[(PartitionId, Outgoing)]) {
         let Some(job) = &mut self.job else { return };
         let Some(buddy) = job.placement.buddy else {
             return;
@@ -166,10 +127,7 @@ impl Worker {
         let Some(shuffle) = job.shuffles.get_mut(&task) else {
             return;
         };
-        for (p, frame) in frames {
-            if shuffle.copies.get(*p as usize).is_none() {
-                continue;
-            }
+        for (_, frame) in frames {
             let copy = codec::reframe(frame, Kind::Copy);
             shuffle.bytes_copied += copy.len() as u64;
             self.actions
@@ -184,25 +142,15 @@ impl Worker {
         let Some(job) = &mut self.job else { return };
         if job.placement.buddy.is_none() {
             for shuffle in job.shuffles.values_mut() {
-                for state in &mut shuffle.copies {
-                    if *state == CopyState::Waiting {
-                        shuffle.left -= 1;
-                    }
-                    *state = CopyState::None;
-                }
+                shuffle.forget_copies();
             }
             return;
         }
-        let copied: Vec<(u32, Vec<u32>)> = job
+        let copied: Vec<(TaskId, Vec<PartitionId>)> = job
             .shuffles
             .iter()
             .filter(|(task, _)| job.kept.source(**task).is_some())
-            .map(|(&task, s)| {
-                let parts = (0..s.copies.len() as u32)
-                    .filter(|&p| s.copies[p as usize] != CopyState::None)
-                    .collect();
-                (task, parts)
-            })
+            .map(|(&task, s)| (task, s.copied()))
             .collect();
         for (task, parts) in copied {
             // Awaited from now on, even while the frames are read back.
@@ -219,15 +167,9 @@ impl Worker {
         let Some(shuffle) = job.shuffles.get_mut(&ack.task) else {
             return;
         };
-        let slot = shuffle.waiting.get_mut(ack.partition as usize);
-        if shuffle.attempt != ack.attempt || slot.as_deref() != Some(&true) {
-            return;
+        if shuffle.attempt == ack.attempt && shuffle.owner_acknowledged(ack.partition) {
+            self.settle(ack.task, now);
         }
-        if let Some(w) = slot {
-            *w = false;
-        }
-        shuffle.left -= 1;
-        self.settle(ack.task, now);
     }
 
     /// The buddy keeps a copy of one of this worker's partitions.
@@ -242,21 +184,15 @@ impl Worker {
         let Some(shuffle) = job.shuffles.get_mut(&head.task) else {
             return;
         };
-        if shuffle.attempt != head.attempt {
-            return;
+        if shuffle.attempt == head.attempt && shuffle.copy_kept(head.partition) {
+            self.settle(head.task, now);
         }
-        match shuffle.copies.get_mut(head.partition as usize) {
-            Some(state @ CopyState::Waiting) => *state = CopyState::Kept,
-            _ => return,
-        }
-        shuffle.left -= 1;
-        self.settle(head.task, now);
     }
 
     /// Reports a shuffle whose acknowledgements have all come: TaskDone, or Resent.
-    pub(super) fn settle(&mut self, task: u32, now: Instant) {
+    pub(super) fn settle(&mut self, task: TaskId, now: Instant) {
         let Some(job) = &mut self.job else { return };
-        if job.shuffles.get(&task).is_none_or(|s| s.left != 0) {
+        if job.shuffles.get(&task).is_none_or(|s| !s.complete()) {
             return;
         }
         let Some(s) = job.shuffles.remove(&task) else {
@@ -293,8 +229,8 @@ impl Worker {
     /// attempt cancelled or stalled meanwhile, or of a job that is over).
     pub(super) fn mapped(
         &mut self,
-        job: u64,
-        (task, attempt): (u32, u32),
+        job: JobId,
+        (task, attempt): (TaskId, Attempt),
         micros: u64,
         result: Result<MapOutput, (Failure, String)>,
         now: Instant,

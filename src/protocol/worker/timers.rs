@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::protocol::ids::Member;
+
 #[derive(Debug)]
 pub(super) struct Timers {
     /// When the next Heartbeat is due.
     next_beat: Instant,
     /// Peers whose connection dropped while partitions waited on them, and when to send
     /// those partitions again (`None`: set at the next tick).
-    retry_peers: BTreeMap<u32, Option<Instant>>,
+    retry_peers: BTreeMap<Member, Option<Instant>>,
 }
 
 impl Timers {
@@ -23,12 +25,12 @@ impl Timers {
     }
 
     /// Partitions waiting on `peer` are to be sent again, `every` after the next tick.
-    pub(super) fn retry(&mut self, peer: u32) {
+    pub(super) fn retry(&mut self, peer: Member) {
         self.retry_peers.entry(peer).or_insert(None);
     }
 
     /// The peers due at `now` (taken out of the table); those just added get their time.
-    pub(super) fn due_peers(&mut self, now: Instant, every: Duration) -> Vec<u32> {
+    pub(super) fn due_peers(&mut self, now: Instant, every: Duration) -> Vec<Member> {
         let mut due = Vec::new();
         for (&peer, at) in &mut self.retry_peers {
             match at {
@@ -74,13 +76,13 @@ mod tests {
         assert!(timers.beat(t0 + every, every));
         assert!(!timers.beat(t0 + every, every), "once per interval");
         assert_eq!(timers.next(), t0 + 2 * every);
-        timers.retry(3);
-        timers.retry(3);
+        timers.retry(Member(3));
+        timers.retry(Member(3));
         // The tick after the drop sets the retry time; the one an interval later is due.
         assert!(timers.due_peers(t0, every).is_empty());
         assert_eq!(timers.next(), t0 + every);
         assert!(timers.due_peers(t0 + every / 2, every).is_empty());
-        assert_eq!(timers.due_peers(t0 + every, every), [3]);
+        assert_eq!(timers.due_peers(t0 + every, every), [Member(3)]);
         assert!(
             timers.due_peers(t0 + 5 * every, every).is_empty(),
             "retried once"

@@ -5,7 +5,7 @@ use super::task::{Run, TaskState};
 use super::Schedule;
 use crate::protocol::coordinator::members::Members;
 use crate::protocol::coordinator::report::Recovery;
-use crate::protocol::ids::Machine;
+use crate::protocol::ids::{JobId, Machine, TaskId};
 use crate::protocol::messages::Task;
 
 /// A task handed to a worker.
@@ -23,7 +23,7 @@ impl Schedule {
     /// stops as soon as no slot is free.
     pub fn dispatch(
         &mut self,
-        job: u64,
+        job: JobId,
         backups: bool,
         members: &mut Members,
         recovery: &mut Recovery,
@@ -33,7 +33,12 @@ impl Schedule {
         let mut out = Vec::new();
         let mut next = self.filed.pending.range(..cutoff).next().copied();
         while let Some(t) = next {
-            next = self.filed.pending.range(t + 1..cutoff).next().copied();
+            next = self
+                .filed
+                .pending
+                .range(TaskId(t.0 + 1)..cutoff)
+                .next()
+                .copied();
             if !alive.iter().any(|&w| members[w].has_free_slot()) {
                 break;
             }
@@ -74,7 +79,7 @@ impl Schedule {
     /// the same reducers).
     fn launch_backups(
         &mut self,
-        job: u64,
+        job: JobId,
         alive: &[Machine],
         members: &mut Members,
         recovery: &mut Recovery,
@@ -84,7 +89,7 @@ impl Schedule {
         if self.filed.pending.range(..cutoff).next().is_some() {
             return;
         }
-        let mut running: Vec<usize> = (self.filed.running.range(..cutoff).copied())
+        let mut running: Vec<TaskId> = (self.filed.running.range(..cutoff).copied())
             .filter(|&t| {
                 matches!(self.tasks[t].state, TaskState::Running(run) if !run.mapped)
                     && self.tasks[t].backup.is_none()

@@ -11,7 +11,7 @@ use super::members::Members;
 use super::report::{Progress, Recovery};
 use crate::engine::{FileResult, Policy, Skipped};
 use crate::error::Offset;
-use crate::protocol::ids::{Attempt, Machine};
+use crate::protocol::ids::{Attempt, Machine, TaskId};
 use crate::protocol::messages::Failure;
 use task::{file_in, Filed, TaskEntry, TaskState};
 
@@ -28,12 +28,12 @@ pub(super) struct LostTasks {
 
 #[derive(Debug)]
 pub(super) struct Schedule {
-    tasks: Vec<TaskEntry>,
+    tasks: Tasks,
     filed: Filed,
     /// Tasks dispatched so far (orders the running tasks by age).
     dispatched: u64,
     /// The first failing task in input order, with its message.
-    failure: Option<(usize, String)>,
+    failure: Option<(TaskId, String)>,
 }
 
 impl Schedule {
@@ -54,11 +54,11 @@ impl Schedule {
             })
             .collect();
         let filed = Filed {
-            pending: (0..tasks.len()).collect(),
+            pending: (0..tasks.len() as u32).map(TaskId).collect(),
             ..Filed::default()
         };
         Schedule {
-            tasks,
+            tasks: Tasks(tasks),
             filed,
             dispatched: 0,
             failure: None,
@@ -66,11 +66,11 @@ impl Schedule {
     }
 
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.tasks.0.len()
     }
 
     pub fn progress(&self) -> Progress {
-        let mapped = |&&t: &&usize| match &self.tasks[t].state {
+        let mapped = |&&t: &&TaskId| match &self.tasks[t].state {
             TaskState::Running(run) => run.mapped || self.tasks[t].backup.is_some_and(|b| b.mapped),
             _ => false,
         };
@@ -78,12 +78,12 @@ impl Schedule {
         Progress {
             counted: done + self.filed.running.iter().filter(mapped).count(),
             done,
-            tasks: self.tasks.len(),
+            tasks: self.tasks.0.len(),
         }
     }
 
     /// Files task `t` by its state after a change (see [`Filed`]).
-    fn refile(&mut self, t: usize) {
+    fn refile(&mut self, t: TaskId) {
         let entry = &self.tasks[t];
         let (pending, running, done) = match entry.state {
             TaskState::Pending => (true, false, false),
@@ -99,8 +99,8 @@ impl Schedule {
     }
 
     /// Tasks from this one on need not finish: an earlier one failed the job.
-    pub fn cutoff(&self) -> usize {
-        self.failure.as_ref().map_or(self.tasks.len(), |f| f.0)
+    pub fn cutoff(&self) -> TaskId {
+        self.failure.as_ref().map_or(self.tasks.end(), |f| f.0)
     }
 
     /// The first failing task's message, if one failed.
@@ -136,8 +136,8 @@ impl Schedule {
     }
 
     /// Copy `(w, attempt)` of task `t` is running.
-    pub fn is_running(&self, t: u32, w: Machine, attempt: Attempt) -> bool {
-        let Some(t) = self.tasks.get(t as usize) else {
+    pub fn is_running(&self, t: TaskId, w: Machine, attempt: Attempt) -> bool {
+        let Some(t) = self.tasks.get(t) else {
             return false;
         };
         let first = matches!(t.state, TaskState::Running(run) if run.is(w, attempt));
@@ -145,15 +145,15 @@ impl Schedule {
     }
 
     /// Task `t`'s outputs are being sent again by `w`.
-    pub fn is_resending(&self, t: u32, w: Machine) -> bool {
+    pub fn is_resending(&self, t: TaskId, w: Machine) -> bool {
         self.tasks
-            .get(t as usize)
+            .get(t)
             .is_some_and(|t| t.resending && t.done_by == Some(w))
     }
 
     /// The copy `(w, attempt)` of `t` no longer needs a slot of its worker (its file is
     /// counted, or it finished or failed): the slot is free, if the copy still held it.
-    pub fn release_slot(&mut self, t: usize, w: Machine, attempt: Attempt, members: &mut Members) {
+    pub fn release_slot(&mut self, t: TaskId, w: Machine, attempt: Attempt, members: &mut Members) {
         let held = self.tasks[t]
             .run_mut(w, attempt)
             .is_some_and(|run| !std::mem::replace(&mut run.mapped, true));
@@ -169,7 +169,7 @@ impl Schedule {
     /// ([`Schedule::done`]).
     pub fn mapped(
         &mut self,
-        t: usize,
+        t: TaskId,
         w: Machine,
         attempt: Attempt,
         members: &mut Members,
@@ -200,7 +200,7 @@ impl Schedule {
     /// other copy, if any, is cancelled (returned, to be told).
     pub fn done(
         &mut self,
-        t: usize,
+        t: TaskId,
         (w, attempt): (Machine, Attempt),
         file: FileResult,
         copy_at: Option<Machine>,
@@ -238,7 +238,7 @@ impl Schedule {
     }
 
     /// Copy `(w, attempt)` of `t` failed: forget it. Returns whether another copy runs.
-    fn drop_copy(&mut self, t: usize, w: Machine, attempt: Attempt) -> bool {
+    fn drop_copy(&mut self, t: TaskId, w: Machine, attempt: Attempt) -> bool {
         let entry = &mut self.tasks[t];
         if entry.backup.is_some_and(|b| b.is(w, attempt)) {
             entry.backup = None;
@@ -258,7 +258,7 @@ impl Schedule {
     #[allow(clippy::too_many_arguments)]
     pub fn failed(
         &mut self,
-        t: usize,
+        t: TaskId,
         (w, attempt): (Machine, Attempt),
         failure: Failure,
         message: String,
@@ -293,7 +293,7 @@ impl Schedule {
         true
     }
 
-    fn set_failure(&mut self, t: usize, message: String) {
+    fn set_failure(&mut self, t: TaskId, message: String) {
         if !matches!(&self.failure, Some((f, _)) if *f <= t) {
             self.failure = Some((t, message));
         }
@@ -314,7 +314,7 @@ impl Schedule {
     pub fn lose(&mut self, w: Machine, alive: &[Machine], blameless: bool) -> LostTasks {
         use super::config::MAX_LOST_RUNS;
         let mut lost = LostTasks::default();
-        for t in &mut self.tasks {
+        for t in &mut self.tasks.0 {
             if t.copy_at == Some(w) {
                 t.copy_at = None;
             }
@@ -353,7 +353,7 @@ impl Schedule {
                 lost.again += 1;
             }
         }
-        for t in 0..self.tasks.len() {
+        for t in self.tasks.ids() {
             self.refile(t);
         }
         lost
@@ -361,24 +361,23 @@ impl Schedule {
 
     /// The counted tasks whose outputs `v` keeps: they are all to be sent again (to the
     /// moved partitions' new owners).
-    pub fn resend_all(&mut self, v: Machine) -> Vec<u32> {
-        let resend: Vec<u32> = (0..self.tasks.len())
+    pub fn resend_all(&mut self, v: Machine) -> Vec<TaskId> {
+        let resend: Vec<TaskId> = (self.tasks.ids())
             .filter(|&t| {
                 // (A file no worker could read has no format, and no outputs.)
                 matches!(&self.tasks[t].state, TaskState::Done(r) if r.format.is_some())
                     && self.tasks[t].done_by == Some(v)
             })
-            .map(|t| t as u32)
             .collect();
         for &t in &resend {
-            self.tasks[t as usize].resending = true;
-            self.refile(t as usize);
+            self.tasks[t].resending = true;
+            self.refile(t);
         }
         resend
     }
 
     /// Task `t`'s outputs are to be sent again: by the worker returned.
-    pub fn resend(&mut self, t: usize) -> Option<Machine> {
+    pub fn resend(&mut self, t: TaskId) -> Option<Machine> {
         let w = self.tasks[t].done_by?;
         self.tasks[t].resending = true;
         self.refile(t);
@@ -386,13 +385,13 @@ impl Schedule {
     }
 
     /// Task `t`'s outputs were sent again.
-    pub fn resent(&mut self, t: usize) {
+    pub fn resent(&mut self, t: TaskId) {
         self.tasks[t].resending = false;
         self.refile(t);
     }
 
     /// Task `t`'s outputs are lost after all: it runs again.
-    pub fn run_again(&mut self, t: usize) {
+    pub fn run_again(&mut self, t: TaskId) {
         self.tasks[t].run_again();
         self.refile(t);
     }
@@ -400,6 +399,7 @@ impl Schedule {
     /// Every task's outcome, in input order (the job is over: every task is done).
     pub fn take_outcomes(&mut self) -> Vec<FileResult> {
         self.tasks
+            .0
             .iter_mut()
             .map(
                 |t| match std::mem::replace(&mut t.state, TaskState::Pending) {
@@ -409,6 +409,39 @@ impl Schedule {
                 },
             )
             .collect()
+    }
+}
+
+/// The tasks' entries, by task.
+#[derive(Debug)]
+struct Tasks(Vec<TaskEntry>);
+
+impl Tasks {
+    fn get(&self, t: TaskId) -> Option<&TaskEntry> {
+        self.0.get(t.index())
+    }
+
+    /// The task after the last one.
+    fn end(&self) -> TaskId {
+        TaskId(self.0.len() as u32)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = TaskId> {
+        (0..self.0.len() as u32).map(TaskId)
+    }
+}
+
+impl std::ops::Index<TaskId> for Tasks {
+    type Output = TaskEntry;
+
+    fn index(&self, t: TaskId) -> &TaskEntry {
+        &self.0[t.index()]
+    }
+}
+
+impl std::ops::IndexMut<TaskId> for Tasks {
+    fn index_mut(&mut self, t: TaskId) -> &mut TaskEntry {
+        &mut self.0[t.index()]
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::engine::FileResult;
 use crate::protocol::codec::path_to_bytes;
-use crate::protocol::ids::{Attempt, Machine};
+use crate::protocol::ids::{Attempt, JobId, Machine, TaskId};
 use crate::protocol::messages::Task;
 
 #[derive(Debug)]
@@ -86,15 +86,16 @@ impl TaskEntry {
     }
 
     /// A new attempt of it, for `job`.
-    pub fn next_attempt(&mut self, job: u64, t: usize) -> (Attempt, Task) {
+    pub fn next_attempt(&mut self, job: JobId, t: TaskId) -> (Attempt, Task) {
         self.attempts += 1;
+        let attempt = Attempt(self.attempts);
         let task = Task {
             job,
-            task: t as u32,
-            attempt: self.attempts,
+            task: t,
+            attempt,
             path: path_to_bytes(&self.path),
         };
-        (Attempt(self.attempts), task)
+        (attempt, task)
     }
 }
 
@@ -104,14 +105,14 @@ impl TaskEntry {
 /// `resending` flag is followed by [`super::Schedule::refile`].
 #[derive(Debug, Default)]
 pub(super) struct Filed {
-    pub pending: BTreeSet<usize>,
-    pub running: BTreeSet<usize>,
-    pub resending: BTreeSet<usize>,
-    pub done: BTreeSet<usize>,
+    pub pending: BTreeSet<TaskId>,
+    pub running: BTreeSet<TaskId>,
+    pub resending: BTreeSet<TaskId>,
+    pub done: BTreeSet<TaskId>,
 }
 
 /// Puts `t` in `set` or takes it out.
-pub(super) fn file_in(set: &mut BTreeSet<usize>, t: usize, member: bool) {
+pub(super) fn file_in(set: &mut BTreeSet<TaskId>, t: TaskId, member: bool) {
     if member {
         set.insert(t);
     } else {
