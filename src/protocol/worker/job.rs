@@ -279,3 +279,35 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_worker_list_only_extends_the_known_one_with_socket_addresses() {
+        let known = vec!["10.0.0.1:7070".to_string(), "10.0.0.2:7070".to_string()];
+        let mut placement = Placement {
+            members: known.clone(),
+            owners: vec![Member(0), Member(1)],
+            accepting: HashSet::new(),
+            epoch: 0,
+            buddy: Some(Member(1)),
+        };
+        let mut joined = known.clone();
+        joined.push("10.0.0.1:7071".into());
+        assert!(!placement.take_members(vec![known[1].clone(), known[0].clone()]));
+        assert!(!placement.take_members(vec![known[0].clone()]), "shorter");
+        let mut named = known.clone();
+        named.push("worker3:7070".into());
+        assert!(!placement.take_members(named), "a name to resolve");
+        assert_eq!(placement.members, known);
+        assert!(placement.take_members(joined.clone()));
+        assert_eq!(placement.members, joined);
+        // A buddy is another member of the job.
+        assert!(valid_buddy(Some(Member(1)), Member(0), 2));
+        assert!(!valid_buddy(Some(Member(0)), Member(0), 2));
+        assert!(!valid_buddy(Some(Member(2)), Member(0), 2));
+        assert!(valid_buddy(None, Member(0), 1));
+    }
+}

@@ -455,3 +455,6 @@ fn unread(path: &std::path::Path, what: String) -> FileResult {
     });
     result
 }
+
+#[cfg(test)]
+mod tests;
