@@ -95,6 +95,46 @@ fn every_tokenizer_top_and_min_count() {
     );
 }
 
+#[test]
+fn the_web_profile_is_denser_in_new_words_and_counted_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let zipf = wetgen(dir.path(), "z.warc.wet", "4MB", 14, &[]);
+    let web = wetgen(
+        dir.path(),
+        "w.warc.wet.gz",
+        "4MB",
+        14,
+        &["--gzip", "--profile", "web"],
+    );
+    // (distinct words, tokens) of the slow count.
+    let figures = |tsv: &str| {
+        let tokens: u64 = tsv
+            .lines()
+            .map(|l| l.split('\t').nth(1).unwrap().parse::<u64>().unwrap())
+            .sum();
+        (tsv.lines().count() as f64, tokens as f64)
+    };
+    let want = expected("word", std::slice::from_ref(&web), 1, None);
+    let (web_words, web_tokens) = figures(&want);
+    let (zipf_words, zipf_tokens) = figures(&expected("word", &[zipf], 1, None));
+    let (web_density, zipf_density) = (web_words / web_tokens, zipf_words / zipf_tokens);
+    assert!(
+        web_density > 1.2 * zipf_density,
+        "new words per token: web {web_density:.3}, zipf {zipf_density:.3}"
+    );
+    for threads in ["1", "2"] {
+        let extra = [
+            "--threads",
+            threads,
+            "--split-bytes",
+            "300000",
+            "--spill-at",
+            "500",
+        ];
+        assert_eq!(count(std::slice::from_ref(&web), &extra), want, "{extra:?}");
+    }
+}
+
 /// A WARC record as bytes.
 fn record(kind: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(

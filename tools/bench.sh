@@ -3,11 +3,14 @@
 # same run.
 #
 # Generates (once) a corpus with wetgen: one 200 MB file and four 50 MB files, plain and
-# gzipped, a 400 MB gzipped file with ~2M distinct words for the memory figures, and eight
-# 25 MB gzipped files that are also counted over loopback HTTP (URL inputs). Then
+# gzipped, a 400 MB gzipped file with ~2M distinct words for the memory figures, eight
+# 25 MB gzipped files that are also counted over loopback HTTP (URL inputs), and the same
+# shapes in `--profile web` (one new word per ~9 tokens, as real multilingual web text):
+# an 85 MB file, plain and gzipped, and four 50 MB gzipped files. Then
 # prints, for each case, the median wall time of wetmr and of its peer (`LC_ALL=C wc -w`,
-# `gzip -dc`, `libdeflate-gunzip -c` when installed) and their ratio, peak RSS, and the
-# time of a tiny job. The machine is shared and noisy: read the ratios, not the seconds.
+# `gzip -dc`, `libdeflate-gunzip -c` when installed, FastWARC's read benchmark when
+# `fastwarc` is on the PATH or in $FASTWARC) and their ratio, peak RSS, and the time of a
+# tiny job. The machine is shared and noisy: read the ratios, not the seconds.
 #
 # Usage: tools/bench.sh [--dir DIR] [--runs N] [--quick]
 #   --dir DIR   where the corpus lives (default: bench-corpus/, reused between runs)
@@ -54,6 +57,11 @@ gen huge.warc.wet.gz "$(mb 400)" 9 --gzip
 for i in 1 2 3 4 5 6 7 8; do
   gen "url$i.warc.wet.gz" "$(mb 25)" $((i + 20)) --gzip
 done
+gen web.warc.wet "$(mb 85)" 31 --profile web
+gen web.warc.wet.gz "$(mb 85)" 31 --profile web --gzip
+for i in 1 2 3 4; do
+  gen "webpart$i.warc.wet.gz" "$(mb 50)" $((i + 31)) --profile web --gzip
+done
 
 # Warm the page cache so every contender reads from memory.
 cat "$dir"/*.warc.wet* > /dev/null
@@ -71,6 +79,7 @@ median_time() {
   printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
 size_mb() { du -cb "$@" | tail -1 | awk '{printf "%.1f", $1/1e6}'; }
+plain_mb() { for f in "$@"; do gzip -dc "$f"; done | wc -c | awk '{printf "%.1f", $1/1e6}'; }
 
 printf '\n%-34s %8s %8s   %-22s %8s %8s\n' "case" "wetmr s" "MB/s" "peer" "peer s" "ratio"
 row() { # label wetmr_seconds input_mb peer_label peer_seconds
@@ -105,6 +114,26 @@ row "gz 4x$(mb 50), --threads 2" "$t_parts_gz" "$(size_mb "${parts[@]}")" "gzip 
 if [ "$have_libdeflate" = 1 ]; then
   row "gz 4x$(mb 50), --threads 2" "$t_parts_gz" "$(size_mb "${parts[@]}")" "libdeflate-gunzip -c" "$(median_time libdeflate_all "${gzparts[@]}")"
 fi
+fastwarc=${FASTWARC:-$(command -v fastwarc || true)}
+if [ -n "$fastwarc" ]; then
+  # FastWARC reads and parses every record and counts nothing (one thread).
+  row "gz $(mb 200), --threads 2" "$t_big_gz" "$(size_mb "$big")" "fastwarc benchmark" \
+    "$(median_time "$fastwarc" benchmark "$big.gz")"
+fi
+
+# High-vocabulary multilingual text (--profile web): threads must pay off here too.
+web=$dir/web.warc.wet
+webparts=("$dir"/webpart{1,2,3,4}.warc.wet.gz)
+t_web1=$(median_time count --threads 1 "$web")
+t_web2=$(median_time count --threads 2 "$web")
+row "web plain $(mb 85), --threads 1" "$t_web1" "$(size_mb "$web")" "LC_ALL=C wc -w" "$(median_time wc_w "$web")"
+row "web plain $(mb 85), --threads 2" "$t_web2" "$(size_mb "$web")" "count --threads 1" "$t_web1"
+t_web_gz=$(median_time count --threads 2 "$web.gz")
+if [ "$have_libdeflate" = 1 ]; then
+  row "web gz $(mb 85), --threads 2" "$t_web_gz" "$(size_mb "$web")" "libdeflate-gunzip -c" "$(median_time libdeflate_all "$web.gz")"
+else
+  row "web gz $(mb 85), --threads 2" "$t_web_gz" "$(size_mb "$web")" "gzip -dc" "$(median_time gunzip_all "$web.gz")"
+fi
 echo "(MB/s counts decompressed WARC bytes; ratio = wetmr time / peer time, lower is better)"
 
 # Memory: peak RSS (from wetmr's own stats) on the 400 MB file, once and four times.
@@ -133,6 +162,9 @@ cluster() { "$wetmr" cluster --quiet --output /dev/null "$@"; }
 echo
 t_cluster=$(median_time cluster --workers 2 --threads 1 "${gzparts[@]}")
 row "cluster gz 4x$(mb 50), 2 workers x1" "$t_cluster" "$(size_mb "${parts[@]}")" "count --threads 2" "$t_parts_gz"
+t_webparts=$(median_time count --threads 2 "${webparts[@]}")
+row "cluster web gz 4x$(mb 50), 2 workers x1" "$(median_time cluster --workers 2 --threads 1 "${webparts[@]}")" \
+  "$(plain_mb "${webparts[@]}")" "count --threads 2" "$t_webparts"
 stats=$(mktemp)
 cluster --workers 2 --threads 1 --stats "$stats" "${gzparts[@]}"
 python3 - "$stats" <<'PY'

@@ -8,6 +8,7 @@
 
 use super::rng::{mix, Rng};
 
+#[derive(Clone, Copy)]
 pub struct Lang {
     pub code: &'static str,
     pub tld: &'static str,
