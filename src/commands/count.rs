@@ -44,19 +44,22 @@ pub fn count(config: &CountConfig) -> Result<()> {
         }
         outcome
     })?;
-    let words = pool.install(|| outcome.counted.ranked(config.min_count, config.top));
-    deliver(
-        config,
-        Delivery {
-            words: &words,
-            files: &outcome.files,
-            distinct: outcome.counted.distinct(),
-            threads: config.threads,
-            cluster: None,
-            downloads: downloading.map(|client| client.figures(started.elapsed())),
-        },
-        started,
-    )
+    // Ranked and written on the job's threads (the TSV is formatted in parallel).
+    pool.install(|| {
+        let words = outcome.counted.ranked(config.min_count, config.top);
+        deliver(
+            config,
+            Delivery {
+                words: &words,
+                files: &outcome.files,
+                distinct: outcome.counted.distinct(),
+                threads: config.threads,
+                cluster: None,
+                downloads: downloading.map(|client| client.figures(started.elapsed())),
+            },
+            started,
+        )
+    })
 }
 
 /// Prints a plain progress line on stderr every `every` until `finished` (cron has no

@@ -14,4 +14,5 @@ mod table;
 pub use finish::{finish, output_order, Counted, WordCount};
 pub use merge::merge_sorted;
 pub use shared::{SharedTable, SPILL_AT};
+pub(crate) use table::prefetch_address;
 pub use table::{CountTable, Lookahead};

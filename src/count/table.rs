@@ -357,7 +357,7 @@ impl CountTable {
 /// Asks the CPU to bring the cache line at `address` closer. Reads nothing: any address is
 /// allowed.
 #[inline(always)]
-fn prefetch_address(address: usize) {
+pub(crate) fn prefetch_address(address: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch hint neither reads memory nor faults, whatever the address.
     unsafe {
