@@ -59,8 +59,9 @@ struct Args {
     /// text, so the vocabulary grows like Heaps' law with beta = 1 / exponent).
     #[arg(long, default_value_t = 1.6)]
     tail_exponent: f64,
-    /// The kind of text: `zipf` (the default), or `web` (as dense in new words as real
-    /// multilingual web text; see the module docs).
+    /// The kind of text: `zipf`, or `web`: as dense in new words as real multilingual web
+    /// text (one new word per ~9 tokens at 85 MB, against ~15 for `zipf`), each language in
+    /// 40 variants with vocabularies of their own, and five times as many rare tokens.
     #[arg(long, value_enum, default_value = "zipf")]
     profile: Profile,
     /// Output file.
