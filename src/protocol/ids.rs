@@ -8,8 +8,9 @@
 
 use std::fmt;
 
+/// An id type: a one-field struct over `$int`, shown with `$shown` (a format string).
 macro_rules! id {
-    ($(#[$doc:meta])* $name:ident($int:ty)) => {
+    ($(#[$doc:meta])* $name:ident($int:ty), $shown:literal) => {
         $(#[$doc])*
         #[derive(
             Debug,
@@ -33,71 +34,47 @@ macro_rules! id {
                 self.0 as usize
             }
         }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, $shown, self.0)
+            }
+        }
     };
 }
 
 id! {
     /// A job: a random number the coordinator draws, so that a worker tells one job from
     /// the next (and from another coordinator's).
-    JobId(u64)
+    JobId(u64), "{:016x}"
 }
 
 id! {
     /// A map task: its input file's place in the job's list of files.
-    TaskId(u32)
+    TaskId(u32), "{}"
 }
 
 id! {
     /// A copy of a task handed to a worker, counted from 1 over the job.
-    Attempt(u32)
+    Attempt(u32), "{}"
 }
 
 id! {
     /// A partition of the job's words (`xxh3(word) mod R`).
-    PartitionId(u32)
+    PartitionId(u32), "{}"
 }
 
 id! {
     /// A worker's index in the job's worker list (`JobSpec::workers`): what messages name
     /// as owners, buddies and peers. A worker that joins a running job gets the next index,
     /// so a restarted machine has several over a job; only its last one is live.
-    Member(u32)
+    Member(u32), "{}"
 }
 
 /// A worker's place in the coordinator's machines list: how the coordinator and its driver
 /// name a connection. Stable for the job, whether or not the worker takes part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Machine(pub usize);
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for PartitionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for Member {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// The partitions `0..count`.
 pub fn partitions(count: u32) -> impl Iterator<Item = PartitionId> + Clone {
