@@ -44,14 +44,15 @@ impl Shuffle {
         map_micros: u64,
         now: Instant,
     ) -> Shuffle {
-        let mut shuffle = Shuffle::resend(attempt, partitions, now);
-        shuffle.resend = false;
-        shuffle.file = file;
-        shuffle.map_micros = map_micros;
-        for p in ids::partitions(partitions) {
-            shuffle.await_owner(p);
+        let n = partitions as usize;
+        Shuffle {
+            resend: false,
+            waiting: vec![true; n],
+            left: n,
+            file,
+            map_micros,
+            ..Shuffle::resend(attempt, partitions, now)
         }
-        shuffle
     }
 
     /// A finished task's outputs sent again: nothing awaited yet (see
