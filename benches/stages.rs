@@ -1,6 +1,7 @@
 //! Criterion benchmarks, one group per stage of the data path, each in bytes per second:
 //! gzip member decoding, WARC record parsing, tokenizing (each tokenizer), and counting
-//! (tokenize + per-thread table). The corpus is made by `wetgen` at start-up (8 MB).
+//! (tokenize + per-thread table); the word tokenizer also on each vector lane the CPU has
+//! (scalar, SSE2, AVX2). The corpus is made by `wetgen` at start-up (8 MB).
 //!
 //! Run with `cargo bench`; `cargo bench -- tokenize` runs one group.
 
@@ -11,7 +12,7 @@ use std::process::Command;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wetmr::count::CountTable;
 use wetmr::input::gzip::{Fill, MemberReader};
-use wetmr::tokenize::{Tokenizer, TokenizerKind};
+use wetmr::tokenize::{Lane, Tokenizer, TokenizerKind};
 use wetmr::warc::{self, After, Next};
 
 struct Corpus {
@@ -48,6 +49,18 @@ fn bodies(data: &[u8]) -> Vec<&[u8]> {
         pos += r.len;
     }
     out
+}
+
+/// Tokenizes every body once per iteration.
+fn tokenize_all(b: &mut criterion::Bencher<'_>, tokenizer: Tokenizer, bodies: &[&[u8]]) {
+    let mut scratch = Vec::new();
+    b.iter(|| {
+        let mut n = 0usize;
+        for body in bodies {
+            tokenizer.for_each_word(body, &mut scratch, |w| n += w.len());
+        }
+        n
+    })
 }
 
 fn stages(c: &mut Criterion) {
@@ -95,16 +108,13 @@ fn stages(c: &mut Criterion) {
         TokenizerKind::Uax29,
     ] {
         let tokenizer = Tokenizer::new(kind);
-        group.bench_function(kind.name(), |b| {
-            let mut scratch = Vec::new();
-            b.iter(|| {
-                let mut n = 0usize;
-                for body in &bodies {
-                    tokenizer.for_each_word(body, &mut scratch, |w| n += w.len());
-                }
-                n
-            })
-        });
+        group.bench_function(kind.name(), |b| tokenize_all(b, tokenizer, &bodies));
+    }
+    // The word tokenizer on each lane this CPU has (the line above used the fastest).
+    for lane in Lane::ALL.into_iter().filter_map(Lane::ready) {
+        let tokenizer = Tokenizer::on_lane(TokenizerKind::Word, lane);
+        let name = format!("word-{}", lane.lane().name());
+        group.bench_function(name, |b| tokenize_all(b, tokenizer, &bodies));
     }
     group.finish();
 

@@ -1,12 +1,13 @@
 //! The tokenizers' fast paths against their slow references (tests/common/reference.rs):
 //! fixed cases for the hard corners of Unicode, and property tests on random Unicode text,
-//! random bytes, and WET-like text.
+//! random bytes, and WET-like text. The run tokenizers are checked on every lane this CPU
+//! has (scalar, SSE2, AVX2): each one, not only the fastest, must equal the reference.
 
 mod common;
 
 use common::reference;
 use proptest::prelude::*;
-use wetmr::tokenize::{Tokenizer, TokenizerKind};
+use wetmr::tokenize::{Lane, Tokenizer, TokenizerKind};
 
 const KINDS: [(TokenizerKind, &str); 3] = [
     (TokenizerKind::Word, "word"),
@@ -14,11 +15,11 @@ const KINDS: [(TokenizerKind, &str); 3] = [
     (TokenizerKind::Uax29, "uax29"),
 ];
 
-fn fast(kind: TokenizerKind, text: &[u8]) -> Vec<String> {
+fn fast(tokenizer: Tokenizer, text: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     // A dirty scratch buffer must not leak into words.
     let mut scratch = b"garbage".to_vec();
-    Tokenizer::new(kind).for_each_word(text, &mut scratch, |w| {
+    tokenizer.for_each_word(text, &mut scratch, |w| {
         out.push(String::from_utf8(w.to_vec()).expect("words are UTF-8"))
     });
     out
@@ -26,13 +27,52 @@ fn fast(kind: TokenizerKind, text: &[u8]) -> Vec<String> {
 
 fn assert_same(text: &[u8]) {
     for (kind, name) in KINDS {
-        assert_eq!(
-            fast(kind, text),
-            reference::words(name, text),
-            "{name} on {:?}",
-            String::from_utf8_lossy(text)
-        );
+        let want = reference::words(name, text);
+        for lane in Lane::ALL.into_iter().filter_map(Lane::ready) {
+            let tokenizer = Tokenizer::on_lane(kind, lane);
+            assert_eq!(
+                fast(tokenizer, text),
+                want,
+                "{name} on the {} lane, on {:?}",
+                tokenizer.lane().name(),
+                String::from_utf8_lossy(text)
+            );
+        }
     }
+}
+
+#[test]
+fn every_lane_of_this_cpu_is_tested() {
+    let lanes: Vec<&str> = Lane::ALL
+        .into_iter()
+        .filter_map(Lane::ready)
+        .map(|l| l.lane().name())
+        .collect();
+    // Say which lanes a run could not check (a CPU without AVX2 checks only two).
+    eprintln!("lanes checked on this CPU: {lanes:?}");
+    assert!(lanes.contains(&"scalar"));
+    #[cfg(target_arch = "x86_64")]
+    assert!(lanes.contains(&"sse2"));
+    let detected = Tokenizer::new(TokenizerKind::Word).lane();
+    assert!(lanes.contains(&detected.name()), "{detected:?}");
+}
+
+/// Text whose spans cross the 64-byte blocks the lanes classify: long ASCII runs (with and
+/// without capitals), non-ASCII in the middle of long runs, separators at every offset.
+fn block_crossing_text() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        (1usize..140, any::<bool>()).prop_map(|(n, caps)| {
+            let c = if caps { b'Q' } else { b'q' };
+            let mut run: Vec<u8> = (0..n).map(|i| c + (i % 7) as u8).collect();
+            run[n / 2] = b'_';
+            run
+        }),
+        (1usize..70).prop_map(|n| "ж".repeat(n).into_bytes()),
+        (1usize..70).prop_map(|n| "Ж京".repeat(n).into_bytes()),
+        wet_piece(),
+        (1usize..70).prop_map(|n| vec![b' '; n]),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
 }
 
 #[test]
@@ -146,6 +186,19 @@ proptest! {
 
     #[test]
     fn random_bytes_match(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+        assert_same(&bytes);
+    }
+
+    #[test]
+    fn block_crossing_text_matches(text in block_crossing_text()) {
+        assert_same(&text);
+    }
+
+    #[test]
+    fn long_random_bytes_match(bytes in proptest::collection::vec(
+        prop_oneof![4 => proptest::sample::select(b"aZ_9 .\xc3\xa9\xe4\xba\xac".to_vec()), 1 => any::<u8>()],
+        0..400,
+    )) {
         assert_same(&bytes);
     }
 

@@ -10,13 +10,16 @@
 //! * `uax29`: the words of `unicode-segmentation`'s `unicode_words()` (UAX #29).
 //!
 //! Every word is lowercased with `str::to_lowercase`. Invalid UTF-8 separates words exactly as
-//! U+FFFD would. The run tokenizers scan ASCII bytes through a flat table and decode other
-//! characters one at a time ([`utf8`]); words go to the caller as slices of the body when they
-//! need no lowercasing, else as a slice of a reused scratch buffer: nothing is allocated per
-//! word. The test suite checks each against a slow reference built on the `regex` crate.
+//! U+FFFD would. The run tokenizers classify text 64 bytes at a time with the widest vector
+//! instructions the CPU has ([`lanes`]) and take pure-ASCII words straight from the bit masks
+//! (`spans`); only stretches with non-ASCII bytes are decoded one character at a time
+//! ([`utf8`]). Words go to the caller as slices of the body when they need no lowercasing,
+//! else as a slice of a reused scratch buffer: nothing is allocated per word. The test suite
+//! checks each tokenizer, on every lane, against a slow reference built on the `regex` crate.
 
-mod ascii;
 pub mod classes;
+pub mod lanes;
+mod spans;
 pub mod utf8;
 
 use std::sync::OnceLock;
@@ -24,6 +27,8 @@ use std::sync::OnceLock;
 use unicode_segmentation::UnicodeSegmentation;
 
 use classes::{ClassTable, ASCII_UPPER, ASCII_WORD, CLASS, LOWERS, RUN, SEP, SINGLE};
+pub use lanes::Lane;
+use lanes::Ready;
 
 /// Which definition of a word to use.
 #[derive(
@@ -69,12 +74,20 @@ pub const PYSPARK_RUN_CLASS: &str = r"[\p{L}\p{N}_]";
 pub struct Tokenizer {
     kind: TokenizerKind,
     table: Option<&'static ClassTable>,
-    /// The table's ASCII classes are those the vector lane assumes ([`ascii::fits`]).
-    vector: bool,
+    /// How blocks of text are classified (see [`lanes`]).
+    lane: Ready,
 }
 
 impl Tokenizer {
+    /// The tokenizer of `kind` on the fastest lane this CPU has (or the one `WETMR_LANE`
+    /// forces).
     pub fn new(kind: TokenizerKind) -> Tokenizer {
+        Tokenizer::on_lane(kind, Lane::detect())
+    }
+
+    /// The tokenizer of `kind` on `lane` (the scalar lane for tables that do not fit the
+    /// vector lanes).
+    pub fn on_lane(kind: TokenizerKind, lane: Ready) -> Tokenizer {
         static WORD: OnceLock<ClassTable> = OnceLock::new();
         static PYSPARK: OnceLock<ClassTable> = OnceLock::new();
         let table = match kind {
@@ -86,16 +99,19 @@ impl Tokenizer {
             }
             TokenizerKind::Uax29 => None,
         };
-        let vector = table.is_some_and(ascii::fits);
-        Tokenizer {
-            kind,
-            table,
-            vector,
-        }
+        let lane = match table {
+            Some(table) if !lanes::fits(table) => Lane::Scalar.ready().unwrap_or(lane),
+            _ => lane,
+        };
+        Tokenizer { kind, table, lane }
     }
 
     pub fn kind(&self) -> TokenizerKind {
         self.kind
+    }
+
+    pub fn lane(&self) -> Lane {
+        self.lane.lane()
     }
 
     /// Calls `emit` with each lowercased word of `text`, in order. `scratch` is working space
@@ -103,20 +119,15 @@ impl Tokenizer {
     #[inline]
     pub fn for_each_word<F: FnMut(&[u8])>(&self, text: &[u8], scratch: &mut Vec<u8>, emit: F) {
         match self.table {
-            Some(table) => runs(table, self.vector, text, scratch, emit),
+            Some(table) => spans::scan(self.lane, table, text, scratch, emit),
             None => uax29(text, scratch, emit),
         }
     }
 }
 
-/// The run tokenizer shared by `word` and `cc-pyspark`.
-fn runs<F: FnMut(&[u8])>(
-    table: &ClassTable,
-    vector: bool,
-    text: &[u8],
-    scratch: &mut Vec<u8>,
-    mut emit: F,
-) {
+/// The run tokenizer shared by `word` and `cc-pyspark`, one character at a time: what
+/// [`spans`] hands the spans that hold non-ASCII bytes.
+fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>, mut emit: F) {
     let n = text.len();
     let mut i = 0;
     while i < n {
@@ -129,7 +140,7 @@ fn runs<F: FnMut(&[u8])>(
             }
             // ASCII fast lane: a word that starts with an ASCII word character.
             let start = i;
-            let (end, upper) = ascii::word_end(table, text, i + 1, vector);
+            let (end, upper) = ascii_word_end(table, text, i + 1);
             let upper = upper | bits;
             i = end;
             if i < n && text[i] >= 0x80 && class_at(table, text, i).0 & CLASS == RUN {
@@ -172,6 +183,25 @@ fn runs<F: FnMut(&[u8])>(
             }
         }
     }
+}
+
+/// The end of the run of ASCII word bytes starting at `i`, and `ASCII_UPPER` if one of them
+/// is a capital.
+#[inline(always)]
+fn ascii_word_end(table: &ClassTable, text: &[u8], mut i: usize) -> (usize, u8) {
+    let mut upper = 0u8;
+    while let Some(&b) = text.get(i) {
+        if b >= 0x80 {
+            break;
+        }
+        let bits = table.ascii[b as usize];
+        if bits & ASCII_WORD == 0 {
+            break;
+        }
+        upper |= bits & ASCII_UPPER;
+        i += 1;
+    }
+    (i, upper)
 }
 
 /// Class bits (with `LOWERS`) and length of the (non-ASCII) character at `text[i]`;
