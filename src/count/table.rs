@@ -1,7 +1,8 @@
 //! The per-thread count table: word → (tf, df).
 //!
-//! Keys of up to 16 bytes (most words) are stored inside the hash table's entries, so a
-//! lookup that hits touches one cache line; longer keys are copied once, when first seen,
+//! Keys of up to 16 bytes (most words) are stored inside the table's entries, which sit in
+//! the slots of an open-addressing table ([`slots`]), so a lookup that hits usually touches
+//! one cache line; longer keys are copied once, when first seen,
 //! into a bump arena owned by the table. Nothing is allocated per token. df counts each
 //! record once: every entry remembers the last record (a per-table serial number) that
 //! touched it, so no per-record set is needed.
@@ -11,36 +12,25 @@
 //! sum to the truth. Entries whose tf is 0 are not words of the result.
 
 mod key;
+mod slots;
 
 use bumpalo::Bump;
-use hashbrown::hash_table::{Entry as Slot, HashTable};
 
 pub(super) use key::Entry;
 use key::{store_key, KeyRepr, INLINE};
+use slots::{Found, Slots};
 
 /// A record's serial number in one table.
 pub type DocId = u32;
 
 /// A word-count table with arena-held keys. One per thread; merged at the end.
 pub struct CountTable {
-    entries: HashTable<Entry>,
+    entries: Slots,
     hasher: ahash::RandomState,
     /// Holds every key; declared after `entries` so it is dropped after them.
     arena: Bump,
     /// Serial number of the record being counted.
     doc: DocId,
-    /// Where the hash table's buckets are, for prefetching.
-    layout: Layout,
-}
-
-/// The address of the hash table's control bytes, which its entries sit just below (one
-/// per bucket, in reverse order), as hashbrown lays out its tables. Used only to compute
-/// addresses to *prefetch*: a stale or wrong address costs a useless prefetch, never a
-/// wrong result, as prefetch instructions read nothing and cannot fault.
-#[derive(Clone, Copy, Default)]
-struct Layout {
-    buckets: usize,
-    ctrl: usize,
 }
 
 /// A short word ready to count: its key and hash, computed once (see [`Lookahead`]).
@@ -101,12 +91,11 @@ impl Default for CountTable {
 impl CountTable {
     pub fn new() -> CountTable {
         CountTable {
-            entries: HashTable::new(),
+            entries: Slots::new(),
             hasher: fixed_hasher(),
             arena: Bump::new(),
             // Words added before the first `begin_record` belong to record 1.
             doc: 1,
-            layout: Layout::default(),
         }
     }
 
@@ -127,7 +116,7 @@ impl CountTable {
     #[inline(always)]
     fn hash(hasher: &ahash::RandomState, probe: &KeyRepr, word: &[u8]) -> u64 {
         if word.len() <= INLINE {
-            hasher.hash_one((probe.lo, probe.hi, probe.len))
+            short_hash(probe)
         } else {
             hasher.hash_one(word)
         }
@@ -147,25 +136,28 @@ impl CountTable {
         let doc = self.doc;
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
-        let slot = self.entries.entry(
-            hash,
-            |e| e.matches(&probe, word),
-            |e| Self::entry_hash(&self.hasher, e),
-        );
-        match slot {
-            Slot::Occupied(mut slot) => {
-                let e = slot.get_mut();
+        self.reserve_one();
+        match self.entries.find(hash, |e| e.matches(&probe, word)) {
+            Found::At(i) => {
+                let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(delta);
                 if e.last_doc != doc {
                     e.last_doc = doc;
                     e.df = e.df.wrapping_add(delta);
                 }
             }
-            Slot::Vacant(slot) => {
+            Found::Vacant(i) => {
                 let key = store_key(&self.arena, probe, word);
-                slot.insert(Entry::new(key, doc, delta, delta));
+                self.entries.put(i, Entry::new(key, doc, delta, delta));
             }
         }
+    }
+
+    /// Makes room for one more entry (the table grows, rarely, here).
+    #[inline(always)]
+    fn reserve_one(&mut self) {
+        let hasher = &self.hasher;
+        self.entries.reserve(1, |e| Self::entry_hash(hasher, e));
     }
 
     /// Like [`CountTable::add`], but short words are counted `AHEAD` words later, after
@@ -205,61 +197,26 @@ impl CountTable {
     fn add_prepared(&mut self, p: Prepared, delta: u64) {
         let doc = self.doc;
         let key = p.key;
-        let slot = self.entries.entry(
-            p.hash,
-            |e| e.is(&key),
-            |e| Self::entry_hash(&self.hasher, e),
-        );
-        match slot {
-            Slot::Occupied(mut slot) => {
-                let e = slot.get_mut();
+        self.reserve_one();
+        match self.entries.find(p.hash, |e| e.is(&key)) {
+            Found::At(i) => {
+                let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(delta);
                 if e.last_doc != doc {
                     e.last_doc = doc;
                     e.df = e.df.wrapping_add(delta);
                 }
             }
-            Slot::Vacant(slot) => {
-                slot.insert(Entry::new(key, doc, delta, delta));
+            Found::Vacant(i) => {
+                self.entries.put(i, Entry::new(key, doc, delta, delta));
             }
         }
     }
 
-    /// Prefetches the control bytes and the entry of the bucket where a lookup of `hash`
-    /// starts.
+    /// Prefetches the slot where a lookup of `hash` starts.
     #[inline(always)]
-    fn prefetch(&mut self, hash: u64) {
-        let buckets = self.entries.num_buckets();
-        if buckets != self.layout.buckets {
-            self.layout = self.find_layout();
-        }
-        if self.layout.ctrl == 0 {
-            return;
-        }
-        let index = hash as usize & (buckets - 1);
-        let ctrl = self.layout.ctrl.wrapping_add(index);
-        let entry = self
-            .layout
-            .ctrl
-            .wrapping_sub((index + 1) * std::mem::size_of::<Entry>());
-        prefetch_address(ctrl);
-        prefetch_address(entry);
-    }
-
-    /// Finds where the buckets are from the address of any full bucket (none: no
-    /// prefetching until the table grows again).
-    #[cold]
-    fn find_layout(&self) -> Layout {
-        let buckets = self.entries.num_buckets();
-        let ctrl = self
-            .entries
-            .iter_buckets()
-            .next()
-            .and_then(|i| self.entries.get_bucket(i).map(|e| (i, e)))
-            .map_or(0, |(i, e)| {
-                (e as *const Entry as usize).wrapping_add((i + 1) * std::mem::size_of::<Entry>())
-            });
-        Layout { buckets, ctrl }
+    fn prefetch(&self, hash: u64) {
+        prefetch_address(self.entries.address(hash));
     }
 
     /// Adds whole counts for `word` (merging tables).
@@ -275,16 +232,12 @@ impl CountTable {
     fn entry_mut(&mut self, word: &[u8]) -> &mut Entry {
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
-        let slot = self.entries.entry(
-            hash,
-            |e| e.matches(&probe, word),
-            |e| Self::entry_hash(&self.hasher, e),
-        );
-        match slot {
-            Slot::Occupied(slot) => slot.into_mut(),
-            Slot::Vacant(slot) => {
+        self.reserve_one();
+        match self.entries.find(hash, |e| e.matches(&probe, word)) {
+            Found::At(i) => self.entries.get_mut(i),
+            Found::Vacant(i) => {
                 let key = store_key(&self.arena, probe, word);
-                slot.insert(Entry::new(key, 0, 0, 0)).into_mut()
+                self.entries.put(i, Entry::new(key, 0, 0, 0))
             }
         }
     }
@@ -300,28 +253,25 @@ impl CountTable {
     /// Adds the counts of `from`, an entry of another table whose hash is `hash`. Cheaper
     /// than [`CountTable::add_counts`]: no hashing, and short keys compare as integers.
     pub(super) fn add_entry(&mut self, hash: u64, from: &Entry) {
-        let slot = self.entries.entry(
-            hash,
-            |e| e.same_key(from),
-            |e| Self::entry_hash(&self.hasher, e),
-        );
-        match slot {
-            Slot::Occupied(mut slot) => {
-                let e = slot.get_mut();
+        self.reserve_one();
+        match self.entries.find(hash, |e| e.same_key(from)) {
+            Found::At(i) => {
+                let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(from.tf);
                 e.df = e.df.wrapping_add(from.df);
             }
-            Slot::Vacant(slot) => {
+            Found::Vacant(i) => {
                 let key = store_key(&self.arena, from.repr(), from.key());
-                slot.insert(Entry::new(key, 0, from.tf, from.df));
+                self.entries.put(i, Entry::new(key, 0, from.tf, from.df));
             }
         }
     }
 
     /// Adds every count of `other` into `self`.
     pub fn absorb(&mut self, other: &CountTable) {
+        let hasher = &self.hasher;
         self.entries
-            .reserve(other.len(), |e| Self::entry_hash(&self.hasher, e));
+            .reserve(other.len(), |e| Self::entry_hash(hasher, e));
         for (word, tf, df) in other.iter() {
             self.add_counts(word, tf, df);
         }
@@ -340,18 +290,30 @@ impl CountTable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Bytes held by the table (entries and keys), for reports.
     pub fn allocated_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>() + self.arena.allocated_bytes()
+        self.entries.slots() * std::mem::size_of::<Entry>() + self.arena.allocated_bytes()
     }
 
     /// Every `(word, tf, df)`, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, u64)> + '_ {
         self.entries.iter().map(|e| (e.key(), e.tf, e.df))
     }
+}
+
+/// The hash of a short key: its two integers, keyed with fixed seeds and the length, folded
+/// through one 64×64→128-bit multiplication (the mixing step of wyhash and ahash's
+/// fallback). One multiplication instead of the four of a general-purpose hasher: short
+/// keys are most tokens.
+#[inline(always)]
+fn short_hash(key: &KeyRepr) -> u64 {
+    let a = key.lo ^ 0x243f_6a88_85a3_08d3;
+    let b = key.hi ^ 0x1319_8a2e_0370_7344 ^ u64::from(key.len).wrapping_mul(0xa409_3822_299f_31d0);
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// Asks the CPU to bring the cache line at `address` closer. Reads nothing: any address is

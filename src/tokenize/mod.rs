@@ -149,7 +149,7 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
                 if upper & ASCII_UPPER == 0 && lowers == 0 {
                     emit(&text[start..i]);
                 } else {
-                    emit(lowercase(&text[start..i], scratch));
+                    emit(lowercase(table, &text[start..i], scratch));
                 }
             } else if upper & ASCII_UPPER == 0 {
                 emit(&text[start..i]);
@@ -166,7 +166,7 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
                     if bits & LOWERS == 0 {
                         emit(&text[i..i + len]);
                     } else {
-                        emit(lowercase(&text[i..i + len], scratch));
+                        emit(lowercase(table, &text[i..i + len], scratch));
                     }
                     i += len;
                 }
@@ -177,7 +177,7 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
                     if (bits | lowers) & LOWERS == 0 {
                         emit(&text[start..i]);
                     } else {
-                        emit(lowercase(&text[start..i], scratch));
+                        emit(lowercase(table, &text[start..i], scratch));
                     }
                 }
             }
@@ -244,13 +244,34 @@ fn run_end(table: &ClassTable, text: &[u8], mut i: usize) -> (usize, u8) {
     (i, lowers)
 }
 
-/// Lowercases a word made of valid UTF-8 into `scratch` and returns it.
-fn lowercase<'s>(word: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
+/// Lowercases a word of `table`'s run or single characters (valid UTF-8) into `scratch`
+/// and returns it: `str::to_lowercase`, with the Unicode case tables consulted only for the
+/// characters the class table marks as changing (`LOWERS`), not for every character.
+fn lowercase<'s>(table: &ClassTable, word: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
     scratch.clear();
-    match std::str::from_utf8(word) {
-        Ok(word) => push_lowercase(word, scratch),
-        // Unreachable: the scanner only joins valid characters. Stay total anyway.
-        Err(_) => push_lowercase(&String::from_utf8_lossy(word), scratch),
+    // A capital sigma's lowercase depends on its neighbours: `str::to_lowercase` decides.
+    if word.windows(2).any(|w| w == "Σ".as_bytes()) {
+        push_lowercase(&String::from_utf8_lossy(word), scratch);
+        return scratch;
+    }
+    let mut i = 0;
+    while let Some(&b) = word.get(i) {
+        if b < 0x80 {
+            scratch.push(b.to_ascii_lowercase());
+            i += 1;
+            continue;
+        }
+        let (cp, len) = utf8::decode(word, i);
+        match char::from_u32(cp) {
+            Some(c) if table.lookup(cp) & LOWERS != 0 => {
+                for lower in c.to_lowercase() {
+                    scratch.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+            }
+            // Unchanged (an invalid byte is unreachable: words hold valid characters only).
+            _ => scratch.extend_from_slice(&word[i..i + len]),
+        }
+        i += len;
     }
     scratch
 }

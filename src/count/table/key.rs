@@ -41,8 +41,9 @@ impl KeyRepr {
         KeyRepr {
             lo,
             hi,
-            // Saturates: keys of 4 GiB or more compare through their stored length.
-            len: u32::try_from(len).unwrap_or(u32::MAX),
+            // Saturates: keys of 4 GiB or more compare through their stored length. (The
+            // greatest `u32` marks vacant slots.)
+            len: u32::try_from(len).map_or(MAX_LEN, |len| len.min(MAX_LEN)),
         }
     }
 }
@@ -69,9 +70,15 @@ pub(super) fn padded(word: &[u8]) -> (u64, u64) {
     }
 }
 
+/// The `len` of a vacant slot's entry: no key has it.
+const VACANT_LEN: u32 = u32::MAX;
+/// The greatest `len` a key is stored with.
+const MAX_LEN: u32 = VACANT_LEN - 1;
+
 /// One word's slot. The key's fields are those of [`KeyRepr`], flattened so that the
 /// record stamp fits in what would be padding.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub(in crate::count) struct Entry {
     lo: u64,
     hi: u64,
@@ -83,6 +90,21 @@ pub(in crate::count) struct Entry {
 }
 
 impl Entry {
+    /// What a vacant slot holds.
+    pub(super) const VACANT: Entry = Entry {
+        lo: 0,
+        hi: 0,
+        len: VACANT_LEN,
+        last_doc: 0,
+        tf: 0,
+        df: 0,
+    };
+
+    #[inline(always)]
+    pub(super) fn is_vacant(&self) -> bool {
+        self.len == VACANT_LEN
+    }
+
     /// A new word's entry, its key stored already (see [`store_key`]).
     #[inline(always)]
     pub(super) fn new(key: KeyRepr, last_doc: DocId, tf: u64, df: u64) -> Entry {
