@@ -135,6 +135,33 @@ fn the_web_profile_is_denser_in_new_words_and_counted_alike() {
     }
 }
 
+/// The whole engine gives the slow count's result on every tokenizer lane this CPU has
+/// (`WETMR_LANE` forces a slower lane than the one detected).
+#[test]
+fn every_tokenizer_lane_counts_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = wetgen(dir.path(), "w.warc.wet", "2MB", 5, &["--profile", "web"]);
+    for tokenizer in ["word", "cc-pyspark"] {
+        let want = expected(tokenizer, std::slice::from_ref(&web), 1, None);
+        for lane in wetmr::tokenize::Lane::ALL {
+            if !lane.available() {
+                eprintln!("lane {} skipped: this CPU does not have it", lane.name());
+                continue;
+            }
+            let path = web.display().to_string();
+            let args = ["count", "--quiet", "--tokenizer", tokenizer, &path];
+            let out = wetmr(&args, &[("WETMR_LANE", lane.name())]);
+            assert!(out.status.success(), "{}", common::stderr(&out));
+            assert_eq!(
+                stdout(&out),
+                want,
+                "{tokenizer} on the {} lane",
+                lane.name()
+            );
+        }
+    }
+}
+
 /// A WARC record as bytes.
 fn record(kind: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
