@@ -136,8 +136,7 @@ impl CountTable {
         let doc = self.doc;
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
-        self.reserve_one();
-        match self.entries.find(hash, |e| e.matches(&probe, word)) {
+        match self.locate(hash, |e| e.matches(&probe, word)) {
             Found::At(i) => {
                 let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(delta);
@@ -153,11 +152,13 @@ impl CountTable {
         }
     }
 
-    /// Makes room for one more entry (the table grows, rarely, here).
+    /// Where the entry with hash `hash` for which `is` holds is, or the vacant slot it would
+    /// take, with room made for one more entry first (the table grows, rarely, here).
     #[inline(always)]
-    fn reserve_one(&mut self) {
+    fn locate(&mut self, hash: u64, is: impl Fn(&Entry) -> bool) -> Found {
         let hasher = &self.hasher;
         self.entries.reserve(1, |e| Self::entry_hash(hasher, e));
+        self.entries.find(hash, is)
     }
 
     /// Like [`CountTable::add`], but short words are counted `AHEAD` words later, after
@@ -197,8 +198,7 @@ impl CountTable {
     fn add_prepared(&mut self, p: Prepared, delta: u64) {
         let doc = self.doc;
         let key = p.key;
-        self.reserve_one();
-        match self.entries.find(p.hash, |e| e.is(&key)) {
+        match self.locate(p.hash, |e| e.is(&key)) {
             Found::At(i) => {
                 let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(delta);
@@ -232,8 +232,7 @@ impl CountTable {
     fn entry_mut(&mut self, word: &[u8]) -> &mut Entry {
         let probe = KeyRepr::probe(word);
         let hash = Self::hash(&self.hasher, &probe, word);
-        self.reserve_one();
-        match self.entries.find(hash, |e| e.matches(&probe, word)) {
+        match self.locate(hash, |e| e.matches(&probe, word)) {
             Found::At(i) => self.entries.get_mut(i),
             Found::Vacant(i) => {
                 let key = store_key(&self.arena, probe, word);
@@ -253,8 +252,7 @@ impl CountTable {
     /// Adds the counts of `from`, an entry of another table whose hash is `hash`. Cheaper
     /// than [`CountTable::add_counts`]: no hashing, and short keys compare as integers.
     pub(super) fn add_entry(&mut self, hash: u64, from: &Entry) {
-        self.reserve_one();
-        match self.entries.find(hash, |e| e.same_key(from)) {
+        match self.locate(hash, |e| e.same_key(from)) {
             Found::At(i) => {
                 let e = self.entries.get_mut(i);
                 e.tf = e.tf.wrapping_add(from.tf);
@@ -310,8 +308,8 @@ impl CountTable {
 /// keys are most tokens.
 #[inline(always)]
 fn short_hash(key: &KeyRepr) -> u64 {
-    let a = key.lo ^ 0x243f_6a88_85a3_08d3;
-    let b = key.hi ^ 0x1319_8a2e_0370_7344 ^ u64::from(key.len).wrapping_mul(0xa409_3822_299f_31d0);
+    let a = key.lo ^ SEEDS[0];
+    let b = key.hi ^ SEEDS[1] ^ u64::from(key.len).wrapping_mul(SEEDS[2]);
     let product = u128::from(a) * u128::from(b);
     (product as u64) ^ ((product >> 64) as u64)
 }
@@ -332,13 +330,17 @@ pub(crate) fn prefetch_address(address: usize) {
 /// The tables' hasher. Fixed seeds: this hash never leaves the process, and fixed seeds make
 /// runs (and profiles) reproducible.
 fn fixed_hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
+    ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3])
 }
+
+/// The tables' hash seeds (digits of π), shared by [`short_hash`] and the hasher of long
+/// keys.
+const SEEDS: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
 
 #[cfg(test)]
 mod tests;

@@ -72,7 +72,7 @@ impl Lane {
             .find(|lane| forced.as_deref() == Some(lane.name()))
             .and_then(Lane::ready)
             .or_else(|| Lane::ALL.into_iter().rev().find_map(Lane::ready))
-            .unwrap_or(Ready(Lane::Scalar))
+            .unwrap_or(Ready::SCALAR)
     }
 
     /// The lane, if this CPU can run it: the only way to a lane that classifies.
@@ -86,6 +86,9 @@ impl Lane {
 pub struct Ready(Lane);
 
 impl Ready {
+    /// The scalar lane, which every CPU runs.
+    pub const SCALAR: Ready = Ready(Lane::Scalar);
+
     pub fn lane(self) -> Lane {
         self.0
     }

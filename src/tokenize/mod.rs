@@ -100,7 +100,7 @@ impl Tokenizer {
             TokenizerKind::Uax29 => None,
         };
         let lane = match table {
-            Some(table) if !lanes::fits(table) => Lane::Scalar.ready().unwrap_or(lane),
+            Some(table) if !lanes::fits(table) => Ready::SCALAR,
             _ => lane,
         };
         Tokenizer { kind, table, lane }
@@ -154,9 +154,7 @@ fn runs<F: FnMut(&[u8])>(table: &ClassTable, text: &[u8], scratch: &mut Vec<u8>,
             } else if upper & ASCII_UPPER == 0 {
                 emit(&text[start..i]);
             } else {
-                scratch.clear();
-                scratch.extend(text[start..i].iter().map(u8::to_ascii_lowercase));
-                emit(scratch);
+                emit(ascii_lowercase(&text[start..i], scratch));
             }
         } else {
             let (bits, len) = class_at(table, text, i);
@@ -251,7 +249,7 @@ fn lowercase<'s>(table: &ClassTable, word: &[u8], scratch: &'s mut Vec<u8>) -> &
     scratch.clear();
     // A capital sigma's lowercase depends on its neighbours: `str::to_lowercase` decides.
     if word.windows(2).any(|w| w == "Σ".as_bytes()) {
-        push_lowercase(&String::from_utf8_lossy(word), scratch);
+        scratch.extend_from_slice(String::from_utf8_lossy(word).to_lowercase().as_bytes());
         return scratch;
     }
     let mut i = 0;
@@ -263,11 +261,7 @@ fn lowercase<'s>(table: &ClassTable, word: &[u8], scratch: &'s mut Vec<u8>) -> &
         }
         let (cp, len) = utf8::decode(word, i);
         match char::from_u32(cp) {
-            Some(c) if table.lookup(cp) & LOWERS != 0 => {
-                for lower in c.to_lowercase() {
-                    scratch.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
-                }
-            }
+            Some(c) if table.lookup(cp) & LOWERS != 0 => push_char_lowercase(c, scratch),
             // Unchanged (an invalid byte is unreachable: words hold valid characters only).
             _ => scratch.extend_from_slice(&word[i..i + len]),
         }
@@ -287,11 +281,23 @@ pub fn push_lowercase(word: &str, out: &mut Vec<u8>) {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase() as u8);
         } else {
-            for lower in c.to_lowercase() {
-                out.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
-            }
+            push_char_lowercase(c, out);
         }
     }
+}
+
+/// Appends the UTF-8 of `c.to_lowercase()` to `out`.
+fn push_char_lowercase(c: char, out: &mut Vec<u8>) {
+    for lower in c.to_lowercase() {
+        out.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+/// Lowercases an ASCII word into `scratch` and returns it.
+fn ascii_lowercase<'s>(word: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
+    scratch.clear();
+    scratch.extend(word.iter().map(u8::to_ascii_lowercase));
+    scratch
 }
 
 /// The `uax29` tokenizer.

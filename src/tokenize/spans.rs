@@ -9,13 +9,56 @@
 //! Unicode classes (a non-ASCII separator or a Han character splits it).
 
 use super::classes::ClassTable;
-use super::lanes::{Ready, BLOCK};
+use super::lanes::{Masks, Ready, BLOCK};
 
-/// A span that reached the end of its block and goes on in the next.
-struct Open {
+/// A span found in the masks: where it starts, and whether its bytes seen so far hold a
+/// non-ASCII byte or a capital. A span that reaches the end of its block stays open and
+/// goes on in the next.
+struct Span {
     start: usize,
     high: bool,
     caps: bool,
+}
+
+impl Span {
+    /// The span that starts at `start` and covers `bits` of the block of `masks`.
+    #[inline(always)]
+    fn new(start: usize, masks: &Masks, bits: u64) -> Span {
+        let mut span = Span {
+            start,
+            high: false,
+            caps: false,
+        };
+        span.take(masks, bits);
+        span
+    }
+
+    /// The span goes on over `bits` of the block of `masks`.
+    #[inline(always)]
+    fn take(&mut self, masks: &Masks, bits: u64) {
+        self.high |= masks.high & bits != 0;
+        self.caps |= masks.caps & bits != 0;
+    }
+
+    /// Emits the words of the span, which ends at `end` of `text`.
+    #[inline(always)]
+    fn end<F: FnMut(&[u8])>(
+        self,
+        table: &ClassTable,
+        text: &[u8],
+        end: usize,
+        scratch: &mut Vec<u8>,
+        emit: &mut F,
+    ) {
+        let span = &text[self.start..end];
+        if self.high {
+            super::runs(table, span, scratch, &mut *emit);
+        } else if self.caps {
+            emit(super::ascii_lowercase(span, scratch));
+        } else {
+            emit(span);
+        }
+    }
 }
 
 /// Calls `emit` with each lowercased word of `text`, in order, classifying blocks with
@@ -29,7 +72,7 @@ pub fn scan<F: FnMut(&[u8])>(
     mut emit: F,
 ) {
     let n = text.len();
-    let mut open: Option<Open> = None;
+    let mut open: Option<Span> = None;
     let mut base = 0;
     while base < n {
         let m = match text.get(base..base + BLOCK) {
@@ -43,52 +86,35 @@ pub fn scan<F: FnMut(&[u8])>(
             }
         };
         let mut spans = m.span;
-        if let Some(o) = &mut open {
+        if let Some(mut span) = open.take() {
             // The open span goes on up to the first byte that is not in a span.
             let run = (!spans).trailing_zeros();
             let bits = low_bits(run);
-            o.high |= m.high & bits != 0;
-            o.caps |= m.caps & bits != 0;
+            span.take(&m, bits);
             if run == 64 {
+                open = Some(span);
                 base += BLOCK;
                 continue;
             }
-            let Open { start, high, caps } = open.take().expect("open");
-            emit_span(
-                table,
-                &text[start..base + run as usize],
-                high,
-                caps,
-                scratch,
-                &mut emit,
-            );
+            span.end(table, text, base + run as usize, scratch, &mut emit);
             spans &= !bits;
         }
         while spans != 0 {
             let at = spans.trailing_zeros();
             let run = (!(spans >> at)).trailing_zeros();
             let bits = low_bits(run) << at;
-            let high = m.high & bits != 0;
-            let caps = m.caps & bits != 0;
-            let start = base + at as usize;
+            let span = Span::new(base + at as usize, &m, bits);
             if at + run == 64 {
-                open = Some(Open { start, high, caps });
+                open = Some(span);
                 break;
             }
-            emit_span(
-                table,
-                &text[start..start + run as usize],
-                high,
-                caps,
-                scratch,
-                &mut emit,
-            );
+            span.end(table, text, base + (at + run) as usize, scratch, &mut emit);
             spans &= !bits;
         }
         base += BLOCK;
     }
-    if let Some(Open { start, high, caps }) = open {
-        emit_span(table, &text[start..], high, caps, scratch, &mut emit);
+    if let Some(span) = open {
+        span.end(table, text, n, scratch, &mut emit);
     }
 }
 
@@ -99,27 +125,5 @@ fn low_bits(n: u32) -> u64 {
         u64::MAX
     } else {
         (1u64 << n) - 1
-    }
-}
-
-/// Emits the words of one span: itself if it is ASCII (lowercased if it has capitals),
-/// else what the character scanner finds in it.
-#[inline(always)]
-fn emit_span<F: FnMut(&[u8])>(
-    table: &ClassTable,
-    span: &[u8],
-    high: bool,
-    caps: bool,
-    scratch: &mut Vec<u8>,
-    emit: &mut F,
-) {
-    if high {
-        super::runs(table, span, scratch, &mut *emit);
-    } else if caps {
-        scratch.clear();
-        scratch.extend(span.iter().map(u8::to_ascii_lowercase));
-        emit(scratch);
-    } else {
-        emit(span);
     }
 }

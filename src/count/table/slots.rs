@@ -75,7 +75,7 @@ impl Slots {
     }
 
     /// Looks up the entry with hash `hash` for which `is` holds. Call [`Slots::reserve`]
-    /// first: a full table has no vacant slot to end at.
+    /// first (`CountTable::locate` does): a full table has no vacant slot to end at.
     #[inline(always)]
     pub(super) fn find(&self, hash: u64, is: impl Fn(&Entry) -> bool) -> Found {
         let mask = self.slots.len() - 1;
