@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::count::{merge_sorted, WordCount};
+use rayon::prelude::*;
+
+use crate::count::{check_run, merge_sorted, OutOfOrder, WordCount};
 use crate::error::{Error, Result};
 use crate::net::auth::Secret;
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
-use crate::partition::Entries;
 use crate::protocol::codec::{bulk_words, Kind};
 use crate::protocol::coordinator::{Action, Coordinator, JobConfig, JobError, JobOutput};
 use crate::protocol::ids::Machine;
@@ -214,17 +215,25 @@ fn flush(net: &mut Net, conns: &[Option<ConnId>]) {
 /// Merges the ranked partitions (each in output order, words disjoint between them) into
 /// the output order, keeping the first `top`. Every piece is checked before any is read.
 pub fn merge_ranked(ranked: &[Vec<Payload>], top: Option<usize>) -> Result<Vec<WordCount<'_>>> {
-    let mut runs = Vec::with_capacity(ranked.len());
-    for pieces in ranked {
-        let mut blocks: Vec<Entries<'_>> = Vec::with_capacity(pieces.len());
-        for payload in pieces {
-            let view =
-                bulk_words(Kind::Ranked, payload).map_err(|e| Error::Cluster(e.to_string()))?;
-            blocks.push(view.entries());
-        }
-        runs.push(blocks.into_iter().flatten());
-    }
-    Ok(merge_sorted(runs, top))
+    let runs: Vec<Vec<WordCount<'_>>> = ranked
+        .par_iter()
+        .enumerate()
+        .map(|(partition, pieces)| {
+            let mut run = Vec::new();
+            for payload in pieces {
+                let view = bulk_words(Kind::Ranked, payload)
+                    .map_err(|e| Error::Cluster(format!("partition {partition}: {e}")))?;
+                run.extend(view.entries());
+            }
+            check_run(&run).map_err(|OutOfOrder { at }| {
+                Error::Cluster(format!(
+                    "partition {partition}: its ranked words are out of order at word {at}"
+                ))
+            })?;
+            Ok(run)
+        })
+        .collect::<Result<_>>()?;
+    Ok(merge_sorted(&runs, top))
 }
 
 #[cfg(test)]
@@ -268,5 +277,18 @@ mod tests {
         let want = [("a", 9), ("b", 9), ("c", 5), ("d", 5), ("e", 1), ("f", 1)];
         assert_eq!(all, want.map(|(w, t)| (w.to_string(), t)));
         assert_eq!(merge_ranked(&ranked, Some(3)).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_partition_out_of_order_is_refused_with_its_number() {
+        let ranked = vec![
+            vec![piece(&[("a", 9)], true)],
+            vec![piece(&[("b", 1)], false), piece(&[("c", 5)], true)],
+        ];
+        let err = merge_ranked(&ranked, None).unwrap_err().to_string();
+        assert!(
+            err.contains("partition 1") && err.contains("out of order"),
+            "{err}"
+        );
     }
 }

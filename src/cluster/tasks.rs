@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use crate::count::{CountTable, Counted};
+use crate::count::{prefetched, CountTable, Counted};
 use crate::engine;
 use crate::error::Error;
 use crate::input::Input;
@@ -171,7 +171,7 @@ pub fn rank(
             let words = counted.ranked(min_count, top);
             let mut pieces = Vec::new();
             let mut block = WordBlock::default();
-            for w in &words {
+            for w in prefetched(&words) {
                 if block.bytes() >= RANKED_PIECE.min(MAX_FRAME / 2) {
                     pieces.push(std::mem::take(&mut block));
                 }

@@ -82,13 +82,13 @@ impl Counted {
 /// A word with its first 8 bytes as a big-endian integer (zero-padded), so that most
 /// comparisons between words with equal tf (most words have tf 1 or 2) settle without
 /// comparing byte strings.
-struct SortKey<'a> {
+pub(super) struct SortKey<'a> {
     prefix: u64,
-    word: WordCount<'a>,
+    pub(super) word: WordCount<'a>,
 }
 
 impl<'a> SortKey<'a> {
-    fn new(word: WordCount<'a>) -> SortKey<'a> {
+    pub(super) fn new(word: WordCount<'a>) -> SortKey<'a> {
         let mut bytes = [0u8; 8];
         let n = word.word.len().min(8);
         bytes[..n].copy_from_slice(&word.word[..n]);
@@ -100,7 +100,7 @@ impl<'a> SortKey<'a> {
 
     /// The output order: the same as [`output_order`] (byte order agrees with the prefix
     /// order, and equal prefixes fall back to the bytes).
-    fn cmp(a: &SortKey<'_>, b: &SortKey<'_>) -> Ordering {
+    pub(super) fn cmp(a: &SortKey<'_>, b: &SortKey<'_>) -> Ordering {
         b.word
             .tf
             .cmp(&a.word.tf)
@@ -108,6 +108,20 @@ impl<'a> SortKey<'a> {
             .then_with(|| a.word.word.cmp(b.word.word))
     }
 }
+
+/// Words read ranked sit where their tables put them, in no order: walking a ranked list,
+/// this asks for the bytes of the word 16 places ahead while yielding each.
+pub fn prefetched<'w, 'a>(words: &'w [WordCount<'a>]) -> impl Iterator<Item = &'w WordCount<'a>> {
+    words.iter().enumerate().map(move |(i, w)| {
+        if let Some(ahead) = words.get(i + PREFETCH_AHEAD) {
+            super::prefetch_address(ahead.word.as_ptr() as usize);
+        }
+        w
+    })
+}
+
+/// How far ahead [`prefetched`] asks for words (16): enough to cover a memory access.
+const PREFETCH_AHEAD: usize = 16;
 
 /// tf descending, then word bytes ascending.
 pub fn output_order(a: &WordCount<'_>, b: &WordCount<'_>) -> Ordering {

@@ -11,8 +11,8 @@ mod merge;
 mod shared;
 mod table;
 
-pub use finish::{finish, output_order, Counted, WordCount};
-pub use merge::merge_sorted;
+pub use finish::{finish, output_order, prefetched, Counted, WordCount};
+pub use merge::{check_run, merge_sorted, OutOfOrder};
 pub use shared::{SharedTable, SPILL_AT};
 pub(crate) use table::prefetch_address;
 pub use table::{CountTable, Lookahead};

@@ -7,10 +7,8 @@ use std::io::{self, Write};
 
 use rayon::prelude::*;
 
-use crate::count::{prefetch_address, WordCount};
+use crate::count::{prefetched, WordCount};
 
-/// Lines ahead of the one formatted whose word is prefetched.
-const PREFETCH_AHEAD: usize = 16;
 /// Words formatted by one task.
 const CHUNK: usize = 16 << 10;
 /// Chunks formatted ahead of the writer, per thread of the pool: the memory the formatted
@@ -35,12 +33,7 @@ pub fn write_tsv(out: &mut impl Write, words: &[WordCount<'_>]) -> io::Result<()
 fn lines(words: &[WordCount<'_>]) -> Vec<u8> {
     let mut text = Vec::with_capacity(words.iter().map(|w| w.word.len() + 8).sum());
     let mut num = itoa::Buffer::new();
-    for (i, w) in words.iter().enumerate() {
-        // Ranked words sit where their tables put them, in no order: ask for the bytes of
-        // a word a few lines ahead.
-        if let Some(ahead) = words.get(i + PREFETCH_AHEAD) {
-            prefetch_address(ahead.word.as_ptr() as usize);
-        }
+    for w in prefetched(words) {
         text.extend_from_slice(w.word);
         text.push(b'\t');
         text.extend_from_slice(num.format(w.tf).as_bytes());
