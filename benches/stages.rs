@@ -1,6 +1,7 @@
 //! Criterion benchmarks, one group per stage of the data path, each in bytes per second:
 //! gzip member decoding, WARC record parsing, tokenizing (each tokenizer), and counting
-//! (tokenize + per-thread table); the word tokenizer also on each vector lane the CPU has
+//! (tokenize + per-thread table), and writing a 2M-word result in each output format (words
+//! per second); the word tokenizer also on each vector lane the CPU has
 //! (scalar, SSE2, AVX2). The corpus is made by `wetgen` at start-up (8 MB).
 //!
 //! Run with `cargo bench`; `cargo bench -- tokenize` runs one group.
@@ -10,8 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use wetmr::count::CountTable;
+use wetmr::count::{CountTable, WordCount};
 use wetmr::input::gzip::{Fill, MemberReader};
+use wetmr::output::format::{Compression, OutputFormat};
 use wetmr::tokenize::{Lane, Tokenizer, TokenizerKind};
 use wetmr::warc::{self, After, Next};
 
@@ -134,6 +136,64 @@ fn stages(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    let words = ranked_words(2_000_000, &bodies, &tokenizer);
+    let counts: Vec<WordCount<'_>> = words
+        .iter()
+        .map(|(w, tf, df)| WordCount {
+            word: w,
+            tf: *tf,
+            df: *df,
+        })
+        .collect();
+    let mut group = c.benchmark_group("output");
+    group.throughput(Throughput::Elements(counts.len() as u64));
+    group.sample_size(10);
+    let formats = [
+        ("tsv", OutputFormat::Tsv),
+        ("jsonl", OutputFormat::Jsonl),
+        ("parquet-gzip", OutputFormat::Parquet(Compression::Gzip)),
+        ("parquet-zstd", OutputFormat::Parquet(Compression::Zstd)),
+        ("parquet-snappy", OutputFormat::Parquet(Compression::Snappy)),
+        ("parquet-none", OutputFormat::Parquet(Compression::None)),
+    ];
+    for (name, format) in formats {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(64 << 20);
+                format.write(&mut out, &counts).expect("written");
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// `n` distinct words in output order, like a large job's result: the corpus's words, then
+/// as many variants of them as needed (a word and a number, as web text's long tail has),
+/// with tf falling like a Zipf law and df at most tf.
+fn ranked_words(n: usize, bodies: &[&[u8]], tokenizer: &Tokenizer) -> Vec<(Vec<u8>, u64, u64)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut scratch = Vec::new();
+    for body in bodies {
+        tokenizer.for_each_word(body, &mut scratch, |w| {
+            seen.insert(w.to_vec());
+        });
+    }
+    let base: Vec<Vec<u8>> = seen.into_iter().collect();
+    let mut words: Vec<(Vec<u8>, u64, u64)> = (0..n)
+        .map(|i| {
+            let mut w = base[i % base.len()].clone();
+            if i >= base.len() {
+                w.extend_from_slice(format!("{}", i / base.len()).as_bytes());
+            }
+            let tf = (10_000_000 / (i as u64 + 1)).max(1);
+            (w, tf, tf.min(1 + i as u64 % 40))
+        })
+        .collect();
+    words.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    words.dedup_by(|a, b| a.0 == b.0);
+    words
 }
 
 criterion_group! {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::output::format::{Compression, Format};
 use crate::tokenize::TokenizerKind;
 
 const AFTER_HELP: &str = "\
@@ -306,6 +307,15 @@ pub struct CountArgs {
     /// Write the counts here (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE", env = "WETMR_OUTPUT")]
     pub output: Option<PathBuf>,
+
+    /// Format of the counts [default: parquet for an output name ending in .parquet,
+    /// jsonl for .jsonl, tsv otherwise].
+    #[arg(long, value_enum, value_name = "FORMAT", env = "WETMR_FORMAT")]
+    pub format: Option<Format>,
+
+    /// Compression of Parquet output [default: gzip].
+    #[arg(long, value_enum, value_name = "CODEC", env = "WETMR_COMPRESSION")]
+    pub compression: Option<Compression>,
 
     /// Keep only the K most frequent words.
     #[arg(long, value_name = "K", env = "WETMR_TOP")]

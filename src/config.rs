@@ -11,6 +11,7 @@ use crate::engine::{Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::InputSpec;
 use crate::net::auth::{load_secret, Secret};
+use crate::output::format::OutputFormat;
 
 /// A `wetmr count` job (and the counting side of `run` and `cluster`).
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct CountConfig {
     /// What to count and how.
     pub job: Job,
     pub output: Option<PathBuf>,
+    /// The format of the counts.
+    pub format: OutputFormat,
     pub top: Option<usize>,
     pub min_count: u64,
     pub stats: Option<PathBuf>,
@@ -30,8 +33,12 @@ pub struct CountConfig {
 }
 
 impl CountConfig {
-    pub fn new(args: CountArgs) -> CountConfig {
-        CountConfig {
+    pub fn new(args: CountArgs) -> Result<CountConfig> {
+        let format = OutputFormat::resolve(args.format, args.compression, args.output.as_deref())?;
+        if args.output.is_none() {
+            format.check_stdout()?;
+        }
+        Ok(CountConfig {
             inputs: InputSpec {
                 paths: args.inputs,
                 list: args.list,
@@ -48,6 +55,7 @@ impl CountConfig {
                 spill_at: args.spill_at as u64,
             },
             output: args.output,
+            format,
             top: args.top,
             min_count: args.min_count,
             stats: args.stats,
@@ -57,7 +65,7 @@ impl CountConfig {
                 .flatten(),
             threads: threads_or_cores(args.threads),
             download: download(args.download, args.quiet),
-        }
+        })
     }
 }
 

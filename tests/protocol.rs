@@ -18,7 +18,7 @@ use wetmr::cluster::coordinate::merge_ranked;
 use wetmr::cluster::executor::{Executor, ExecutorConfig, Place, Runner, Transport, Work};
 use wetmr::engine::{self, Job, Policy};
 use wetmr::net::frame::{Decoder, Frame, Outgoing};
-use wetmr::output::tsv::write_tsv;
+use wetmr::output::text::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::ids::{Attempt, JobId, Machine, Member, PartitionId, TaskId};
 use wetmr::protocol::messages::DownloadSpec;

@@ -21,17 +21,17 @@ use crate::remote::Client;
 /// Runs the command the command line names.
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Count(args) => count::count(&CountConfig::new(args)),
+        Command::Count(args) => count::count(&CountConfig::new(args)?),
         Command::Worker(args) => worker::serve(&WorkerConfig::new(args)),
         Command::Run(args) => {
             let cluster = ClusterConfig::new(&args.cluster)?;
             let workers = read_machines(&args.machines)?;
-            run::run(&CountConfig::new(args.count), &workers, &cluster)
+            run::run(&CountConfig::new(args.count)?, &workers, &cluster)
         }
         Command::Cluster(args) => {
             let cluster = ClusterConfig::new(&args.cluster)?;
             let workers = args.workers.get();
-            cluster::cluster(&CountConfig::new(args.count), workers, &cluster)
+            cluster::cluster(&CountConfig::new(args.count)?, workers, &cluster)
         }
         Command::Keygen(args) => keygen::keygen(args.output.as_deref()),
     }

@@ -1,4 +1,4 @@
-//! Writing a finished job's outputs, local or distributed: the TSV (atomically, or to
+//! Writing a finished job's outputs, local or distributed: the result (atomically, or to
 //! standard output), the stats document, the skipped-damage lines and the summary.
 
 use std::io::{self, Write};
@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use super::atomic::stage;
 use super::stats::{ClusterStats, RunStats};
-use super::tsv::write_tsv;
 use crate::config::CountConfig;
 use crate::count::WordCount;
 use crate::engine::{FileResult, Policy};
@@ -61,7 +60,7 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
     let tsv = config
         .output
         .as_deref()
-        .map(|path| stage("writing output", path, |w| write_tsv(w, d.words)))
+        .map(|path| stage("writing output", path, |w| config.format.write(w, d.words)))
         .transpose()?;
     let json = config
         .stats
@@ -74,10 +73,12 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
         })
         .transpose()?;
     if config.output.is_none() {
-        let stdout = io::stdout();
-        let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        // (Not the lock: the Parquet writer needs a writer it could send to another thread.)
+        let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout());
         // A closed pipe (`| head`) is an output error too: the reader got part of it.
-        write_tsv(&mut out, d.words)
+        config
+            .format
+            .write(&mut out, d.words)
             .and_then(|()| out.flush())
             .map_err(Error::Stdout)?;
     }

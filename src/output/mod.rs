@@ -1,4 +1,5 @@
-//! Outputs: the ranked word list as TSV, the run's figures as JSON and as a summary line.
+//! Outputs: the ranked word list ([`format`](mod@format): TSV, JSON lines or Parquet), the run's figures
+//! as JSON and as a summary line.
 //!
 //! Files are written atomically ([`atomic`]): staged in full in the destination's directory
 //! (an anonymous file where the system allows), synced, then renamed over the destination
@@ -10,5 +11,7 @@
 pub mod atomic;
 pub mod deliver;
 pub mod destinations;
+pub mod format;
+pub mod parquet;
 pub mod stats;
-pub mod tsv;
+pub mod text;
