@@ -49,10 +49,43 @@ pub enum Command {
     /// Start N workers on this machine, run the job through them, stop them.
     #[command(after_help = CLUSTER_HELP)]
     Cluster(ClusterArgs),
+    /// Count the WET files listed on standard input and write their counts in any order
+    /// (the map of a streaming job: Hadoop Streaming, Spark's RDD.pipe).
+    #[command(after_help = MAP_HELP)]
+    Map(MapArgs),
+    /// Merge count lines (word<TAB>tf<TAB>df, any order) into the final, ordered counts
+    /// (the reduce of a streaming job).
+    #[command(after_help = REDUCE_HELP)]
+    #[allow(rustdoc::invalid_html_tags)] // (the text is --help's)
+    Reduce(ReduceArgs),
     /// Print a new random cluster secret (for --secret-file).
     #[command(after_help = KEYGEN_HELP)]
     Keygen(KeygenArgs),
 }
+
+const MAP_HELP: &str = "\
+The inputs are the lines of standard input, one path or URL per line (# comments and blank
+lines ignored), unless INPUTs or --inputs are given. The output is one line per distinct
+word, word<TAB>tf<TAB>df, in no particular order: every word of the inputs, whatever --top
+or --min-count would keep (those belong to `wetmr reduce`). Words never contain a tab, a
+line break or any other whitespace. `map | reduce`, over any split of the inputs between
+maps, writes exactly what `wetmr count` writes.
+
+Examples:
+  ls crawl/*.warc.wet.gz | wetmr map > part-0.tsv
+  cat part-*.tsv | wetmr reduce -o counts.parquet
+  wetmr map --hadoop-counters < split.paths   (as a Hadoop Streaming mapper)";
+
+const REDUCE_HELP: &str = "\
+Reads count lines from the FILEs (or standard input): word<TAB>tf<TAB>df, in any order, any
+number of maps' outputs concatenated. Counts of the same word are added; the result is
+ordered as `wetmr count` orders it (tf descending, then the word's bytes) and written in
+any output format. A malformed line (not three fields, a word that is not UTF-8, tf or df
+not a decimal integer, df above tf) fails the job with exit code 2 and writes nothing.
+
+Examples:
+  cat part-*.tsv | wetmr reduce --top 1000
+  wetmr reduce part-0.tsv part-1.tsv -o counts.parquet --compression zstd";
 
 const KEYGEN_HELP: &str = "\
 The key is 32 random bytes in hex, one line. Written to a file (by -o, or by the shell's
@@ -282,6 +315,64 @@ pub struct ClusterArgs {
     pub count: CountArgs,
 }
 
+/// Where the counts go and which of them: options of `count`, `run`, `cluster` and
+/// `reduce`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write the counts here (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE", env = "WETMR_OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Format of the counts [default: parquet for an output name ending in .parquet,
+    /// jsonl for .jsonl, tsv otherwise].
+    #[arg(long, value_enum, value_name = "FORMAT", env = "WETMR_FORMAT")]
+    pub format: Option<Format>,
+
+    /// Compression of Parquet output [default: gzip].
+    #[arg(long, value_enum, value_name = "CODEC", env = "WETMR_COMPRESSION")]
+    pub compression: Option<Compression>,
+
+    /// Keep only the K most frequent words.
+    #[arg(long, value_name = "K", env = "WETMR_TOP")]
+    pub top: Option<usize>,
+
+    /// Keep only words with at least N occurrences.
+    #[arg(long, value_name = "N", default_value_t = 1, env = "WETMR_MIN_COUNT")]
+    pub min_count: u64,
+}
+
+/// Options of `wetmr map`.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Print Hadoop Streaming counters on stderr at the end
+    /// (`reporter:counter:wetmr,NAME,VALUE` lines).
+    #[arg(long, env = "WETMR_HADOOP_COUNTERS")]
+    pub hadoop_counters: bool,
+
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// Options of `wetmr reduce`.
+#[derive(Debug, Args)]
+pub struct ReduceArgs {
+    /// Files of count lines, word<TAB>tf<TAB>df [default: standard input].
+    #[arg(value_name = "FILE")]
+    #[allow(rustdoc::invalid_html_tags)] // (the text is --help's)
+    pub inputs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// Print nothing on standard error except errors.
+    #[arg(short, long, env = "WETMR_QUIET")]
+    pub quiet: bool,
+
+    /// Worker threads [default: all cores; at most 4 per core].
+    #[arg(long, value_name = "N", value_parser = parse_threads, env = "WETMR_THREADS")]
+    pub threads: Option<NonZeroUsize>,
+}
+
 /// Options of `wetmr count`.
 #[derive(Debug, Args)]
 pub struct CountArgs {
@@ -304,26 +395,8 @@ pub struct CountArgs {
     #[arg(long, value_enum, default_value_t, env = "WETMR_TOKENIZER")]
     pub tokenizer: TokenizerKind,
 
-    /// Write the counts here (atomically) instead of standard output.
-    #[arg(short, long, value_name = "FILE", env = "WETMR_OUTPUT")]
-    pub output: Option<PathBuf>,
-
-    /// Format of the counts [default: parquet for an output name ending in .parquet,
-    /// jsonl for .jsonl, tsv otherwise].
-    #[arg(long, value_enum, value_name = "FORMAT", env = "WETMR_FORMAT")]
-    pub format: Option<Format>,
-
-    /// Compression of Parquet output [default: gzip].
-    #[arg(long, value_enum, value_name = "CODEC", env = "WETMR_COMPRESSION")]
-    pub compression: Option<Compression>,
-
-    /// Keep only the K most frequent words.
-    #[arg(long, value_name = "K", env = "WETMR_TOP")]
-    pub top: Option<usize>,
-
-    /// Keep only words with at least N occurrences.
-    #[arg(long, value_name = "N", default_value_t = 1, env = "WETMR_MIN_COUNT")]
-    pub min_count: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// Write the run's figures, overall and per file, as JSON.
     #[arg(long, value_name = "FILE.json", env = "WETMR_STATS")]

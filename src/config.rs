@@ -6,7 +6,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{ClusterOptions, CountArgs, DownloadArgs, WorkerArgs};
+use crate::cli::{
+    ClusterOptions, CountArgs, DownloadArgs, MapArgs, OutputArgs, ReduceArgs, WorkerArgs,
+};
 use crate::engine::{Job, Policy};
 use crate::error::{Error, Result};
 use crate::input::InputSpec;
@@ -19,11 +21,12 @@ pub struct CountConfig {
     pub inputs: InputSpec,
     /// What to count and how.
     pub job: Job,
-    pub output: Option<PathBuf>,
-    /// The format of the counts.
-    pub format: OutputFormat,
-    pub top: Option<usize>,
-    pub min_count: u64,
+    /// Where the counts go, in which format, and which of them.
+    pub result: ResultConfig,
+    /// Write the counts in no particular order, every word (`wetmr map`).
+    pub unranked: bool,
+    /// Print Hadoop Streaming counters at the end (`wetmr map --hadoop-counters`).
+    pub hadoop_counters: bool,
     pub stats: Option<PathBuf>,
     pub quiet: bool,
     /// Interval of progress lines, if any.
@@ -34,10 +37,6 @@ pub struct CountConfig {
 
 impl CountConfig {
     pub fn new(args: CountArgs) -> Result<CountConfig> {
-        let format = OutputFormat::resolve(args.format, args.compression, args.output.as_deref())?;
-        if args.output.is_none() {
-            format.check_stdout()?;
-        }
         Ok(CountConfig {
             inputs: InputSpec {
                 paths: args.inputs,
@@ -54,10 +53,9 @@ impl CountConfig {
                 split_bytes: args.split_bytes.map(|b| b.get() as u64),
                 spill_at: args.spill_at as u64,
             },
-            output: args.output,
-            format,
-            top: args.top,
-            min_count: args.min_count,
+            result: ResultConfig::new(args.out)?,
+            unranked: false,
+            hadoop_counters: false,
             stats: args.stats,
             quiet: args.quiet,
             progress: (args.progress > 0.0)
@@ -65,6 +63,75 @@ impl CountConfig {
                 .flatten(),
             threads: threads_or_cores(args.threads),
             download: download(args.download, args.quiet),
+        })
+    }
+
+    /// `wetmr map`: a count job whose inputs default to the lines of standard input and
+    /// whose output is every word, in TSV, in no particular order.
+    pub fn map(args: MapArgs) -> Result<CountConfig> {
+        let result = &args.count.out;
+        if result.top.is_some() || result.min_count != 1 {
+            return Err(Error::Usage(
+                "map writes every word: --top and --min-count belong to reduce".into(),
+            ));
+        }
+        let mut config = CountConfig::new(args.count)?;
+        if config.result.format != OutputFormat::Tsv {
+            return Err(Error::Usage(
+                "map writes TSV lines (the streaming contract): formats belong to reduce".into(),
+            ));
+        }
+        config.unranked = true;
+        config.hadoop_counters = args.hadoop_counters;
+        if config.inputs.paths.is_empty() && config.inputs.list.is_none() {
+            config.inputs.list = Some(PathBuf::from("/dev/stdin"));
+        }
+        Ok(config)
+    }
+}
+
+/// Where a job's counts go, in which format, and which of them (`count`, `run`, `cluster`,
+/// `reduce`).
+#[derive(Debug, Clone)]
+pub struct ResultConfig {
+    pub output: Option<PathBuf>,
+    pub format: OutputFormat,
+    pub top: Option<usize>,
+    pub min_count: u64,
+}
+
+impl ResultConfig {
+    pub fn new(args: OutputArgs) -> Result<ResultConfig> {
+        let format = OutputFormat::resolve(args.format, args.compression, args.output.as_deref())?;
+        if args.output.is_none() {
+            format.check_stdout()?;
+        }
+        Ok(ResultConfig {
+            output: args.output,
+            format,
+            top: args.top,
+            min_count: args.min_count,
+        })
+    }
+}
+
+/// A `wetmr reduce` job.
+#[derive(Debug, Clone)]
+pub struct ReduceConfig {
+    /// Files of count lines; empty for standard input.
+    pub inputs: Vec<PathBuf>,
+    pub result: ResultConfig,
+    pub quiet: bool,
+    pub threads: usize,
+}
+
+impl ReduceConfig {
+    pub fn new(args: ReduceArgs) -> Result<ReduceConfig> {
+        Ok(ReduceConfig {
+            inputs: args.inputs,
+            result: ResultConfig::new(args.out)?,
+            quiet: args.quiet,
+            threads: threads_or_cores(args.threads),
         })
     }
 }

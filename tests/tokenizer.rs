@@ -20,7 +20,15 @@ fn fast(tokenizer: Tokenizer, text: &[u8]) -> Vec<String> {
     // A dirty scratch buffer must not leak into words.
     let mut scratch = b"garbage".to_vec();
     tokenizer.for_each_word(text, &mut scratch, |w| {
-        out.push(String::from_utf8(w.to_vec()).expect("words are UTF-8"))
+        let word = String::from_utf8(w.to_vec()).expect("words are UTF-8");
+        // What the TSV and the map/reduce streams rely on: no tab, no line break, no other
+        // whitespace in a word (and no empty word).
+        assert!(
+            !word.is_empty() && !word.chars().any(char::is_whitespace),
+            "{:?}: a word with whitespace, or empty: {word:?}",
+            tokenizer.kind()
+        );
+        out.push(word)
     });
     out
 }
@@ -98,6 +106,8 @@ fn fixed_cases_match_the_reference() {
         "مرحبا بالعالم، كيف حالك؟".as_bytes(),
         "Привет, МИР! Ёлка".as_bytes(),
         "\u{301}start with a mark e\u{301}".as_bytes(),
+        // Marks after whitespace: UAX #29 makes one segment of "\t\u{903}" (rule WB4).
+        "a\t\u{903}b x \u{11cb0} y\u{a0}\u{903} z\n\u{903}".as_bytes(),
     ];
     for text in cases {
         assert_same(text);

@@ -1,4 +1,5 @@
-//! `wetmr count`: the whole local job, from a resolved config to written outputs.
+//! `wetmr count` (and `wetmr map`, the same job writing every word unranked): the whole
+//! local job, from a resolved config to written outputs.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +47,13 @@ pub fn count(config: &CountConfig) -> Result<()> {
     })?;
     // Ranked and written on the job's threads (the TSV is formatted in parallel).
     pool.install(|| {
-        let words = outcome.counted.ranked(config.min_count, config.top);
+        let words = if config.unranked {
+            outcome.counted.words().filter(|w| w.tf != 0).collect()
+        } else {
+            outcome
+                .counted
+                .ranked(config.result.min_count, config.result.top)
+        };
         deliver(
             config,
             Delivery {
@@ -58,8 +65,32 @@ pub fn count(config: &CountConfig) -> Result<()> {
                 downloads: downloading.map(|client| client.figures(started.elapsed())),
             },
             started,
-        )
+        )?;
+        if config.hadoop_counters {
+            print_hadoop_counters(&outcome.files, words.len() as u64);
+        }
+        Ok(())
     })
+}
+
+/// The run's figures as Hadoop Streaming counters (group `wetmr`), which the framework
+/// reads from a task's standard error and adds up over the job.
+fn print_hadoop_counters(files: &[engine::FileResult], words: u64) {
+    let mut total = engine::Counters::default();
+    for file in files {
+        total += file.counters;
+    }
+    for (name, value) in [
+        ("files", files.len() as u64),
+        ("records", total.records),
+        ("conversion_records", total.conversion_records),
+        ("tokens", total.tokens),
+        ("warc_bytes", total.warc_bytes),
+        ("skipped_bytes", total.skipped_bytes),
+        ("words_written", words),
+    ] {
+        eprintln!("reporter:counter:wetmr,{name},{value}");
+    }
 }
 
 /// Prints a plain progress line on stderr every `every` until `finished` (cron has no

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod count;
 pub mod keygen;
+pub mod reduce;
 pub mod run;
 pub mod worker;
 
@@ -12,7 +13,7 @@ use std::path::Path;
 
 use crate::cli::Command;
 use crate::cluster::machines::read_machines;
-use crate::config::{ClusterConfig, CountConfig, WorkerConfig};
+use crate::config::{ClusterConfig, CountConfig, ReduceConfig, WorkerConfig};
 use crate::error::{Error, Result};
 use crate::input::{expand_inputs, Input};
 use crate::output::destinations;
@@ -33,6 +34,8 @@ pub fn run(command: Command) -> Result<()> {
             let workers = args.workers.get();
             cluster::cluster(&CountConfig::new(args.count)?, workers, &cluster)
         }
+        Command::Map(args) => count::count(&CountConfig::map(args)?),
+        Command::Reduce(args) => reduce::reduce(&ReduceConfig::new(args)?),
         Command::Keygen(args) => keygen::keygen(args.output.as_deref()),
     }
 }
@@ -58,7 +61,7 @@ pub fn inputs(config: &CountConfig, client: &Client) -> Result<Inputs> {
         return Err(Error::NoInputs);
     }
     let outputs: Vec<(&'static str, &Path)> = [
-        ("--output", config.output.as_deref()),
+        ("--output", config.result.output.as_deref()),
         ("--stats", config.stats.as_deref()),
     ]
     .into_iter()

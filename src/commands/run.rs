@@ -51,8 +51,8 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
     let job = JobConfig {
         job: job_id(),
         count: config.job,
-        min_count: config.min_count,
-        top: config.top,
+        min_count: config.result.min_count,
+        top: config.result.top,
         partitions: cluster.partitions,
         greeting_timeout: GREETING_TIMEOUT,
         heartbeat_interval: cluster.heartbeat_interval,
@@ -66,7 +66,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         progress: config.progress,
     };
     let output = coordinate(job, workers, paths, cluster.secret.clone(), report)?;
-    let words = merge_ranked(&output.ranked, config.top)?;
+    let words = merge_ranked(&output.ranked, config.result.top)?;
     let files: Vec<FileResult> = files
         .iter()
         .zip(output.files)

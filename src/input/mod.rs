@@ -7,6 +7,7 @@
 //! decided by its first bytes, not its name.
 
 pub mod bytes;
+pub mod counts;
 pub mod gzip;
 pub mod inflate;
 pub mod list;

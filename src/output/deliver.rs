@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use super::atomic::stage;
+use super::atomic::{stage, Staged};
 use super::stats::{ClusterStats, RunStats};
-use crate::config::CountConfig;
+use crate::config::{CountConfig, ResultConfig};
 use crate::count::WordCount;
 use crate::engine::{FileResult, Policy};
 use crate::error::{Error, Result};
@@ -57,11 +57,7 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
     );
     stats.cluster = d.cluster;
     stats.downloads = d.downloads;
-    let tsv = config
-        .output
-        .as_deref()
-        .map(|path| stage("writing output", path, |w| config.format.write(w, d.words)))
-        .transpose()?;
+    let counts = stage_result(&config.result, d.words)?;
     let json = config
         .stats
         .as_deref()
@@ -72,21 +68,37 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
             })
         })
         .transpose()?;
-    if config.output.is_none() {
-        // (Not the lock: the Parquet writer needs a writer it could send to another thread.)
-        let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout());
-        // A closed pipe (`| head`) is an output error too: the reader got part of it.
-        config
-            .format
-            .write(&mut out, d.words)
-            .and_then(|()| out.flush())
-            .map_err(Error::Stdout)?;
-    }
-    for staged in [tsv, json].into_iter().flatten() {
+    print_result(&config.result, d.words)?;
+    for staged in [counts, json].into_iter().flatten() {
         staged.commit()?;
     }
     if !config.quiet {
         eprintln!("{}", stats.summary());
     }
     Ok(())
+}
+
+/// Writes the counts to the result's `--output` in full, not yet in place (see
+/// [`super::atomic`]); `None` when they go to standard output.
+pub fn stage_result(result: &ResultConfig, words: &[WordCount<'_>]) -> Result<Option<Staged>> {
+    result
+        .output
+        .as_deref()
+        .map(|path| stage("writing output", path, |w| result.format.write(w, words)))
+        .transpose()
+}
+
+/// Writes the counts to standard output when the result has no `--output`.
+pub fn print_result(result: &ResultConfig, words: &[WordCount<'_>]) -> Result<()> {
+    if result.output.is_some() {
+        return Ok(());
+    }
+    // (Not the lock: the Parquet writer needs a writer it could send to another thread.)
+    let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout());
+    // A closed pipe (`| head`) is an output error too: the reader got part of it.
+    result
+        .format
+        .write(&mut out, words)
+        .and_then(|()| out.flush())
+        .map_err(Error::Stdout)
 }

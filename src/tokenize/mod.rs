@@ -7,7 +7,8 @@
 //!   Han or Hiragana character (`Script=Han`, `Script=Hiragana`) is a word by itself.
 //! * `cc-pyspark`: maximal runs of `[\p{L}\p{N}_]`, the words of Common Crawl's PySpark
 //!   word count.
-//! * `uax29`: the words of `unicode-segmentation`'s `unicode_words()` (UAX #29).
+//! * `uax29`: the words of `unicode-segmentation`'s `unicode_words()` (UAX #29), without
+//!   the whitespace a segment can start with (see the `uax29` function).
 //!
 //! Every word is lowercased with `str::to_lowercase`. Invalid UTF-8 separates words exactly as
 //! U+FFFD would. The run tokenizers classify text 64 bytes at a time with the widest vector
@@ -300,11 +301,20 @@ fn ascii_lowercase<'s>(word: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
     scratch
 }
 
-/// The `uax29` tokenizer.
+/// The `uax29` tokenizer. A UAX #29 segment can start with whitespace: a combining mark
+/// after a space or a tab extends it (rule WB4), and a mark that is alphabetic makes the
+/// segment a "word" (`"\t\u{903}"`). Words never hold whitespace here (TSV and the
+/// map/reduce streams rely on it), so such a segment's whitespace is dropped and what is
+/// left is a word if it still has a letter or digit.
 fn uax29<F: FnMut(&[u8])>(text: &[u8], scratch: &mut Vec<u8>, mut emit: F) {
     // Borrowed (no copy) when the body is valid UTF-8, the usual case.
     let text = String::from_utf8_lossy(text);
-    for word in text.unicode_words() {
+    let pieces = text.unicode_words().flat_map(|segment| {
+        segment
+            .split(char::is_whitespace)
+            .filter(|piece| piece.chars().any(char::is_alphanumeric))
+    });
+    for word in pieces {
         if word.bytes().any(|b| b >= 0x80 || b.is_ascii_uppercase()) {
             scratch.clear();
             push_lowercase(word, scratch);

@@ -28,6 +28,8 @@ pub fn words(tokenizer: &str, text: &[u8]) -> Vec<String> {
         }
         "uax29" => String::from_utf8_lossy(text)
             .unicode_words()
+            .flat_map(|segment| segment.split(char::is_whitespace))
+            .filter(|piece| piece.chars().any(char::is_alphanumeric))
             .map(str::to_lowercase)
             .collect(),
         other => panic!("unknown tokenizer {other}"),
