@@ -395,6 +395,11 @@ pub struct CountArgs {
     #[arg(long, value_enum, default_value_t, env = "WETMR_TOKENIZER")]
     pub tokenizer: TokenizerKind,
 
+    /// Count only conversion records whose Content-Type is exactly TYPE (cc-pyspark counts
+    /// `text/plain` ones only) [default: every conversion record].
+    #[arg(long, value_name = "TYPE", env = "WETMR_CONTENT_TYPE")]
+    pub content_type: Option<String>,
+
     #[command(flatten)]
     pub out: OutputArgs,
 

@@ -45,6 +45,7 @@ impl CountConfig {
             },
             job: Job {
                 tokenizer: args.tokenizer,
+                content_type: args.content_type,
                 policy: if args.skip_bad_input {
                     Policy::Skip
                 } else {

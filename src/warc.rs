@@ -32,6 +32,8 @@ const RECORD_MAGIC: &[u8] = b"WARC/";
 pub struct Record<'a> {
     /// `WARC-Type: conversion` (the only records that are counted).
     pub conversion: bool,
+    /// The `Content-Type` header's value, blanks around it trimmed (`None` without one).
+    pub content_type: Option<&'a [u8]>,
     /// The record's block: exactly `Content-Length` bytes.
     pub body: &'a [u8],
     /// Offset of the body in the buffer.
@@ -150,6 +152,7 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
 
     let mut content_length: Option<Result<u64, ()>> = None;
     let mut conversion = false;
+    let mut content_type = None;
     let mut seen_type = false;
     let mut line_start = 0;
     let mut first = true;
@@ -202,6 +205,8 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
                     ));
                 }
                 conversion = value.eq_ignore_ascii_case(b"conversion");
+            } else if name.eq_ignore_ascii_case(b"Content-Type") && content_type.is_none() {
+                content_type = Some(value);
             }
         }
     };
@@ -249,6 +254,7 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
     }
     Ok(Next::Record(Record {
         conversion,
+        content_type,
         body: &buf[body_start..body_end],
         body_start,
         len: body_end,

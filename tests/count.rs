@@ -255,3 +255,81 @@ fn directories_and_lists_give_the_same_counts() {
         want
     );
 }
+
+/// `--content-type T` counts only the conversion records whose Content-Type is exactly T
+/// (cc-pyspark's filter is `text/plain`): the slow count of those bodies alone is the
+/// reference, locally and through a cluster (the job description carries the filter).
+#[test]
+fn content_type_counts_only_records_of_that_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let typed = |content_type: Option<&str>, body: &str| {
+        let header = content_type.map_or(String::new(), |t| format!("Content-Type:{t}\r\n"));
+        let mut out = format!(
+            "WARC/1.0\r\nWARC-Type: conversion\r\n{header}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out
+    };
+    let records = [
+        (Some(" text/plain"), "plain words counted", true),
+        (
+            Some("text/plain; charset=UTF-8"),
+            "charset words skipped",
+            false,
+        ),
+        (None, "untyped words skipped", false),
+        (
+            Some("application/octet-stream"),
+            "octet words skipped",
+            false,
+        ),
+        (Some("text/plain  "), "trailing blanks counted too", true),
+        (Some("Text/Plain"), "other case skipped", false),
+    ];
+    let mut wet = record("warcinfo", b"software: test\r\n");
+    for _ in 0..50 {
+        for (t, body, _) in records {
+            wet.extend(typed(t, body));
+        }
+    }
+    let path = dir.path().join("typed.warc.wet");
+    std::fs::write(&path, &wet).unwrap();
+    let kept: Vec<&[u8]> = (0..50)
+        .flat_map(|_| records.iter().filter(|r| r.2).map(|r| r.1.as_bytes()))
+        .collect();
+    let want = reference::expected_tsv("word", kept, 1, None);
+    let filter = ["--content-type", "text/plain"];
+    assert_eq!(count(std::slice::from_ref(&path), &filter), want);
+    let split = [
+        "--content-type",
+        "text/plain",
+        "--threads",
+        "3",
+        "--split-bytes",
+        "300",
+    ];
+    assert_eq!(count(std::slice::from_ref(&path), &split), want);
+    let out = wetmr(
+        &[
+            "cluster",
+            "-q",
+            "--workers",
+            "2",
+            "--content-type",
+            "text/plain",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(stdout(&out), want);
+    // Without the filter every conversion record counts.
+    let all: Vec<&[u8]> = (0..50)
+        .flat_map(|_| records.iter().map(|r| r.1.as_bytes()))
+        .collect();
+    let everything = reference::expected_tsv("word", all, 1, None);
+    assert_eq!(count(&[path], &[]), everything);
+}

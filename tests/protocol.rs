@@ -566,6 +566,7 @@ fn config(partitions: Option<u32>, top: Option<usize>, min_count: u64) -> JobCon
         job: JobId(0x5eed),
         count: Job {
             tokenizer: TokenizerKind::Word,
+            content_type: None,
             policy: Policy::Strict,
             split_bytes: Some(64 << 10),
             spill_at: 5_000,
@@ -609,6 +610,7 @@ fn first_difference(got: &[u8], want: &[u8]) -> String {
 fn local_tsv(files: &[PathBuf], top: Option<usize>, min_count: u64) -> Vec<u8> {
     let job = Job {
         tokenizer: TokenizerKind::Word,
+        content_type: None,
         policy: Policy::Strict,
         split_bytes: None,
         spill_at: wetmr::count::SPILL_AT as u64,
@@ -741,6 +743,7 @@ fn spec(partitions: u32, you: u32) -> wetmr::protocol::messages::JobSpec {
         job: JobId(9),
         count: wetmr::engine::Job {
             tokenizer: TokenizerKind::Word,
+            content_type: None,
             policy: Policy::Strict,
             split_bytes: None,
             spill_at: 1000,

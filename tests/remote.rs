@@ -637,6 +637,7 @@ fn damaged_files_fail_or_skip_the_same_over_http() {
 fn a_url_given_to_the_engine_without_a_client_fails() {
     let job = wetmr::engine::Job {
         tokenizer: Default::default(),
+        content_type: None,
         policy: wetmr::engine::Policy::Strict,
         split_bytes: None,
         spill_at: 1000,

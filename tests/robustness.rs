@@ -82,6 +82,7 @@ fn mutated_files_never_panic_and_modes_agree() {
     let path = dir.path().join("m.wet");
     let job = |policy, split| Job {
         tokenizer: TokenizerKind::Word,
+        content_type: None,
         policy,
         split_bytes: split,
         spill_at: 50,
@@ -142,6 +143,7 @@ fn decompression_bomb_is_damage_not_an_allocation() {
     std::fs::write(&path, bomb).unwrap();
     let job = |policy| Job {
         tokenizer: TokenizerKind::Word,
+        content_type: None,
         policy,
         split_bytes: None,
         spill_at: wetmr::count::SPILL_AT as u64,

@@ -73,13 +73,13 @@ pub fn map_file(
     control: &engine::Control,
     fetch: Option<(&rayon::ThreadPool, &Client)>,
 ) -> Result<MapOutput, (Failure, String)> {
-    let job = spec.count;
+    let job = &spec.count;
     let outcome = match (fetch, path.to_str().map(RemoteUrl::parse)) {
         (Some((pool, client)), Some(Ok(url))) => {
             let input = Input::url(url, &path.to_string_lossy());
-            engine::run_on(pool, &job, &[input], control, client)
+            engine::run_on(pool, job, &[input], control, client)
         }
-        (None, _) => engine::run(&job, &[Input::file(path)], control),
+        (None, _) => engine::run(job, &[Input::file(path)], control),
         (Some(_), _) => Err(Error::Usage(format!(
             "{}: not a usable URL",
             crate::error::shown(path)

@@ -20,7 +20,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
     crate::malloc::share_heaps(config.threads);
     let pool = thread_pool(config.threads, "count")?;
-    let job = config.job;
+    let job = &config.job;
     let control = engine::Control::default();
     let finished = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
@@ -38,7 +38,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
                 Some(spawned)
             }
         };
-        let outcome = engine::run_on(&pool, &job, &files, &control, &client);
+        let outcome = engine::run_on(&pool, job, &files, &control, &client);
         finished.store(true, Ordering::Relaxed);
         if let Some(reporter) = reporter {
             reporter.thread().unpark();

@@ -50,7 +50,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
     };
     let job = JobConfig {
         job: job_id(),
-        count: config.job,
+        count: config.job.clone(),
         min_count: config.result.min_count,
         top: config.result.top,
         partitions: cluster.partitions,

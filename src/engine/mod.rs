@@ -48,14 +48,30 @@ pub use scan::Policy;
 /// every worker of a cluster (it travels inside the job's [`JobSpec`]).
 ///
 /// [`JobSpec`]: crate::protocol::messages::JobSpec
-#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Job {
     pub tokenizer: TokenizerKind,
+    /// Count only conversion records whose `Content-Type` is exactly this
+    /// (`--content-type`); `None` counts every conversion record.
+    pub content_type: Option<String>,
     pub policy: Policy,
     /// Chunk size override (see `plan::split_points`); `None` for the built-in sizes.
     pub split_bytes: Option<u64>,
     /// Words a thread's table may hold before it is spilled (see `count::SharedTable`).
     pub spill_at: u64,
+}
+
+impl Job {
+    /// Whether `record` is counted: a conversion record, of the job's content type if it
+    /// names one.
+    #[inline]
+    pub fn counts(&self, record: &crate::warc::Record<'_>) -> bool {
+        record.conversion
+            && self
+                .content_type
+                .as_deref()
+                .is_none_or(|t| record.content_type == Some(t.as_bytes()))
+    }
 }
 
 /// What a caller shares with a [`run`] under way.

@@ -20,7 +20,7 @@ use crate::error::{Damage, Offset};
 pub struct Counters {
     /// WARC records of any type.
     pub records: u64,
-    /// `WARC-Type: conversion` records (the ones counted).
+    /// `WARC-Type: conversion` records counted (with `--content-type`, those of that type).
     pub conversion_records: u64,
     /// Words emitted by the tokenizer.
     pub tokens: u64,

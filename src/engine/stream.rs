@@ -242,7 +242,7 @@ impl<'r, 's> BatchSink<'r, 's> {
 impl Records for BatchSink<'_, '_> {
     fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
         counters.records += 1;
-        if !record.conversion {
+        if !self.run.job.counts(record) {
             return;
         }
         counters.conversion_records += 1;

@@ -132,6 +132,7 @@ pub fn job() -> JobSpec {
         job: JobId(7),
         count: wetmr::engine::Job {
             tokenizer: TokenizerKind::Word,
+            content_type: None,
             policy: wetmr::engine::Policy::Strict,
             split_bytes: None,
             spill_at: 1 << 20,

@@ -29,7 +29,7 @@ struct ThreadState {
 
 /// A run under way: what every step of every file shares.
 pub(crate) struct Run<'a> {
-    job: &'a Job,
+    pub(super) job: &'a Job,
     inputs: &'a [Input],
     control: &'a Control,
     /// Fetches URL inputs (`None`: local inputs only).
@@ -198,6 +198,7 @@ impl<'a> Run<'a> {
             window,
         } = &mut *state;
         let mut sink = Sink {
+            job: self.job,
             tokenizer: self.tokenizer,
             table,
             shared: &self.shared,

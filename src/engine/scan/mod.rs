@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::report::{Counters, Skipped};
+use super::Job;
 use crate::count::{CountTable, Lookahead, SharedTable};
 use crate::error::{Damage, Offset};
 use crate::input::FileBytes;
@@ -45,6 +46,8 @@ pub const PROGRESS_EVERY: usize = 1 << 20;
 /// Where records go: tokenized and counted into one thread's table, which is spilled into
 /// the run's shared table when it grows past its budget.
 pub struct Sink<'a> {
+    /// Which records count.
+    pub job: &'a Job,
     pub tokenizer: Tokenizer,
     pub table: &'a mut CountTable,
     pub shared: &'a SharedTable,
@@ -88,7 +91,7 @@ impl Records for Sink<'_> {
     #[inline]
     fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
         counters.records += 1;
-        if !record.conversion {
+        if !self.job.counts(record) {
             return;
         }
         counters.conversion_records += 1;

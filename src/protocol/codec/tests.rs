@@ -60,6 +60,7 @@ fn spec() -> JobSpec {
         job: JobId(0x0123_4567_89ab_cdef),
         count: crate::engine::Job {
             tokenizer: TokenizerKind::Uax29,
+            content_type: Some("text/plain".into()),
             policy: Policy::Skip,
             split_bytes: Some(1 << 20),
             spill_at: 1 << 16,
@@ -314,10 +315,11 @@ fn bad_payloads_and_versions_are_errors() {
         worker: Member(0),
     };
     bytes = encode(&hello).unwrap();
-    bytes[4] = 9;
+    let other = crate::net::frame::PROTOCOL_VERSION + 1;
+    bytes[4..6].copy_from_slice(&other.to_le_bytes());
     assert_eq!(
         roundtrip(&bytes).unwrap_err(),
-        ProtocolError::Version { theirs: 9 }
+        ProtocolError::Version { theirs: other }
     );
 }
 

@@ -299,7 +299,7 @@ impl Coordinator {
         let config = &self.config;
         let spec = JobSpec {
             job: config.job,
-            count: config.count,
+            count: config.count.clone(),
             hash: PartitionHash::Xxh3Seed0Mod,
             partitions: self.placement.partitions,
             workers: self.members.addresses(),
@@ -474,6 +474,7 @@ pub(crate) fn tests_config() -> JobConfig {
         job: crate::protocol::ids::JobId(1),
         count: crate::engine::Job {
             tokenizer: crate::tokenize::TokenizerKind::Word,
+            content_type: None,
             policy: crate::engine::Policy::Strict,
             split_bytes: None,
             spill_at: 1000,
