@@ -179,6 +179,11 @@ fn map_options_and_hadoop_counters() {
         let run = wetmr_with_input(args, list.as_bytes());
         assert_exit(&run, 1, &["belong to reduce"]);
     }
+    // An empty share (Spark pipes empty partitions too) is no lines, not an error.
+    let empty = wetmr_with_input(&["map", "-q", "--hadoop-counters"], b"# nothing\n\n");
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert!(empty.stdout.is_empty());
+    assert!(stderr(&empty).contains("reporter:counter:wetmr,files,0"));
     let run = wetmr_with_input(&["map", "-q", "--hadoop-counters"], list.as_bytes());
     let err = stderr(&run);
     assert!(run.status.success(), "{err}");

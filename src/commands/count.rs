@@ -8,14 +8,19 @@ use super::{inputs, Inputs};
 use crate::config::CountConfig;
 use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
-use crate::output::deliver::{deliver, Delivery};
+use crate::output::deliver::{deliver, print_result, stage_result, Delivery};
 use crate::remote::Client;
 
 /// Runs a count job and writes its outputs.
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
     let client = Client::new(config.download.clone());
-    let Inputs { files, bytes } = inputs(config, &client)?;
+    let Inputs { files, bytes } = match inputs(config, &client) {
+        // A map's share of a streaming job can be empty (Spark pipes every partition,
+        // empty ones too): that is no words, not an error.
+        Err(Error::NoInputs) if config.unranked => return empty_map(config),
+        other => other?,
+    };
     // The client when the job downloads: its figures go in progress lines and stats.
     let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
     crate::malloc::share_heaps(config.threads);
@@ -71,6 +76,18 @@ pub fn count(config: &CountConfig) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The output of a map given no inputs: no lines (and zero counters when asked).
+fn empty_map(config: &CountConfig) -> Result<()> {
+    if let Some(staged) = stage_result(&config.result, &[])? {
+        staged.commit()?;
+    }
+    print_result(&config.result, &[])?;
+    if config.hadoop_counters {
+        print_hadoop_counters(&[], 0);
+    }
+    Ok(())
 }
 
 /// The run's figures as Hadoop Streaming counters (group `wetmr`), which the framework
