@@ -1,8 +1,13 @@
-//! The Spark job of `tools/spark/wetmr_word_count.py`, run for real: PySpark in local mode
-//! (`local[2]`) on generated corpora, each task piping its share of the manifest through
-//! `wetmr map`. Its table must hold exactly the rows of `wetmr count`'s, with cc-pyspark's
-//! schema. Needs a Python with pyspark and pyarrow (`WETMR_TEST_SPARK_PYTHON`, else
-//! `python3` if it has them) and a Java runtime; the test says when it skips.
+//! Spark, run for real in local mode (`local[2]`) on generated corpora:
+//! - the job of `tools/spark/wetmr_word_count.py`, each task piping its share of the
+//!   manifest through `wetmr map`: its table must hold exactly the rows of `wetmr count`'s,
+//!   with cc-pyspark's schema;
+//! - cc-pyspark's own `word_count.py` (from the `cc-pyspark` package, when installed): its
+//!   table must hold the rows of `wetmr count --tokenizer cc-pyspark --content-type
+//!   text/plain`, on generated text in a dozen scripts and on records of mixed content types.
+//!
+//! Needs a Python with pyspark and pyarrow (`WETMR_TEST_SPARK_PYTHON`, else `python3` if it
+//! has them) and a Java runtime; each test says when it skips.
 
 mod common;
 
@@ -84,36 +89,23 @@ fn the_spark_job_writes_count_s_table() {
         "# generated\na.warc.wet.gz\n\nb.warc.wet\nc.warc.wet.gz\n",
     )
     .unwrap();
-    let spark_submit = python.with_file_name("spark-submit");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/spark/wetmr_word_count.py");
-    let out = Command::new(&spark_submit)
-        .current_dir(dir.path())
-        .env("PYSPARK_PYTHON", &python)
-        .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
-        .arg("--conf")
-        .arg(format!(
-            "spark.sql.warehouse.dir={}",
-            dir.path().join("warehouse").display()
-        ))
-        .arg(&script)
-        .args([
-            "--num_input_partitions",
-            "4",
-            "--num_output_partitions",
-            "2",
-        ])
-        .arg("--input_base_url")
-        .arg(&data)
-        .arg("--wetmr")
-        .arg(env!("CARGO_BIN_EXE_wetmr"))
-        .arg(&manifest)
-        .arg("word_count")
-        .output()
-        .expect("spark-submit runs");
-    assert!(
-        out.status.success(),
-        "the Spark job failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    spark_submit(
+        &python,
+        dir.path(),
+        &script,
+        &[
+            "--num_input_partitions".as_ref(),
+            "4".as_ref(),
+            "--num_output_partitions".as_ref(),
+            "2".as_ref(),
+            "--input_base_url".as_ref(),
+            data.as_os_str(),
+            "--wetmr".as_ref(),
+            env!("CARGO_BIN_EXE_wetmr").as_ref(),
+            manifest.as_os_str(),
+            "word_count".as_ref(),
+        ],
     );
     let (spark_rows, spark_schema) = table_rows(&python, &dir.path().join("warehouse/word_count"));
 
@@ -140,5 +132,144 @@ fn the_spark_job_writes_count_s_table() {
     assert!(
         spark_rows == count_rows,
         "Spark's table differs from count's"
+    );
+}
+
+/// Runs `spark-submit` in `dir` with the warehouse in `dir/warehouse`.
+fn spark_submit(python: &Path, dir: &Path, script: &Path, args: &[&std::ffi::OsStr]) {
+    let out = Command::new(python.with_file_name("spark-submit"))
+        .current_dir(dir)
+        .env("PYSPARK_PYTHON", python)
+        .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
+        .arg("--conf")
+        .arg(format!(
+            "spark.sql.warehouse.dir={}",
+            dir.join("warehouse").display()
+        ))
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("spark-submit runs");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cc_pyspark_word_count_gives_count_s_rows() {
+    let Some(python) = python() else { return };
+    let found = Command::new(&python)
+        .args([
+            "-c",
+            "import os, cc_pyspark; print(os.path.dirname(cc_pyspark.__file__))",
+        ])
+        .output()
+        .expect("python runs");
+    if !found.status.success() {
+        eprintln!("SKIPPED: the cc-pyspark package is not installed; parity not tested");
+        return;
+    }
+    let job =
+        PathBuf::from(String::from_utf8(found.stdout).unwrap().trim()).join("jobs/word_count.py");
+    assert!(
+        job.is_file(),
+        "the cc-pyspark package holds no {}",
+        job.display()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut files = vec![
+        wetgen(
+            &data,
+            "a.warc.wet.gz",
+            "1500KB",
+            21,
+            &["--profile", "web", "--gzip"],
+        ),
+        wetgen(&data, "b.warc.wet", "800KB", 22, &[]),
+    ];
+    // Records whose Content-Type is not exactly text/plain: both skip them.
+    let mut mixed = Vec::new();
+    for (i, content_type) in ["text/plain", "text/plain; charset=UTF-8", "", "text/html"]
+        .iter()
+        .cycle()
+        .take(40)
+        .enumerate()
+    {
+        let body = format!(
+            "Record {i} of type {content_type:?}: Ünïcödé wörds, ΣΟΦΟΣ and 東京 {}",
+            i % 7
+        );
+        let header = if content_type.is_empty() {
+            String::new()
+        } else {
+            format!("Content-Type: {content_type}\r\n")
+        };
+        mixed.extend_from_slice(
+            format!(
+                "WARC/1.0\r\nWARC-Type: conversion\r\n{header}Content-Length: {}\r\n\r\n{body}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    files.push(data.join("c.warc.wet"));
+    std::fs::write(&files[2], mixed).unwrap();
+    let manifest = dir.path().join("input.txt");
+    std::fs::write(&manifest, "a.warc.wet.gz\nb.warc.wet\nc.warc.wet\n").unwrap();
+    let base = format!("file://{}/", data.display());
+    spark_submit(
+        &python,
+        dir.path(),
+        &job,
+        &[
+            "--num_input_partitions".as_ref(),
+            "2".as_ref(),
+            "--num_output_partitions".as_ref(),
+            "1".as_ref(),
+            "--input_base_url".as_ref(),
+            base.as_ref(),
+            manifest.as_os_str(),
+            "cc_word_count".as_ref(),
+        ],
+    );
+    let (cc_rows, cc_schema) = table_rows(&python, &dir.path().join("warehouse/cc_word_count"));
+
+    let parquet_dir = dir.path().join("wetmr");
+    std::fs::create_dir(&parquet_dir).unwrap();
+    let parquet = parquet_dir.join("counts.parquet");
+    let mut args = vec![
+        "count",
+        "-q",
+        "--tokenizer",
+        "cc-pyspark",
+        "--content-type",
+        "text/plain",
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend(["-o", parquet.to_str().unwrap()]);
+    let run = wetmr(&args, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (rows, schema) = table_rows(&python, &parquet_dir);
+    assert!(rows.len() > 10_000, "{} rows", rows.len());
+    assert_eq!(cc_schema, schema);
+    let missing: Vec<&String> = cc_rows
+        .iter()
+        .filter(|r| rows.binary_search(r).is_err())
+        .take(5)
+        .collect();
+    let extra: Vec<&String> = rows
+        .iter()
+        .filter(|r| cc_rows.binary_search(r).is_err())
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && rows.len() == cc_rows.len(),
+        "cc-pyspark's rows differ: only in cc-pyspark's {missing:?}, only in wetmr's {extra:?}"
     );
 }
