@@ -4,7 +4,8 @@
 //!   with cc-pyspark's schema;
 //! - cc-pyspark's own `word_count.py` (from the `cc-pyspark` package, when installed): its
 //!   table must hold the rows of `wetmr count --tokenizer cc-pyspark --content-type
-//!   text/plain`, on generated text in a dozen scripts and on records of mixed content types.
+//!   text/plain`, on generated text in a dozen scripts, on records of mixed content types,
+//!   and on real Common Crawl records (`../shared/data/real`, when present).
 //!
 //! Needs a Python with pyspark and pyarrow (`WETMR_TEST_SPARK_PYTHON`, else `python3` if it
 //! has them) and a Java runtime; each test says when it skips.
@@ -220,8 +221,20 @@ fn cc_pyspark_word_count_gives_count_s_rows() {
     }
     files.push(data.join("c.warc.wet"));
     std::fs::write(&files[2], mixed).unwrap();
+    // Real Common Crawl records (eng, spa, deu, zho, rus, fra), when the shared data is here.
+    if let Some(shared) = common::shared_data() {
+        for name in ["real_cc_records.warc.wet.gz", "whirlwind.warc.wet.gz"] {
+            let copy = data.join(name);
+            std::fs::copy(shared.join("real").join(name), &copy).unwrap();
+            files.push(copy);
+        }
+    }
     let manifest = dir.path().join("input.txt");
-    std::fs::write(&manifest, "a.warc.wet.gz\nb.warc.wet\nc.warc.wet\n").unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}\n", f.file_name().unwrap().to_str().unwrap()))
+        .collect();
+    std::fs::write(&manifest, names.concat()).unwrap();
     let base = format!("file://{}/", data.display());
     spark_submit(
         &python,
