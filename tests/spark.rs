@@ -111,29 +111,32 @@ fn the_spark_job_writes_count_s_table() {
     let (spark_rows, spark_schema) = table_rows(&python, &dir.path().join("warehouse/word_count"));
 
     // The reference: wetmr count with the job's defaults (cc-pyspark's words, text/plain).
-    let parquet = dir.path().join("count.parquet");
-    let mut args = vec![
-        "count",
-        "-q",
-        "--tokenizer",
-        "cc-pyspark",
-        "--content-type",
-        "text/plain",
-    ];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    args.extend(["-o", parquet.to_str().unwrap()]);
-    let run = wetmr(&args, &[]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    let parquet_dir = dir.path().join("count");
-    std::fs::create_dir(&parquet_dir).unwrap();
-    std::fs::rename(&parquet, parquet_dir.join("count.parquet")).unwrap();
-    let (count_rows, count_schema) = table_rows(&python, &parquet_dir);
+    let (count_rows, count_schema) = count_as_cc_pyspark(&python, dir.path(), &files);
     assert!(count_rows.len() > 10_000, "{} rows", count_rows.len());
     assert_eq!(spark_schema, count_schema);
     assert!(
         spark_rows == count_rows,
         "Spark's table differs from count's"
     );
+}
+
+/// The rows and schema of `wetmr count --tokenizer cc-pyspark --content-type text/plain`'s
+/// Parquet table of `files` (written in `dir/wetmr`).
+fn count_as_cc_pyspark(python: &Path, dir: &Path, files: &[PathBuf]) -> (Vec<String>, String) {
+    let parquet_dir = dir.join("wetmr");
+    std::fs::create_dir(&parquet_dir).unwrap();
+    let parquet = parquet_dir.join("counts.parquet");
+    let mut args = vec!["count", "-q", "--tokenizer", "cc-pyspark"];
+    args.extend([
+        "--content-type",
+        "text/plain",
+        "-o",
+        parquet.to_str().unwrap(),
+    ]);
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let run = wetmr(&args, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    table_rows(python, &parquet_dir)
 }
 
 /// Runs `spark-submit` in `dir` with the warehouse in `dir/warehouse`.
@@ -253,22 +256,7 @@ fn cc_pyspark_word_count_gives_count_s_rows() {
     );
     let (cc_rows, cc_schema) = table_rows(&python, &dir.path().join("warehouse/cc_word_count"));
 
-    let parquet_dir = dir.path().join("wetmr");
-    std::fs::create_dir(&parquet_dir).unwrap();
-    let parquet = parquet_dir.join("counts.parquet");
-    let mut args = vec![
-        "count",
-        "-q",
-        "--tokenizer",
-        "cc-pyspark",
-        "--content-type",
-        "text/plain",
-    ];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    args.extend(["-o", parquet.to_str().unwrap()]);
-    let run = wetmr(&args, &[]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    let (rows, schema) = table_rows(&python, &parquet_dir);
+    let (rows, schema) = count_as_cc_pyspark(&python, dir.path(), &files);
     assert!(rows.len() > 10_000, "{} rows", rows.len());
     assert_eq!(cc_schema, schema);
     let missing: Vec<&String> = cc_rows
