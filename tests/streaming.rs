@@ -83,8 +83,15 @@ fn map_then_reduce_equals_count_for_any_split() {
                     wetmr_with_input(&["map", "-q", "--tokenizer", tokenizer], list.as_bytes());
                 maps.extend(ok(out));
             }
-            let lines = shuffled(&maps);
-            for extra in [&[][..], &["--top", "500"], &["--min-count", "3"]] {
+            // map | sort | reduce (byte order, as LC_ALL=C sort), and the lines shuffled.
+            let mut sorted: Vec<&[u8]> = maps.split_inclusive(|&b| b == b'\n').collect();
+            sorted.sort_unstable();
+            for (extra, lines) in [
+                (&[][..], shuffled(&maps)),
+                (&["--top", "500"], shuffled(&maps)),
+                (&["--min-count", "3"], shuffled(&maps)),
+                (&[], sorted.concat()),
+            ] {
                 let mut count = vec!["count", "-q", "--tokenizer", tokenizer];
                 count.extend_from_slice(&names);
                 count.extend_from_slice(extra);
