@@ -96,16 +96,16 @@ fn the_spark_job_writes_count_s_table() {
         dir.path(),
         &script,
         &[
-            "--num_input_partitions".as_ref(),
-            "4".as_ref(),
-            "--num_output_partitions".as_ref(),
-            "2".as_ref(),
-            "--input_base_url".as_ref(),
-            data.as_os_str(),
-            "--wetmr".as_ref(),
-            env!("CARGO_BIN_EXE_wetmr").as_ref(),
-            manifest.as_os_str(),
-            "word_count".as_ref(),
+            "--num_input_partitions",
+            "4",
+            "--num_output_partitions",
+            "2",
+            "--input_base_url",
+            data.to_str().unwrap(),
+            "--wetmr",
+            env!("CARGO_BIN_EXE_wetmr"),
+            manifest.to_str().unwrap(),
+            "word_count",
         ],
     );
     let (spark_rows, spark_schema) = table_rows(&python, &dir.path().join("warehouse/word_count"));
@@ -140,7 +140,7 @@ fn count_as_cc_pyspark(python: &Path, dir: &Path, files: &[PathBuf]) -> (Vec<Str
 }
 
 /// Runs `spark-submit` in `dir` with the warehouse in `dir/warehouse`.
-fn spark_submit(python: &Path, dir: &Path, script: &Path, args: &[&std::ffi::OsStr]) {
+fn spark_submit(python: &Path, dir: &Path, script: &Path, args: &[&str]) {
     let out = Command::new(python.with_file_name("spark-submit"))
         .current_dir(dir)
         .env("PYSPARK_PYTHON", python)
@@ -244,14 +244,14 @@ fn cc_pyspark_word_count_gives_count_s_rows() {
         dir.path(),
         &job,
         &[
-            "--num_input_partitions".as_ref(),
-            "2".as_ref(),
-            "--num_output_partitions".as_ref(),
-            "1".as_ref(),
-            "--input_base_url".as_ref(),
-            base.as_ref(),
-            manifest.as_os_str(),
-            "cc_word_count".as_ref(),
+            "--num_input_partitions",
+            "2",
+            "--num_output_partitions",
+            "1",
+            "--input_base_url",
+            &base,
+            manifest.to_str().unwrap(),
+            "cc_word_count",
         ],
     );
     let (cc_rows, cc_schema) = table_rows(&python, &dir.path().join("warehouse/cc_word_count"));
