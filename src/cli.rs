@@ -298,6 +298,21 @@ pub struct ClusterOptions {
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:0",
           env = "WETMR_SERVE_INPUTS")]
     pub serve_inputs: Option<std::net::SocketAddr>,
+
+    /// Serve a live status page (`/`) and its JSON (`/status.json`) on ADDR: a port
+    /// (loopback), or HOST:PORT; an address other than loopback needs --secret-file and
+    /// asks for a token derived from it (printed with the page's address).
+    #[arg(long, value_name = "ADDR", value_parser = parse_status_addr, env = "WETMR_STATUS")]
+    pub status: Option<std::net::SocketAddr>,
+}
+
+/// `--status`: a port (on loopback) or a socket address.
+fn parse_status_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?}: give a port, or HOST:PORT (e.g. 127.0.0.1:8080)"))
 }
 
 /// Options of `wetmr cluster`.
@@ -411,7 +426,8 @@ pub struct CountArgs {
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,
 
-    /// Print a progress line on stderr every SECS seconds (at least 0.01; 0: never).
+    /// Print a progress line on stderr every SECS seconds (at least 0.01; 0: never); when
+    /// stderr is a terminal, a live bar instead.
     #[arg(
         long,
         value_name = "SECS",

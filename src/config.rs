@@ -29,10 +29,44 @@ pub struct CountConfig {
     pub hadoop_counters: bool,
     pub stats: Option<PathBuf>,
     pub quiet: bool,
-    /// Interval of progress lines, if any.
-    pub progress: Option<Duration>,
+    /// How the job shows its progress on standard error.
+    pub progress: Progress,
     pub threads: usize,
     pub download: crate::remote::Settings,
+}
+
+/// How a job shows its progress on standard error: a live bar for a person at a terminal,
+/// plain lines for a log (cron), or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Off,
+    /// A plain line every this often.
+    Lines(Duration),
+    /// A bar redrawn in place (stderr is a terminal).
+    Bar,
+}
+
+impl Progress {
+    /// `--progress SECS` (0: off) and `--quiet`: a bar when standard error is a terminal
+    /// that can draw one, lines otherwise.
+    pub fn new(secs: f64, quiet: bool) -> Progress {
+        use std::io::IsTerminal;
+        let every = (secs > 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).ok())
+            .flatten();
+        match every {
+            None => Progress::Off,
+            Some(_) if quiet => Progress::Off,
+            Some(every) => {
+                let dumb = std::env::var_os("TERM").is_none_or(|t| t == "dumb");
+                if std::io::stderr().is_terminal() && !dumb {
+                    Progress::Bar
+                } else {
+                    Progress::Lines(every)
+                }
+            }
+        }
+    }
 }
 
 impl CountConfig {
@@ -59,9 +93,7 @@ impl CountConfig {
             hadoop_counters: false,
             stats: args.stats,
             quiet: args.quiet,
-            progress: (args.progress > 0.0)
-                .then(|| Duration::try_from_secs_f64(args.progress).ok())
-                .flatten(),
+            progress: Progress::new(args.progress, args.quiet),
             threads: threads_or_cores(args.threads),
             download: download(args.download, args.quiet),
         })
@@ -162,6 +194,8 @@ pub struct ClusterConfig {
     pub secret: Option<Secret>,
     /// Where to serve the job's input files from (`--serve-inputs`).
     pub serve_inputs: Option<std::net::SocketAddr>,
+    /// Where to serve the status page (`--status`).
+    pub status: Option<std::net::SocketAddr>,
 }
 
 impl ClusterConfig {
@@ -183,6 +217,7 @@ impl ClusterConfig {
                 .map(load_secret)
                 .transpose()?,
             serve_inputs: options.serve_inputs,
+            status: options.status,
         };
         if config.heartbeat_timeout <= config.heartbeat_interval {
             return Err(Error::Usage(

@@ -54,6 +54,9 @@ pub mod net;
 // The distributed engine's messages and state machines.
 pub mod protocol;
 
+// What a person sees: the terminal bar, the status page, the report.
+pub mod observe;
+
 // The drivers and executor around the state machines.
 pub mod cluster;
 

@@ -21,7 +21,7 @@ use wetmr::net::frame::{Decoder, Frame, Outgoing};
 use wetmr::output::text::write_tsv;
 use wetmr::protocol::coordinator::{self, Coordinator, JobConfig, JobError, JobOutput};
 use wetmr::protocol::ids::{Attempt, JobId, Machine, Member, PartitionId, TaskId};
-use wetmr::protocol::messages::DownloadSpec;
+use wetmr::protocol::messages::{self, DownloadSpec};
 use wetmr::protocol::worker::{self, ConnId, Worker};
 use wetmr::tokenize::TokenizerKind;
 
@@ -1188,7 +1188,13 @@ fn a_silent_worker_is_taken_over_early_only_in_the_tail_with_backups() {
         let later = t0 + silence;
         c.frame(
             Machine(0),
-            frame(codec::encode_job_ref(Kind::Heartbeat, JobId(0x5eed))),
+            frame(
+                codec::encode(&messages::Heartbeat {
+                    job: JobId(0x5eed),
+                    maps: Vec::new(),
+                })
+                .unwrap(),
+            ),
             later,
         );
         c.tick(later);

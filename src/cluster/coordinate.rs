@@ -5,27 +5,38 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::config::Progress;
 use crate::count::{check_run, merge_sorted, OutOfOrder, WordCount};
 use crate::error::{Error, Result};
 use crate::net::auth::Secret;
 use crate::net::conns::{ConnId, Net, NetEvent};
 use crate::net::frame::Payload;
+use crate::observe::status::Board;
 use crate::protocol::codec::{bulk_words, Kind};
 use crate::protocol::coordinator::{Action, Coordinator, JobConfig, JobError, JobOutput};
 use crate::protocol::ids::Machine;
 
-/// What the driver prints while the job runs.
-#[derive(Debug, Clone, Copy)]
+/// What the driver shows while the job runs.
+#[derive(Debug, Clone)]
 pub struct Reporting {
     /// Log nothing but errors.
     pub quiet: bool,
-    /// Interval of progress lines, if any.
-    pub progress: Option<Duration>,
+    /// Progress lines (a bar is drawn by whoever watches the board).
+    pub progress: Progress,
+    /// Where to publish the job's status for whoever watches it (the terminal's bars, the
+    /// status page, the report), every [`PUBLISH_EVERY`] and at the end.
+    pub board: Option<Arc<Board>>,
+    /// The inputs' sizes in task order, when known (the status's total).
+    pub sizes: Option<Vec<u64>>,
 }
+
+/// How often the status is published while someone watches.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
 /// The coordinator's connections to its workers.
 struct Links {
@@ -77,6 +88,9 @@ pub fn coordinate(
     let mut net = Net::new(None, secret).map_err(Error::Net)?;
     let addresses = workers.iter().map(|a| a.to_string()).collect();
     let mut coordinator = Coordinator::new(job, addresses, paths, started);
+    if let Some(sizes) = report.sizes.clone() {
+        coordinator = coordinator.with_sizes(sizes);
+    }
     let mut links = Links {
         addresses: workers.to_vec(),
         conns: vec![None; workers.len()],
@@ -92,10 +106,15 @@ pub fn coordinate(
     }
     let log = |line: &str| {
         if !report.quiet {
-            eprintln!("wetmr: {line}");
+            crate::observe::terminal::say(line);
         }
     };
-    let mut next_progress = report.progress.map(|every| started + every);
+    let lines = match report.progress {
+        Progress::Lines(every) => Some(every),
+        _ => None,
+    };
+    let mut next_progress = lines.map(|every| started + every);
+    let mut next_publish = report.board.as_ref().map(|_| started);
     // When the last poll returned: the time from there to the next poll is this turn's.
     let mut woke = Instant::now();
     loop {
@@ -115,6 +134,9 @@ pub fn coordinate(
                 Action::Close(w) => links.close(&mut net, w, &mut events),
                 Action::Log(line) => log(&line),
                 Action::Finished(outcome) => {
+                    if let Some(board) = &report.board {
+                        board.publish(coordinator.status(), true);
+                    }
                     flush(&mut net, &links.conns);
                     return (*outcome).map_err(|e| match e {
                         JobError::Input(m) => Error::RemoteInput(m),
@@ -126,12 +148,13 @@ pub fn coordinate(
         if events.is_empty() {
             let now = Instant::now();
             let progress = next_progress.filter(|_| !report.quiet);
-            let wake = [coordinator.next_deadline(), progress]
+            let wake = [coordinator.next_deadline(), progress, next_publish]
                 .into_iter()
                 .flatten()
                 .min();
             let timeout = wake.map(|at| at.saturating_duration_since(now));
             let read = net.poll(timeout, &mut events).map_err(Error::Net)?;
+            coordinator.at(Instant::now());
             // This process's own stall (stopped, a paused machine, swapped out, or a long
             // turn): the time beyond the sleep it asked for, and the turn before it. What
             // it did not hear meanwhile is not its workers' silence.
@@ -183,7 +206,13 @@ pub fn coordinate(
         }
         let now = Instant::now();
         coordinator.tick(now);
-        if let (Some(at), Some(every)) = (next_progress, report.progress) {
+        if let (Some(board), Some(at)) = (&report.board, next_publish) {
+            if now >= at {
+                board.publish(coordinator.status(), false);
+                next_publish = Some(now + PUBLISH_EVERY);
+            }
+        }
+        if let (Some(at), Some(every)) = (next_progress, lines) {
             if now >= at && !report.quiet {
                 let p = coordinator.progress();
                 eprintln!(

@@ -21,7 +21,7 @@ use crate::engine;
 use crate::net::frame::Outgoing;
 use crate::protocol::ids::{Attempt, JobId, Member, PartitionId, TaskId};
 use crate::protocol::kept::Found;
-use crate::protocol::messages::{Failure, JobSpec};
+use crate::protocol::messages::{Failure, JobSpec, MapReading};
 use crate::protocol::worker::{micros, Action, Completion, ConnId, Dest, MapOrder, Worker};
 use crate::remote::{Client, RemoteUrl};
 
@@ -267,6 +267,17 @@ impl Executor {
     /// map that holds no thread (waiting for the pool, behind another map's chunks) is
     /// not stalled.
     pub fn watch_maps(&mut self, worker: &mut Worker, now: Instant) {
+        if let Some(job) = worker.job_id() {
+            let reading = (self.maps.iter())
+                .filter(|((j, ..), _)| *j == job)
+                .map(|(&(_, task, attempt), map)| MapReading {
+                    task,
+                    attempt,
+                    bytes: map.control.progress.load(Ordering::Relaxed),
+                })
+                .collect();
+            worker.maps_read(job, reading);
+        }
         for (&key, map) in &mut self.maps {
             let progress = map.control.progress.load(Ordering::Relaxed);
             let busy = map.control.busy.load(Ordering::Relaxed);

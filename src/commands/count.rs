@@ -1,13 +1,14 @@
 //! `wetmr count` (and `wetmr map`, the same job writing every word unranked): the whole
 //! local job, from a resolved config to written outputs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use super::{inputs, Inputs};
 use crate::config::CountConfig;
 use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
+use crate::observe::local::{LocalRun, Watcher};
 use crate::output::deliver::{deliver, print_result, stage_result, Delivery};
 use crate::remote::Client;
 
@@ -28,26 +29,17 @@ pub fn count(config: &CountConfig) -> Result<()> {
     let job = &config.job;
     let control = engine::Control::default();
     let finished = AtomicBool::new(false);
+    let run = LocalRun {
+        control: &control,
+        started,
+        bytes: downloading.is_none().then_some(bytes),
+        files: files.len(),
+        client: downloading,
+    };
     let outcome = std::thread::scope(|scope| {
-        let reporter = match config.progress.filter(|_| !config.quiet) {
-            None => None,
-            Some(every) => {
-                let (progress, finished) = (&control.progress, &finished);
-                let client = downloading;
-                let spawned = std::thread::Builder::new()
-                    .name("wetmr-progress".into())
-                    .spawn_scoped(scope, move || {
-                        report_progress(every, bytes, started, progress, finished, client)
-                    })
-                    .map_err(|e| Error::Resources(format!("cannot start a thread: {e}")))?;
-                Some(spawned)
-            }
-        };
+        let watcher = Watcher::start(scope, &finished, run, config.progress, false)?;
         let outcome = engine::run_on(&pool, job, &files, &control, &client);
-        finished.store(true, Ordering::Relaxed);
-        if let Some(reporter) = reporter {
-            reporter.thread().unpark();
-        }
+        watcher.finish();
         outcome
     })?;
     // Ranked and written on the job's threads (the TSV is formatted in parallel).
@@ -107,47 +99,5 @@ fn print_hadoop_counters(files: &[engine::FileResult], words: u64) {
         ("words_written", words),
     ] {
         eprintln!("reporter:counter:wetmr,{name},{value}");
-    }
-}
-
-/// Prints a plain progress line on stderr every `every` until `finished` (cron has no
-/// terminal to draw a bar on). The thread parks between lines; it is unparked when the run
-/// ends, so it never delays the exit.
-fn report_progress(
-    every: Duration,
-    total: u64,
-    started: Instant,
-    done: &AtomicU64,
-    finished: &AtomicBool,
-    client: Option<&Client>,
-) {
-    let mut next = every;
-    while !finished.load(Ordering::Relaxed) {
-        let elapsed = started.elapsed();
-        if elapsed < next {
-            // Wakes early when unparked (or spuriously): the loop checks again.
-            std::thread::park_timeout(next - elapsed);
-            continue;
-        }
-        next += every;
-        let done = done.load(Ordering::Relaxed);
-        let read = match client {
-            // URL inputs' sizes are not known in advance.
-            Some(_) => format!("{:.1} MB read", done as f64 / 1e6),
-            None => format!(
-                "{:.1}/{:.1} MB read ({:.0}%)",
-                done as f64 / 1e6,
-                total as f64 / 1e6,
-                100.0 * done as f64 / total.max(1) as f64
-            ),
-        };
-        let downloads = client.map_or(String::new(), |client| {
-            format!("; {}", client.figures(elapsed).line())
-        });
-        eprintln!(
-            "wetmr: progress: {read}, {:.0} s, {:.1} MB/s{downloads}",
-            elapsed.as_secs_f64(),
-            done as f64 / 1e6 / elapsed.as_secs_f64()
-        );
     }
 }

@@ -5,15 +5,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::inputs;
 use crate::cluster::coordinate::{coordinate, merge_ranked, Reporting};
 use crate::cluster::serve;
-use crate::config::{ClusterConfig, CountConfig};
+use crate::config::{ClusterConfig, CountConfig, Progress};
 use crate::engine::FileResult;
 use crate::error::{Error, Result};
 use crate::input::Input;
+use crate::observe::cluster::Watcher;
+use crate::observe::server;
+use crate::observe::status::Board;
 use crate::output::deliver::{deliver, Delivery};
 use crate::output::stats::ClusterStats;
 use crate::partition::PARTITION_HASH;
@@ -61,11 +65,33 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         downloads: DownloadSpec::new(&config.download),
         served,
     };
+    let bars = config.progress == Progress::Bar;
+    let board = (bars || cluster.status.is_some()).then(|| Arc::new(Board::default()));
+    if let (Some(addr), Some(board)) = (cluster.status, &board) {
+        let server = server::start(addr, Arc::clone(board), cluster.secret.as_ref())
+            .map_err(|e| Error::Usage(format!("--status: {e}")))?;
+        if !config.quiet {
+            eprintln!("wetmr: status page on {}", server.url());
+        }
+    }
+    let watcher = board
+        .as_ref()
+        .map(|board| Watcher::start(Arc::clone(board), bars))
+        .transpose()?;
     let report = Reporting {
         quiet: config.quiet,
         progress: config.progress,
+        board: board.clone(),
+        sizes: sizes(&files),
     };
-    let output = coordinate(job, workers, paths, cluster.secret.clone(), report)?;
+    let output = coordinate(job, workers, paths, cluster.secret.clone(), report);
+    if let Some(board) = &board {
+        board.close();
+    }
+    if let Some(watcher) = watcher {
+        watcher.finish();
+    }
+    let output = output?;
     let words = merge_ranked(&output.ranked, config.result.top)?;
     let files: Vec<FileResult> = files
         .iter()
@@ -114,6 +140,16 @@ fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
                 path: path.clone(),
                 source,
             })
+        })
+        .collect()
+}
+
+/// The inputs' sizes, when every one's is known (local files).
+fn sizes(files: &[Input]) -> Option<Vec<u64>> {
+    (files.iter())
+        .map(|f| match f.remote {
+            Some(_) => None,
+            None => std::fs::metadata(&f.path).ok().map(|m| m.len()),
         })
         .collect()
 }

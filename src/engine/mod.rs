@@ -80,6 +80,8 @@ pub struct Control {
     /// Advanced as input bytes are scanned, at least every [`scan::PROGRESS_EVERY`] bytes
     /// (it reaches the files' total size).
     pub progress: AtomicU64,
+    /// Input files settled (counted, or passed over under the skip policy).
+    pub files_done: AtomicU64,
     /// Set to stop the run early: its chunks stop at their next record and it returns
     /// [`Error::Abandoned`] (a map attempt that another copy has won).
     pub abandon: AtomicBool,

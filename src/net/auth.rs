@@ -65,6 +65,17 @@ impl Secret {
         text
     }
 
+    /// A token for `purpose` derived from the secret (HMAC-SHA256, 128 bits in hex): it
+    /// proves its holder was given it by someone who has the secret, and cannot be turned
+    /// back into the secret or used to join the cluster.
+    pub fn token(&self, purpose: &str) -> String {
+        let mut mac = keyed(&self.0);
+        mac.update(b"wetmr token: ");
+        mac.update(purpose.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        tag[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Parses a key file's text (64 hex digits, surrounding whitespace ignored).
     pub fn from_hex(text: &str) -> Result<Secret, String> {
         let text = text.trim();

@@ -144,8 +144,7 @@ message_table! {
     Resend = 17: whole Resend, by_type;
     Adopt = 18: whole Adopt, by_type;
     Adopted = 19: whole Adopted, by_type;
-    /// A worker is alive and serving the job (every `heartbeat_ms`).
-    Heartbeat = 20: whole JobRef;
+    Heartbeat = 20: whole Heartbeat, by_type;
     Cancel = 21: whole Cancel, by_type;
     /// A copy of a [`Partition`] the sender owns and applied itself (same payload), pushed
     /// to its buddy, which keeps it unapplied until the job ends: if the sender is lost,
@@ -248,13 +247,9 @@ pub fn encode<T: Wire>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
     encode_as(T::KIND, msg)
 }
 
-/// Encodes one of the messages that name a job and nothing else (JobReady, JobEnd,
-/// Heartbeat).
+/// Encodes one of the messages that name a job and nothing else (JobReady, JobEnd).
 pub fn encode_job_ref(kind: Kind, job: JobId) -> Vec<u8> {
-    debug_assert!(matches!(
-        kind,
-        Kind::JobReady | Kind::JobEnd | Kind::Heartbeat
-    ));
+    debug_assert!(matches!(kind, Kind::JobReady | Kind::JobEnd));
     // A JobRef is 8 bytes: it cannot fail to serialize or exceed the limit.
     encode_as(kind, &JobRef { job }).unwrap_or_default()
 }

@@ -146,6 +146,22 @@ pub struct JobRef {
     pub job: JobId,
 }
 
+/// A worker is alive and serving the job (every `heartbeat_ms`), and how far its maps have
+/// read (for the coordinator's progress bar and status page; nothing is decided on it).
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Heartbeat {
+    pub job: JobId,
+    pub maps: Vec<MapReading>,
+}
+
+/// Input bytes a running map attempt has read so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct MapReading {
+    pub task: TaskId,
+    pub attempt: Attempt,
+    pub bytes: u64,
+}
+
 /// A map task: count one input file.
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Task {

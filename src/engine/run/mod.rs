@@ -348,7 +348,9 @@ impl<'a> Run<'a> {
 
     fn settled(&self, index: usize, result: FileResult) {
         // Each file is settled once: by its last chunk, or where its opening failed.
-        let _ = self.results[index].set(result);
+        if self.results[index].set(result).is_ok() {
+            self.control.files_done.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Input `index` fails the run, unless an earlier one does.

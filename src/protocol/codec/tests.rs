@@ -213,7 +213,14 @@ fn samples() -> Vec<Vec<u8>> {
             workers: vec!["127.0.0.1:7001".into()],
         }),
         encode(&Adopted { job, epoch: 3 }),
-        Ok(encode_job_ref(Kind::Heartbeat, job)),
+        encode(&Heartbeat {
+            job,
+            maps: vec![MapReading {
+                task: TaskId(3),
+                attempt: Attempt(2),
+                bytes: 123_456,
+            }],
+        }),
         encode(&Cancel {
             job,
             task: TaskId(3),

@@ -2,6 +2,7 @@
 
 use super::members::{plausible, Link};
 use super::{Action, Coordinator, Phase};
+use crate::observe::status::{AttemptOutcome, EventKind};
 use crate::protocol::codec::{bulk_words, Bulk, Kind, Message, RankedHead};
 use crate::protocol::ids::{Attempt, JobId, Machine, TaskId};
 use crate::protocol::messages::{self as msg, Failure, RefuseReason};
@@ -57,6 +58,7 @@ impl Coordinator {
             }
             (Message::Mapped(m), Phase::Mapping) if self.runs(m.job, m.task, m.attempt, w) => {
                 let (t, attempt) = (m.task, m.attempt);
+                self.journal.mapped(t, attempt);
                 let schedule = &mut self.schedule;
                 schedule.release_slot(t, w, attempt, &mut self.members);
                 let other = schedule.mapped(t, w, attempt, &mut self.members, &mut self.recovery);
@@ -89,7 +91,14 @@ impl Coordinator {
             {
                 self.resent(w, r)
             }
-            (Message::Resent(_), _) | (Message::Heartbeat(_), _) => {}
+            (Message::Heartbeat(beat), _) => {
+                for map in beat.maps {
+                    if self.runs(beat.job, map.task, map.attempt, w) {
+                        self.journal.read(map.task, map.attempt, map.bytes);
+                    }
+                }
+            }
+            (Message::Resent(_), _) => {}
             (Message::Adopted(a), _) if a.job == self.config.job => {
                 if let Some(adoption) = &mut self.placement.adopting {
                     if adoption.epoch == a.epoch {
@@ -124,6 +133,7 @@ impl Coordinator {
 
     fn task_done(&mut self, w: Machine, done: msg::TaskDone) {
         let (t, attempt) = (done.task, done.attempt);
+        self.journal.ended(t, attempt, AttemptOutcome::Done);
         self.schedule.release_slot(t, w, attempt, &mut self.members);
         self.members[w].report.add_task(&done);
         let copy_at = (done.copied_to).and_then(|i| self.members.current(i));
@@ -147,6 +157,10 @@ impl Coordinator {
 
     fn task_failed(&mut self, w: Machine, f: msg::TaskFailed) {
         let (t, attempt) = (f.task, f.attempt);
+        self.journal.ended(t, attempt, AttemptOutcome::Failed);
+        let detail = format!("{:?}: {}", f.failure, f.message);
+        self.journal
+            .event(EventKind::TaskFailed, Some(w), Some(t), detail);
         if f.failure != Failure::Stalled {
             // (A stalled map still holds its thread: its slot stays taken.)
             self.schedule.release_slot(t, w, attempt, &mut self.members);
@@ -204,6 +218,7 @@ impl Coordinator {
 
     /// Tells the worker running copy `attempt` of task `t` that another copy won.
     pub(super) fn cancel(&mut self, t: TaskId, w: Machine, attempt: Attempt) {
+        self.journal.ended(t, attempt, AttemptOutcome::Cancelled);
         let cancel = msg::Cancel {
             job: self.config.job,
             task: t,

@@ -27,12 +27,14 @@
 
 pub mod config;
 mod handle;
+mod journal;
 mod members;
 mod placement;
 mod recovery;
 mod reduce;
 pub mod report;
 mod schedule;
+mod status;
 mod timers;
 
 use std::collections::VecDeque;
@@ -45,6 +47,7 @@ pub use config::{
 };
 pub use report::{JobError, JobOutput, Progress, Recovery, WorkerReport};
 
+use journal::Journal;
 use members::{Link, Members};
 use placement::Placement;
 use reduce::Collect;
@@ -55,6 +58,7 @@ use super::codec::{decode, encode, encode_job_ref, Kind, Wire};
 use super::ids::{Machine, Member, PartitionId};
 use super::messages::{self as msg, JobSpec, PartitionHash, Role, MAX_PARTITIONS};
 use crate::net::frame::{Frame, Outgoing};
+use crate::observe::status::EventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -76,6 +80,15 @@ pub struct Coordinator {
     timers: Timers,
     phase: Phase,
     recovery: Recovery,
+    journal: Journal,
+    /// Why the job failed, once it has.
+    failed: Option<String>,
+    /// Recent bytes done, for the status's rates.
+    rates: status::Rates,
+    /// The inputs' sizes, when known (the status's total).
+    sizes: Option<Vec<u64>>,
+    /// The inputs as the status names them.
+    files_shown: std::sync::Arc<Vec<String>>,
     actions: VecDeque<Action>,
 }
 
@@ -89,6 +102,8 @@ impl Coordinator {
         now: Instant,
     ) -> Coordinator {
         let timers = Timers::new(addresses.len(), now + config.greeting_timeout);
+        let shown = paths.iter().map(|p| crate::error::shown(p).to_string());
+        let files_shown = std::sync::Arc::new(shown.collect());
         Coordinator {
             config,
             members: Members::new(addresses),
@@ -98,8 +113,25 @@ impl Coordinator {
             timers,
             phase: Phase::Connecting,
             recovery: Recovery::default(),
+            journal: Journal::new(now),
+            failed: None,
+            rates: status::Rates::default(),
+            sizes: None,
+            files_shown,
             actions: VecDeque::new(),
         }
+    }
+
+    /// The inputs' sizes, in task order, when they are all known: the status then says how
+    /// many bytes of the total are done.
+    pub fn with_sizes(mut self, sizes: Vec<u64>) -> Coordinator {
+        self.sizes = (sizes.len() == self.schedule.len()).then_some(sizes);
+        self
+    }
+
+    /// The driver's clock says `now`: what happens next happens then (the journal's times).
+    pub fn at(&mut self, now: Instant) {
+        self.journal.at(now);
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -130,6 +162,7 @@ impl Coordinator {
 
     /// A frame arrived from worker `w`.
     pub fn frame(&mut self, w: Machine, frame: Frame, now: Instant) {
+        self.journal.at(now);
         if !matches!(self.phase, Phase::Connecting | Phase::Over) {
             self.timers.heard(w, now);
         }
@@ -147,6 +180,7 @@ impl Coordinator {
     /// (`Timers::allowed_silence`) is declared lost (a hung or cut-off machine) and its
     /// connection closed; workers outside the job are tried again.
     pub fn tick(&mut self, now: Instant) {
+        self.journal.at(now);
         match self.phase {
             Phase::Over => return,
             Phase::Connecting => {
@@ -365,9 +399,14 @@ impl Coordinator {
             &mut self.recovery,
         );
         for handout in handouts {
+            let (t, attempt, w) = (handout.task.task, handout.task.attempt, handout.worker);
+            self.journal.started(t, attempt, w, handout.backup);
             if handout.backup {
-                let (t, addr) = (handout.task.task, self.members.address(handout.worker));
+                let addr = self.members.address(w);
                 let line = format!("task {t}: backup copy on worker {addr}");
+                let detail = format!("backup copy on worker {addr}");
+                self.journal
+                    .event(EventKind::BackupStarted, Some(w), Some(t), detail);
                 self.log(line);
             }
             if !self.send(handout.worker, &handout.task) {
@@ -410,7 +449,7 @@ impl Coordinator {
     fn check_reduced(&mut self) {
         if self.phase == Phase::Reducing && !self.members.reducing() && self.collect.complete() {
             let output = JobOutput {
-                files: self.schedule.take_outcomes(),
+                files: self.schedule.outcomes(),
                 distinct: self.collect.distinct(),
                 ranked: self.collect.take(),
                 partitions: self.placement.partitions,
@@ -455,6 +494,11 @@ impl Coordinator {
             return;
         }
         self.phase = Phase::Over;
+        if let Err(e) = &outcome {
+            self.journal
+                .event(EventKind::JobFailed, None, None, e.to_string());
+            self.failed = Some(e.to_string());
+        }
         for w in self.members.alive() {
             let end = encode_job_ref(Kind::JobEnd, self.config.job);
             self.actions.push_back(Action::Send(w, Outgoing::new(end)));

@@ -5,6 +5,7 @@
 use super::members::Link;
 use super::placement::{Adoption, Placement};
 use super::{Coordinator, JobError, Phase};
+use crate::observe::status::EventKind;
 use crate::protocol::ids::{Machine, Member, TaskId};
 use crate::protocol::messages as msg;
 
@@ -20,6 +21,13 @@ impl Coordinator {
         }
         entry.link = Link::Gone(reason.to_string());
         self.timers.retry[w.0] = None;
+        // (A worker outside the job failing a new greeting is no news.)
+        if self.phase == Phase::Connecting || self.members[w].member.is_some() {
+            self.journal.lost_worker(w);
+            let detail = reason.to_string();
+            self.journal
+                .event(EventKind::WorkerLost, Some(w), None, detail);
+        }
         let addr = self.members.address(w).to_string();
         if self.phase == Phase::Connecting {
             self.log(format!(
@@ -176,6 +184,9 @@ impl Coordinator {
             self.members.join(w);
             self.recovery.workers_joined += 1;
             self.timers.forget(w);
+            let detail = format!("joined as worker #{}", index.0);
+            self.journal
+                .event(EventKind::WorkerJoined, Some(w), None, detail);
             let addr = self.members.address(w);
             let line = format!("worker {addr} joined the job (worker #{})", index.0);
             self.log(line);

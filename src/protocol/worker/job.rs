@@ -15,7 +15,7 @@ use crate::net::frame::Outgoing;
 use crate::protocol::codec::{encode, encode_job_ref, path_from_bytes, Kind};
 use crate::protocol::ids::{partitions, Attempt, JobId, Member, PartitionId, TaskId};
 use crate::protocol::messages::{
-    self as msg, JobSpec, RefuseReason, Role, WorkerFigures, MAX_PARTITIONS,
+    self as msg, JobSpec, MapReading, RefuseReason, Role, WorkerFigures, MAX_PARTITIONS,
 };
 
 /// The job a worker serves. The maps whose order decides the order of actions are ordered
@@ -38,6 +38,8 @@ pub(super) struct JobState {
     pub(super) ledger: Ledger,
     pub(super) figures: WorkerFigures,
     pub(super) reduce_started: Option<Instant>,
+    /// How far its maps have read, as the executor last said (sent with each Heartbeat).
+    pub(super) reading: Vec<MapReading>,
 }
 
 /// Where the job's partitions live, as the coordinator last said.
@@ -135,6 +137,7 @@ impl Worker {
             ledger: Ledger::default(),
             figures: WorkerFigures::default(),
             reduce_started: None,
+            reading: Vec::new(),
         });
         self.actions.push_back(Action::Send(
             Dest::Conn(conn),

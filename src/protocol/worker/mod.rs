@@ -51,9 +51,9 @@ use admission::{Refusals, Stuck};
 use job::JobState;
 use reducer::Inflight;
 
-use super::codec::{decode, encode, encode_job_ref, Kind, Message, ProtocolError};
+use super::codec::{decode, encode, Message, ProtocolError};
 use super::ids::{Attempt, JobId, TaskId};
-use super::messages::{Failure, RefuseReason, Role, TaskFailed};
+use super::messages::{Failure, Heartbeat, MapReading, RefuseReason, Role, TaskFailed};
 use crate::net::frame::{Frame, Outgoing};
 
 /// The worker state machine (see the module docs).
@@ -126,8 +126,22 @@ impl Worker {
         }
         let Some(job) = &mut self.job else { return };
         if job.timers.beat(now, every) {
-            let frame = encode_job_ref(Kind::Heartbeat, job.spec.job);
-            self.report(Ok(frame));
+            let beat = Heartbeat {
+                job: job.spec.job,
+                maps: (job.reading.iter())
+                    .filter(|m| job.mapping.get(&m.task) == Some(&m.attempt))
+                    .copied()
+                    .collect(),
+            };
+            let frame = encode(&beat);
+            self.report(frame);
+        }
+    }
+
+    /// How far the maps of `job` have read (the executor's figures), for the next Heartbeat.
+    pub fn maps_read(&mut self, job: JobId, reading: Vec<MapReading>) {
+        if let Some(state) = self.job.as_mut().filter(|s| s.spec.job == job) {
+            state.reading = reading;
         }
     }
 

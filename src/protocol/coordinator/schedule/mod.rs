@@ -11,6 +11,7 @@ use super::members::Members;
 use super::report::{Progress, Recovery};
 use crate::engine::{FileResult, Policy, Skipped};
 use crate::error::Offset;
+use crate::observe::status;
 use crate::protocol::ids::{Attempt, Machine, TaskId};
 use crate::protocol::messages::Failure;
 use task::{file_in, Filed, TaskEntry, TaskState};
@@ -397,18 +398,24 @@ impl Schedule {
     }
 
     /// Every task's outcome, in input order (the job is over: every task is done).
-    pub fn take_outcomes(&mut self) -> Vec<FileResult> {
-        self.tasks
-            .0
-            .iter_mut()
-            .map(
-                |t| match std::mem::replace(&mut t.state, TaskState::Pending) {
-                    TaskState::Done(result) => result,
-                    // Unreachable: the reduce starts only when every task is done.
-                    _ => unread(&t.path, "not counted".into()),
-                },
-            )
+    pub fn outcomes(&self) -> Vec<FileResult> {
+        (self.tasks.0.iter())
+            .map(|t| match &t.state {
+                TaskState::Done(result) => result.clone(),
+                // Unreachable: the reduce starts only when every task is done.
+                _ => unread(&t.path, "not counted".into()),
+            })
             .collect()
+    }
+
+    /// Each task's state as the status shows it, with a finished task's result.
+    pub fn states(&self) -> impl Iterator<Item = (status::TaskState, Option<&FileResult>)> {
+        self.tasks.0.iter().map(|t| match &t.state {
+            TaskState::Pending => (status::TaskState::Pending, None),
+            TaskState::Running(_) => (status::TaskState::Running, None),
+            TaskState::Done(result) => (status::TaskState::Done, Some(result)),
+            TaskState::Failed => (status::TaskState::Failed, None),
+        })
     }
 }
 
