@@ -78,8 +78,10 @@ impl Shown {
         let p = &status.progress;
         self.job.set_position(p.bytes_done);
         self.job.set_message(format!(
-            "files {}/{} · {:?}",
-            p.files_done, p.files, status.phase
+            "files {}/{} · {}",
+            p.files_done,
+            p.files,
+            status.phase.name()
         ));
         while self.workers.len() < status.workers.len() {
             self.workers.push(bars.add(BarKind::Text));

@@ -55,6 +55,20 @@ pub enum JobPhase {
     Failed,
 }
 
+impl JobPhase {
+    /// Its name in the document.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobPhase::Connecting => "connecting",
+            JobPhase::Preparing => "preparing",
+            JobPhase::Mapping => "mapping",
+            JobPhase::Reducing => "reducing",
+            JobPhase::Finished => "finished",
+            JobPhase::Failed => "failed",
+        }
+    }
+}
+
 /// How far the job is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct JobProgress {
@@ -242,5 +256,31 @@ impl Board {
             .wait_timeout_while(latest, timeout, |p| p.serial == serial && !p.closed)
             .unwrap_or_else(PoisonError::into_inner);
         (latest.status.clone(), latest.serial, latest.closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_names_are_the_documents() {
+        use JobPhase::*;
+        for phase in [Connecting, Preparing, Mapping, Reducing, Finished, Failed] {
+            let json = serde_json::to_string(&phase).unwrap();
+            assert_eq!(json, format!("\"{}\"", phase.name()));
+        }
+    }
+
+    #[test]
+    fn a_reader_waits_for_news_or_the_end() {
+        let board = Board::default();
+        let (none, serial, closed) = board.wait_newer(0, Duration::from_millis(1));
+        assert!(none.is_none() && serial == 0 && !closed);
+        board.close();
+        // Closed: no wait, whatever the serial.
+        let started = std::time::Instant::now();
+        let (_, _, closed) = board.wait_newer(0, Duration::from_secs(30));
+        assert!(closed && started.elapsed() < Duration::from_secs(5));
     }
 }

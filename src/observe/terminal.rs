@@ -80,10 +80,12 @@ fn style(kind: BarKind) -> ProgressStyle {
 fn template(kind: BarKind) -> &'static str {
     match kind {
         BarKind::Bytes(Some(_)) => {
-            "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} \
-             {bytes_per_sec} ETA {eta} {msg}"
+            "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] \
+             {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta} {msg}"
         }
-        BarKind::Bytes(None) => "{spinner:.green} {elapsed_precise} {bytes} {bytes_per_sec} {msg}",
+        BarKind::Bytes(None) => {
+            "{spinner:.green} {elapsed_precise} {decimal_bytes} {decimal_bytes_per_sec} {msg}"
+        }
         BarKind::Text => "  {msg}",
     }
 }

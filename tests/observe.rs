@@ -1,0 +1,728 @@
+//! What a person sees of a job, tested as a person would meet it: the status document
+//! fetched over HTTP from a real cluster job (one of whose workers is killed), the status
+//! page opened in a real headless Chromium (Debian's, installed by `.ci/run`), and the
+//! terminal bar drawn on a real pseudo-terminal (Python's pty module) — and not drawn when
+//! standard error is a file.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{keygen, wetgen, Worker};
+use serde_json::Value;
+
+/// Jobs here are timed by the tests' polling: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Plain files, long enough on single-thread workers for a job of a few seconds.
+fn corpus(dir: &Path, n: u64) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| wetgen(dir, &format!("s{i}.warc.wet"), "6MB", 300 + i, &[]))
+        .collect()
+}
+
+/// A `wetmr run` started with `--status`, and the page's address it printed.
+struct Job {
+    child: Child,
+    url: String,
+    /// The rest of its stderr, once it exits.
+    log: mpsc::Receiver<String>,
+}
+
+fn start_run(dir: &Path, files: &[PathBuf], addrs: &[&str], options: &[&str]) -> Job {
+    let machines = dir.join("machines.txt");
+    std::fs::write(&machines, addrs.join("\n")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .arg("run")
+        .args(["--heartbeat-interval", "0.1", "--heartbeat-timeout", "1"])
+        .args(["--progress", "0"])
+        .args(options)
+        .arg("--machines")
+        .arg(&machines)
+        .arg("--stats")
+        .arg(dir.join("stats.json"))
+        .arg("-o")
+        .arg(dir.join("out.tsv"))
+        .args(files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url_tx, url_rx) = mpsc::channel();
+    let (log_tx, log) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("wetmr: status page on ") {
+                let _ = url_tx.send(url.to_string());
+            }
+            lines.push(line);
+        }
+        let _ = log_tx.send(lines.join("\n"));
+    });
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("wetmr run prints the status page's address");
+    Job { child, url, log }
+}
+
+impl Job {
+    fn wait(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        let log = self
+            .log
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_default();
+        (status.code(), log)
+    }
+}
+
+/// A GET over a plain socket (HTTP/1.0): the status code and body, or None when the
+/// server is gone.
+fn get(url: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
+/// The document's URL for the page at `page` (its token passed on).
+fn document_url(page: &str) -> String {
+    match page.split_once("/?") {
+        Some((base, query)) => format!("{base}/status.json?{query}"),
+        None => format!("{}status.json", page),
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn sorted(mut keys: Vec<&'static str>) -> Vec<&'static str> {
+    keys.sort_unstable();
+    keys
+}
+
+/// Every field the README documents, at every level.
+fn assert_documented_fields(s: &Value) {
+    assert_eq!(
+        keys(s),
+        sorted(vec![
+            "version",
+            "job",
+            "phase",
+            "error",
+            "elapsed",
+            "progress",
+            "partitions",
+            "workers",
+            "files",
+            "tasks",
+            "events",
+            "recovery",
+            "downloads"
+        ])
+    );
+    assert_eq!(
+        keys(&s["progress"]),
+        sorted(vec![
+            "files",
+            "files_done",
+            "files_running",
+            "files_pending",
+            "files_failed",
+            "bytes_total",
+            "bytes_done",
+            "rate"
+        ])
+    );
+    for w in s["workers"].as_array().unwrap() {
+        assert_eq!(
+            keys(w),
+            sorted(vec![
+                "address",
+                "state",
+                "threads",
+                "slots",
+                "partitions_owned",
+                "running",
+                "tasks_done",
+                "bytes_in",
+                "bytes_reading",
+                "records",
+                "shuffle_bytes_sent",
+                "shuffle_bytes_received",
+                "shuffle_bytes_kept",
+                "rate",
+                "silent_for",
+                "heartbeats_missed",
+                "lost",
+                "joined"
+            ])
+        );
+    }
+    for t in s["tasks"].as_array().unwrap() {
+        assert_eq!(keys(t), sorted(vec!["state", "attempts"]));
+        for a in t["attempts"].as_array().unwrap() {
+            assert_eq!(
+                keys(a),
+                sorted(vec![
+                    "attempt",
+                    "worker",
+                    "backup",
+                    "started",
+                    "mapped",
+                    "ended",
+                    "outcome",
+                    "bytes_read"
+                ])
+            );
+        }
+    }
+    for e in s["events"].as_array().unwrap() {
+        assert_eq!(
+            keys(e),
+            sorted(vec!["at", "kind", "worker", "task", "detail"])
+        );
+    }
+}
+
+/// The figures of one status that must agree with one another.
+fn assert_consistent(s: &Value) {
+    let p = &s["progress"];
+    let n = |v: &Value| v.as_u64().unwrap();
+    assert_eq!(
+        n(&p["files"]),
+        n(&p["files_done"])
+            + n(&p["files_running"])
+            + n(&p["files_pending"])
+            + n(&p["files_failed"]),
+        "{p}"
+    );
+    let tasks = s["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len() as u64, n(&p["files"]));
+    assert_eq!(s["files"].as_array().unwrap().len(), tasks.len());
+    let done = tasks.iter().filter(|t| t["state"] == "done").count() as u64;
+    assert_eq!(done, n(&p["files_done"]));
+    if let Some(total) = p["bytes_total"].as_u64() {
+        assert!(n(&p["bytes_done"]) <= total, "{p}");
+    }
+    let workers = s["workers"].as_array().unwrap();
+    for (t, task) in tasks.iter().enumerate() {
+        for a in task["attempts"].as_array().unwrap() {
+            let w = n(&a["worker"]) as usize;
+            assert!(w < workers.len());
+            if a["outcome"] == "running" {
+                assert!(a["ended"].is_null());
+                let listed = workers[w]["running"].as_array().unwrap();
+                assert!(
+                    listed.contains(&Value::from(t)),
+                    "task {t} not listed on {w}"
+                );
+            } else {
+                assert!(a["ended"].as_f64().unwrap() >= a["started"].as_f64().unwrap());
+            }
+        }
+        // A done task has a copy that finished.
+        if task["state"] == "done" {
+            let finished = task["attempts"].as_array().unwrap();
+            assert!(
+                finished.iter().any(|a| a["outcome"] == "done"),
+                "task {t}: {task}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_status_document_follows_a_cluster_job_and_shows_a_killed_worker_lost() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 24);
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(1)).collect();
+    let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let job = start_run(dir.path(), &files, &addrs, &["--status", "127.0.0.1:0"]);
+    assert!(job.url.starts_with("http://127.0.0.1:"), "{}", job.url);
+    let document = document_url(&job.url);
+    let victim = 2;
+    let mut statuses: Vec<Value> = Vec::new();
+    let mut killed_at = None;
+    let started = Instant::now();
+    while let Some((code, body)) = get(&document, &[]) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the job does not end"
+        );
+        if code == 503 {
+            continue;
+        }
+        assert_eq!(code, 200, "{body}");
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if killed_at.is_none() && status["progress"]["files_done"].as_u64().unwrap() >= 2 {
+            common::signal(workers[victim].child.id() as i32, libc::SIGKILL);
+            killed_at = Some(statuses.len());
+        }
+        statuses.push(status);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, log) = job.wait();
+    assert_eq!(code, Some(0), "{log}");
+    let killed_at = killed_at.expect("the job ran long enough to kill a worker");
+    assert!(
+        statuses.len() > killed_at + 2,
+        "too few statuses after the kill"
+    );
+
+    for status in &statuses {
+        assert_documented_fields(status);
+        assert_consistent(status);
+        assert_eq!(status["version"], 1);
+    }
+    // Before the kill, everyone works; after, the victim shows as lost, with why, and
+    // the copies it ran ended with it.
+    assert!(statuses[..killed_at].iter().all(|s| s["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["state"] != "lost")));
+    let seen_lost = statuses[killed_at..]
+        .iter()
+        .find(|s| s["workers"][victim]["state"] == "lost")
+        .expect("the killed worker shows as lost");
+    assert!(seen_lost["workers"][victim]["lost"].is_string());
+    let events = seen_lost["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "worker_lost" && e["worker"] == victim),
+        "{events:?}"
+    );
+    assert_eq!(seen_lost["recovery"]["workers_lost"], 1);
+    let last = statuses.last().unwrap();
+    let lost_copies = last["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["attempts"].as_array().unwrap())
+        .filter(|a| a["worker"] == victim && a["outcome"] == "lost")
+        .count();
+    let victim_done = last["workers"][victim]["tasks_done"].as_u64().unwrap();
+    assert!(
+        lost_copies > 0 || victim_done > 0,
+        "the victim had run nothing"
+    );
+
+    // Consistent with the final stats.
+    let stats: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("stats.json")).unwrap()).unwrap();
+    let final_workers = stats["cluster"]["workers"].as_array().unwrap();
+    let addresses = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        addresses(&last["workers"]),
+        addresses(&stats["cluster"]["workers"])
+    );
+    let stat_files = stats["per_file"].as_array().unwrap();
+    assert_eq!(last["files"].as_array().unwrap().len(), stat_files.len());
+    let bytes_in: u64 = stat_files
+        .iter()
+        .map(|f| f["bytes_in"].as_u64().unwrap())
+        .sum();
+    assert_eq!(last["progress"]["bytes_total"].as_u64(), Some(bytes_in));
+    assert_eq!(
+        last["recovery"]["workers_lost"],
+        stats["cluster"]["recovery"]["workers_lost"]
+    );
+    assert_eq!(last["partitions"], stats["cluster"]["partitions"]);
+    for (now, end) in last["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(final_workers)
+    {
+        assert!(
+            now["tasks_done"].as_u64() <= end["tasks"].as_u64(),
+            "{now} vs {end}"
+        );
+        assert!(now["bytes_in"].as_u64() <= end["bytes_in"].as_u64());
+        assert_eq!(now["threads"], end["threads"]);
+    }
+    assert_eq!(
+        last["workers"][victim]["lost"].is_string(),
+        final_workers[victim]["lost"].is_string()
+    );
+}
+
+#[test]
+fn off_loopback_the_status_page_needs_the_secret_and_its_token() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 1);
+    let file = files[0].to_str().unwrap();
+    // No secret: refused before anything starts.
+    let out = common::wetmr(
+        &[
+            "cluster",
+            "--workers",
+            "1",
+            "--status",
+            "0.0.0.0:0",
+            "--secret-file",
+            "/nonexistent",
+        ],
+        &[],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let machines = dir.path().join("m.txt");
+    std::fs::write(&machines, "127.0.0.1:1\n").unwrap();
+    let out = common::wetmr(
+        &[
+            "run",
+            "--machines",
+            machines.to_str().unwrap(),
+            "--status",
+            "0.0.0.0:0",
+            file,
+        ],
+        &[],
+    );
+    common::assert_exit(
+        &out,
+        1,
+        &["--status", "not a loopback address", "--secret-file"],
+    );
+
+    // With the secret: the page and the document ask for the token.
+    let key = keygen(dir.path(), "key");
+    let key = key.to_str().unwrap();
+    let workers: Vec<Worker> = (0..2)
+        .map(|_| Worker::start_with("127.0.0.1:0", 1, &["--secret-file", key]))
+        .collect();
+    let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let files = corpus(dir.path(), 12);
+    let job = start_run(
+        dir.path(),
+        &files,
+        &addrs,
+        &["--status", "0.0.0.0:0", "--secret-file", key],
+    );
+    let (base, token) = job
+        .url
+        .split_once("/?token=")
+        .expect("the address carries a token");
+    assert_eq!(token.len(), 32, "{}", job.url);
+    assert!(
+        !std::fs::read_to_string(key).unwrap().contains(token),
+        "the token is the secret"
+    );
+    let plain = format!("{base}/status.json");
+    let (code, body) = get(&plain, &[]).unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(get(&format!("{base}/"), &[]).unwrap().0, 401);
+    let wrong = format!("{plain}?token={}", "0".repeat(32));
+    assert_eq!(get(&wrong, &[]).unwrap().0, 401);
+    let (code, _) = get(&document_url(&job.url), &[]).unwrap();
+    assert!(code == 200 || code == 503, "{code}");
+    let bearer = format!("Bearer {token}");
+    let (code, _) = get(&plain, &[("Authorization", &bearer)]).unwrap();
+    assert!(code == 200 || code == 503, "{code}");
+    let (code, page) = get(&job.url, &[]).unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>wetmr job</title>"));
+    let (code, log) = job.wait();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+/// Debian's Chromium, if it is installed.
+fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIPPED: no Chromium (apt-get install chromium); pages not opened");
+    }
+    found
+}
+
+/// Opens `url` in headless Chromium: with `screenshot`, saves one there; otherwise returns
+/// the DOM once the page's scripts ran for a while. Also returns what the page wrote on
+/// its console (errors, uncaught exceptions and CSP violations included).
+fn browse(chromium: &Path, url: &str, screenshot: Option<&Path>) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new(chromium);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1300,1000",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let out = command.arg(url).output().expect("chromium runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let console = log
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
+}
+
+/// Where the tests leave their screenshots, to be looked at.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A PNG's width and height, from its header.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn the_status_page_renders_in_a_real_browser() {
+    let Some(chromium) = chromium() else { return };
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 48);
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
+    let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let job = start_run(dir.path(), &files, &addrs, &["--status", "127.0.0.1:0"]);
+    // Once some task has run, the timeline has something to draw.
+    let document = document_url(&job.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = get(&document, &[]).expect("the coordinator serves");
+        if code == 200 {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            if s["progress"]["files_done"].as_u64().unwrap() >= 1 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no task finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The DOM and a screenshot, both while the job runs.
+    let shot = screenshot_dir().join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let ((dom, console), (_, shot_console)) = std::thread::scope(|scope| {
+        let dom = scope.spawn(|| browse(&chromium, &job.url, None));
+        let picture = browse(&chromium, &job.url, Some(&shot));
+        (dom.join().unwrap(), picture)
+    });
+    assert!(
+        console.is_empty(),
+        "the page wrote on its console: {console:#?}"
+    );
+    assert!(shot_console.is_empty(), "{shot_console:#?}");
+    assert!(
+        dom.contains("data-shown=\""),
+        "the page never showed a status: {dom}"
+    );
+    for addr in &addrs {
+        assert!(
+            dom.contains(&format!("<td>{addr}</td>")),
+            "{addr} not in the table"
+        );
+    }
+    let attempts = dom.matches("class=\"attempt\"").count();
+    assert!(attempts >= 1, "the timeline is empty: {dom}");
+    assert_eq!(png_size(&shot), (1300, 1000));
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 20_000,
+        "a blank screenshot?"
+    );
+    eprintln!("screenshot: {}", shot.display());
+    let (code, log) = job.wait();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+/// Runs `args` with standard error on a real pseudo-terminal (stdout discarded): the exit
+/// code and everything written on the terminal.
+fn on_terminal(args: &[&str]) -> (i32, String) {
+    let script = "import os, pty, subprocess, sys\n\
+         m, s = pty.openpty()\n\
+         env = {k: v for k, v in os.environ.items() if not k.startswith('WETMR_')}\n\
+         env['TERM'] = 'xterm-256color'\n\
+         p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, \
+                              stderr=s, env=env)\n\
+         os.close(s)\n\
+         out = b''\n\
+         while True:\n\
+         \x20   try:\n\
+         \x20       chunk = os.read(m, 65536)\n\
+         \x20   except OSError:\n\
+         \x20       break\n\
+         \x20   if not chunk:\n\
+         \x20       break\n\
+         \x20   out += chunk\n\
+         sys.stdout.buffer.write(out)\n\
+         sys.exit(p.wait())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_wetmr")])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_bar_is_drawn_on_a_terminal_and_not_in_a_log() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 12);
+    let mut args: Vec<&str> = vec!["count", "--threads", "1", "-o"];
+    let out = dir.path().join("out.tsv");
+    args.push(out.to_str().unwrap());
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+
+    let (code, terminal) = on_terminal(&args);
+    assert_eq!(code, 0, "{terminal}");
+    // The bar: files done, a rate and an ETA, redrawn in place (cursor control), then
+    // cleared for the summary line.
+    assert!(
+        terminal.contains("files 12/12") || terminal.contains("files 11/12"),
+        "{terminal:?}"
+    );
+    assert!(terminal.contains("ETA"), "{terminal:?}");
+    assert!(terminal.contains("/s"), "{terminal:?}");
+    assert!(
+        terminal.contains('\x1b') || terminal.contains('\r'),
+        "{terminal:?}"
+    );
+    assert!(
+        terminal.contains("wetmr: 12 files,"),
+        "no summary: {terminal:?}"
+    );
+    assert!(!terminal.contains("wetmr: progress:"), "{terminal:?}");
+
+    // --progress 0 and --quiet: no bar.
+    for off in [&["--progress", "0"][..], &["--quiet"]] {
+        let mut quiet = args.clone();
+        quiet.splice(1..1, off.iter().copied());
+        let (code, terminal) = on_terminal(&quiet);
+        assert_eq!(code, 0, "{terminal}");
+        assert!(
+            !terminal.contains("ETA") && !terminal.contains("files "),
+            "{off:?}: {terminal:?}"
+        );
+    }
+
+    // Standard error a file, as under cron: plain lines, no bar.
+    let log = dir.path().join("log.txt");
+    let status = Command::new(env!("CARGO_BIN_EXE_wetmr"))
+        .args(&args[..1])
+        .args(["--progress", "0.05"])
+        .args(&args[1..])
+        .env("TERM", "xterm-256color")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("wetmr: progress: "), "{log}");
+    assert!(log.contains("MB read ("), "{log}");
+    assert!(
+        !log.contains("ETA") && !log.contains('\x1b') && !log.contains('\r'),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_cluster_draws_one_line_per_worker_on_a_terminal() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 16);
+    let out = dir.path().join("out.tsv");
+    let mut args: Vec<&str> = vec![
+        "cluster",
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let (code, terminal) = on_terminal(&args);
+    assert_eq!(code, 0, "{terminal}");
+    assert!(
+        terminal.contains("ETA") && terminal.contains("files "),
+        "{terminal:?}"
+    );
+    // Two workers on loopback, each on a line of its own with its tasks and rate.
+    let worker_lines: std::collections::BTreeSet<&str> = terminal
+        .split(['\r', '\n'])
+        .filter_map(|l| l.find("127.0.0.1:").map(|i| &l[i..]))
+        .filter(|l| l.contains(" done ") && l.contains("MB/s"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(worker_lines.len(), 2, "{terminal:?}");
+    assert!(
+        terminal.contains("wetmr: 16 files,"),
+        "no summary: {terminal:?}"
+    );
+    assert!(!terminal.contains("wetmr: progress:"), "{terminal:?}");
+}
