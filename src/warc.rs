@@ -34,6 +34,8 @@ pub struct Record<'a> {
     pub conversion: bool,
     /// The `Content-Type` header's value, blanks around it trimmed (`None` without one).
     pub content_type: Option<&'a [u8]>,
+    /// The `WARC-Identified-Content-Language` header's value, blanks trimmed.
+    pub language: Option<&'a [u8]>,
     /// The record's block: exactly `Content-Length` bytes.
     pub body: &'a [u8],
     /// Offset of the body in the buffer.
@@ -153,6 +155,7 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
     let mut content_length: Option<Result<u64, ()>> = None;
     let mut conversion = false;
     let mut content_type = None;
+    let mut language = None;
     let mut seen_type = false;
     let mut line_start = 0;
     let mut first = true;
@@ -207,6 +210,10 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
                 conversion = value.eq_ignore_ascii_case(b"conversion");
             } else if name.eq_ignore_ascii_case(b"Content-Type") && content_type.is_none() {
                 content_type = Some(value);
+            } else if name.eq_ignore_ascii_case(b"WARC-Identified-Content-Language")
+                && language.is_none()
+            {
+                language = Some(value);
             }
         }
     };
@@ -255,6 +262,7 @@ pub fn next_record(buf: &[u8], after: After) -> Result<Next<'_>, WarcError> {
     Ok(Next::Record(Record {
         conversion,
         content_type,
+        language,
         body: &buf[body_start..body_end],
         body_start,
         len: body_end,

@@ -333,3 +333,100 @@ fn content_type_counts_only_records_of_that_type() {
     let everything = reference::expected_tsv("word", all, 1, None);
     assert_eq!(count(&[path], &[]), everything);
 }
+
+/// Records and tokens by language in the stats, against the slow count of each record's
+/// first `WARC-Identified-Content-Language` code: on files split into many chunks (false
+/// split points included), with and without the header, and the same through a cluster.
+#[test]
+fn languages_are_tallied_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = vec![
+        wetgen(
+            dir.path(),
+            "l1.warc.wet.gz",
+            "2MB",
+            61,
+            &["--gzip", "--profile", "web"],
+        ),
+        wetgen(dir.path(), "l2.warc.wet", "2MB", 62, &[]),
+    ];
+    // Records without the header, with two codes, and with an unusable one.
+    let mut odd = Vec::new();
+    for (i, header) in [
+        "",
+        "WARC-Identified-Content-Language: fra,eng\r\n",
+        "WARC-Identified-Content-Language: ???\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = format!("mots {i} de plus encore");
+        odd.extend_from_slice(
+            format!(
+                "WARC/1.0\r\nWARC-Type: conversion\r\n{header}Content-Length: {}\r\n\r\n{body}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    files.push(write_file(dir.path(), "odd.warc.wet", &odd));
+
+    let mut want = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for file in &files {
+        let data = reference::read_wet(file);
+        for (language, body) in reference::conversion_records(&data) {
+            let name = match language {
+                None => "(none)".to_string(),
+                Some(code)
+                    if !code.is_empty()
+                        && code.len() <= 8
+                        && code.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                {
+                    code
+                }
+                Some(_) => "(invalid)".to_string(),
+            };
+            let entry = want.entry(name).or_default();
+            entry.0 += 1;
+            entry.1 += reference::words("word", body).len() as u64;
+        }
+    }
+    assert!(want.len() >= 5, "{want:?}");
+    let stats_path = dir.path().join("stats.json");
+    let languages = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([
+            "--quiet",
+            "--stats",
+            stats_path.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+        ]);
+        let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        let out = wetmr(&args, &[]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let stats: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+        let got: std::collections::BTreeMap<String, (u64, u64)> =
+            (stats["languages"].as_array().unwrap().iter())
+                .map(|l| {
+                    let n = |k: &str| l[k].as_u64().unwrap();
+                    (
+                        l["language"].as_str().unwrap().to_string(),
+                        (n("records"), n("tokens")),
+                    )
+                })
+                .collect();
+        got
+    };
+    assert_eq!(
+        languages(&["count", "--threads", "2", "--split-bytes", "40000"]),
+        want
+    );
+    assert_eq!(languages(&["count", "--threads", "1"]), want);
+    assert_eq!(
+        languages(&["cluster", "--workers", "2", "--threads", "1"]),
+        want
+    );
+}

@@ -103,6 +103,7 @@ fn a_url_counts_as_its_file_on_disk() {
             "tokens",
             "warc_bytes",
             "bytes_in",
+            "languages",
         ] {
             assert_eq!(stats["per_file"][0][key], disk["per_file"][0][key], "{key}");
         }

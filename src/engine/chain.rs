@@ -30,6 +30,7 @@ pub fn follow(outcomes: &[ChunkOutcome]) -> Vec<usize> {
 #[derive(Debug, Default)]
 pub struct FileTally {
     pub counters: Counters,
+    pub languages: super::Languages,
     pub skipped: Vec<Skipped>,
     /// The first damage, under `Policy::Strict`.
     pub failure: Option<Damage>,
@@ -52,6 +53,7 @@ pub fn tally(outcomes: &[ChunkOutcome], chain: &[usize]) -> FileTally {
             other => other,
         };
         tally.counters += chunk.counters;
+        tally.languages.merge(&chunk.languages);
         tally.skipped.extend(chunk.skipped.iter().map(|s| Skipped {
             at: rebase(s.at),
             ..s.clone()

@@ -24,6 +24,7 @@
 
 pub mod chain;
 pub mod decode;
+pub mod languages;
 pub mod plan;
 pub mod report;
 mod run;
@@ -41,6 +42,7 @@ use crate::error::{Error, Offset, Result};
 use crate::input::{Format, Input};
 use crate::remote::{Client, DownloadStats};
 use crate::tokenize::TokenizerKind;
+pub use languages::{LanguageShare, Languages};
 pub use report::{Counters, Skipped};
 pub use scan::Policy;
 
@@ -136,6 +138,9 @@ pub struct FileResult {
     pub false_splits: u64,
     /// Damage passed over (`--skip-bad-input`).
     pub skipped: Vec<Skipped>,
+    /// Conversion records and tokens by language (`WARC-Identified-Content-Language`),
+    /// most tokens first.
+    pub languages: Vec<LanguageShare>,
     /// How a URL input's download went (URL inputs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadStats>,
@@ -233,6 +238,7 @@ impl FileResult {
             false_splits: 0,
             counters: Counters::default(),
             skipped: Vec::new(),
+            languages: Vec::new(),
             download: None,
         }
     }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use super::scan::{Records, Sink};
 use super::Run;
+use crate::engine::languages::{self, Languages};
 use crate::engine::report::Counters;
 use crate::input::gzip::{next_header_candidate, Compressed, LOOKAHEAD};
 use crate::warc;
@@ -137,6 +138,8 @@ impl<R: Read> Compressed for Stream<R> {
 struct Batch {
     text: Vec<u8>,
     ends: Vec<usize>,
+    /// The language key of each record.
+    languages: Vec<u64>,
 }
 
 /// What a download's batches share with it.
@@ -145,6 +148,7 @@ struct InFlight {
     batches: Mutex<usize>,
     done: Condvar,
     tokens: AtomicU64,
+    languages: Mutex<Languages>,
     /// Counted batches, emptied, for the decoder to fill again: the same few buffers go
     /// round, instead of one allocation per batch made on one thread and freed on another.
     spare: Mutex<Vec<Batch>>,
@@ -198,12 +202,18 @@ impl<'r, 's> BatchSink<'r, 's> {
         self.scope.spawn(move |_| {
             let mut batch = batch;
             if !run.stopped_at(file) {
-                let tokens = run.count_texts(&batch.text, &batch.ends);
+                let mut languages = Languages::default();
+                let tokens =
+                    run.count_texts(&batch.text, &batch.ends, &batch.languages, &mut languages);
                 in_flight.tokens.fetch_add(tokens, Ordering::Relaxed);
+                (in_flight.languages.lock())
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .merge(&languages);
             }
             if batch.text.capacity() <= 4 * BATCH_BYTES {
                 batch.text.clear();
                 batch.ends.clear();
+                batch.languages.clear();
                 in_flight
                     .spare
                     .lock()
@@ -218,8 +228,9 @@ impl<'r, 's> BatchSink<'r, 's> {
         });
     }
 
-    /// Sends what is left and waits until every batch is counted: the tokens they held.
-    pub fn finish(mut self) -> u64 {
+    /// Sends what is left and waits until every batch is counted: the tokens they held,
+    /// and their records and tokens by language.
+    pub fn finish(mut self) -> (u64, Languages) {
         if !self.batch.ends.is_empty() {
             self.send();
         }
@@ -235,12 +246,18 @@ impl<'r, 's> BatchSink<'r, 's> {
                 .wait(count)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        self.in_flight.tokens.load(Ordering::Relaxed)
+        drop(count);
+        let tokens = self.in_flight.tokens.load(Ordering::Relaxed);
+        let languages = std::mem::take(
+            &mut *(self.in_flight.languages.lock()).unwrap_or_else(PoisonError::into_inner),
+        );
+        (tokens, languages)
     }
 }
 
 impl Records for BatchSink<'_, '_> {
-    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
+    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters, _: &mut Languages) {
+        // (Its language is tallied with its tokens, once they are counted.)
         counters.records += 1;
         if !self.run.job.counts(record) {
             return;
@@ -253,18 +270,28 @@ impl Records for BatchSink<'_, '_> {
         }
         self.batch.text.extend_from_slice(record.body);
         self.batch.ends.push(self.batch.text.len());
+        (self.batch.languages).push(languages::key(record.language));
         if self.batch.text.len() >= BATCH_BYTES {
             self.send();
         }
     }
 }
 
-/// Counts texts into the current pool thread's table (see [`Sink::count_text`]).
-pub(super) fn count_texts_into(sink: &mut Sink<'_>, text: &[u8], ends: &[usize]) -> u64 {
+/// Counts texts into the current pool thread's table (see [`Sink::count_text`]), each
+/// record's tokens under its language; returns the tokens.
+pub(super) fn count_texts_into(
+    sink: &mut Sink<'_>,
+    text: &[u8],
+    ends: &[usize],
+    keys: &[u64],
+    languages: &mut Languages,
+) -> u64 {
     let mut start = 0;
     let mut tokens = 0;
-    for &end in ends {
-        tokens += sink.count_text(&text[start..end]);
+    for (&end, &key) in ends.iter().zip(keys) {
+        let counted = sink.count_text(&text[start..end]);
+        languages.add(key, counted);
+        tokens += counted;
         start = end;
     }
     tokens

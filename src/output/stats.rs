@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::{Counters, FileResult};
+use crate::engine::languages;
+use crate::engine::{Counters, FileResult, LanguageShare};
 use crate::protocol::coordinator::{Recovery, WorkerReport};
 use crate::remote::DownloadTotals;
 
@@ -29,6 +30,8 @@ pub struct RunStats {
     pub warc_mb_per_s: f64,
     /// Peak resident set size of the process.
     pub peak_rss_bytes: u64,
+    /// Conversion records and tokens by language, over every file, most tokens first.
+    pub languages: Vec<LanguageShare>,
     pub per_file: Vec<FileResult>,
     /// Distributed runs only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ impl RunStats {
             mb_per_s: rate(bytes_in),
             warc_mb_per_s: rate(counters.warc_bytes),
             peak_rss_bytes: peak_rss_bytes(),
+            languages: languages::total(files.iter().map(|f| &f.languages[..])),
             per_file: files.to_vec(),
             cluster: None,
             downloads: None,

@@ -52,6 +52,17 @@ pub fn read_wet(path: &std::path::Path) -> Vec<u8> {
 
 /// The bodies of the conversion records of well-formed WARC data.
 pub fn conversion_bodies(data: &[u8]) -> Vec<&[u8]> {
+    conversion_records(data)
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect()
+}
+
+/// The conversion records of well-formed WARC data: the first language code of each
+/// (`WARC-Identified-Content-Language`, lowercased), and its body.
+pub fn conversion_records(data: &[u8]) -> Vec<(Option<String>, &[u8])> {
+    let language_re =
+        Regex::new(r"(?im)^warc-identified-content-language:[ \t]*([^,\r\n]*)").unwrap();
     let length_re = Regex::new(r"(?im)^content-length:[ \t]*([0-9]+)[ \t]*\r?$").unwrap();
     let type_re = Regex::new(r"(?im)^warc-type:[ \t]*([^\r\n]*?)[ \t]*\r?$").unwrap();
     let header_end = Regex::new(r"\r?\n\r?\n").unwrap();
@@ -74,7 +85,10 @@ pub fn conversion_bodies(data: &[u8]) -> Vec<&[u8]> {
             .unwrap();
         let kind = type_re.captures(header).map(|c| c[1].to_ascii_lowercase());
         if kind.as_deref() == Some(&b"conversion"[..]) {
-            bodies.push(&data[body_start..body_start + len]);
+            let language = language_re
+                .captures(header)
+                .map(|c| String::from_utf8_lossy(c[1].trim_ascii()).to_ascii_lowercase());
+            bodies.push((language, &data[body_start..body_start + len]));
         }
         pos = body_start + len;
     }

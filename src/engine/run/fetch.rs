@@ -150,7 +150,9 @@ impl<'a> Run<'a> {
                 scan::scan_window(&mut reader, &[0], 0, end, &ctx, &mut sink, &mut window)
             }
         };
-        outcome.counters.tokens += sink.finish();
+        let (tokens, languages) = sink.finish();
+        outcome.counters.tokens += tokens;
+        outcome.languages.merge(&languages);
         let download = stream.reader();
         let mut result = FileResult::new(path);
         result.format = Some(format);

@@ -178,9 +178,15 @@ impl<'a> Run<'a> {
 
     /// Counts record texts (`text` cut at `ends`) into this pool thread's table; returns
     /// their tokens.
-    pub(super) fn count_texts(&self, text: &[u8], ends: &[usize]) -> u64 {
+    pub(super) fn count_texts(
+        &self,
+        text: &[u8],
+        ends: &[usize],
+        keys: &[u64],
+        languages: &mut super::Languages,
+    ) -> u64 {
         self.with_sink(1, |sink, _| {
-            super::stream::count_texts_into(sink, text, ends)
+            super::stream::count_texts_into(sink, text, ends, keys, languages)
         })
     }
 
@@ -410,6 +416,7 @@ fn tally_file(
     result.chunks = outcomes.len() as u64;
     result.false_splits = (outcomes.len() - chain.len()) as u64;
     result.counters = tally.counters;
+    result.languages = tally.languages.shares();
     result.skipped = tally.skipped;
     let false_chunks = (0..outcomes.len()).filter(|c| !chain.contains(c)).collect();
     (tally.failure, false_chunks)

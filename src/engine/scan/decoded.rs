@@ -107,7 +107,7 @@ pub fn scan_window(
             // Damage in the decoded data: (offset in the window, what, where to resync).
             let (at, what, resume) = match warc::next_record(&window.bytes()[parse..], after) {
                 Ok(Next::Record(record)) => {
-                    sink.record(&record, &mut out.counters);
+                    sink.record(&record, &mut out.counters, &mut out.languages);
                     parse += record.len;
                     continue;
                 }
@@ -145,7 +145,7 @@ pub fn scan_window(
                     while let Ok(Next::Record(record)) =
                         warc::next_record(&window.bytes()[parse..], After::Record)
                     {
-                        sink.record(&record, &mut out.counters);
+                        sink.record(&record, &mut out.counters, &mut out.languages);
                         parse += record.len;
                     }
                     out.stopped_at = Some(j);
@@ -185,7 +185,7 @@ pub fn scan_window(
                     while let Ok(Next::Record(record)) =
                         warc::next_record(&window.bytes()[parse..], After::End)
                     {
-                        sink.record(&record, &mut out.counters);
+                        sink.record(&record, &mut out.counters, &mut out.languages);
                         parse += record.len;
                     }
                     if warc::only_line_breaks(&window.bytes()[parse..]) {

@@ -17,6 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use super::languages::{self, Languages};
 use super::report::{Counters, Skipped};
 use super::Job;
 use crate::count::{CountTable, Lookahead, SharedTable};
@@ -62,8 +63,13 @@ pub struct Sink<'a> {
 
 /// Where a scan hands the records it parses.
 pub trait Records {
-    /// Counts `record` (and adds it to `counters`).
-    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters);
+    /// Counts `record` (and adds it to `counters` and `languages`).
+    fn record(
+        &mut self,
+        record: &warc::Record<'_>,
+        counters: &mut Counters,
+        languages: &mut Languages,
+    );
 }
 
 impl Sink<'_> {
@@ -89,13 +95,20 @@ impl Sink<'_> {
 
 impl Records for Sink<'_> {
     #[inline]
-    fn record(&mut self, record: &warc::Record<'_>, counters: &mut Counters) {
+    fn record(
+        &mut self,
+        record: &warc::Record<'_>,
+        counters: &mut Counters,
+        languages: &mut Languages,
+    ) {
         counters.records += 1;
         if !self.job.counts(record) {
             return;
         }
         counters.conversion_records += 1;
-        counters.tokens += self.count_text(record.body);
+        let tokens = self.count_text(record.body);
+        counters.tokens += tokens;
+        languages.add(languages::key(record.language), tokens);
     }
 }
 
@@ -125,6 +138,7 @@ impl ScanCtx<'_> {
 #[derive(Debug, Default)]
 pub struct ChunkOutcome {
     pub counters: Counters,
+    pub languages: Languages,
     /// The index of the split point where the chunk stopped at a record boundary, or `None`
     /// when it ran to the end of the file (or failed).
     pub stopped_at: Option<usize>,
@@ -231,7 +245,7 @@ pub fn scan_plain(
         }
         match warc::next_record(&data[pos..], After::End) {
             Ok(Next::Record(record)) => {
-                sink.record(&record, &mut out.counters);
+                sink.record(&record, &mut out.counters, &mut out.languages);
                 pos += record.len;
             }
             Ok(Next::End) | Ok(Next::Incomplete { .. }) => {

@@ -42,6 +42,11 @@ fn summary() -> FileResult {
             what: "bad CRC".into(),
             bytes: 7,
         }],
+        languages: vec![crate::engine::LanguageShare {
+            language: "eng".into(),
+            records: 9,
+            tokens: 1234,
+        }],
         download: Some(crate::remote::DownloadStats {
             attempts: 2,
             resumes: 1,
