@@ -422,6 +422,12 @@ pub struct CountArgs {
     #[arg(long, value_name = "FILE.json", env = "WETMR_STATS")]
     pub stats: Option<PathBuf>,
 
+    /// Write a report: one self-contained HTML page with the run's figures and plots
+    /// (rank–frequency with Zipf's law, vocabulary growth with Heaps' law, top words,
+    /// languages, throughput; for a cluster, tasks per worker and shuffle).
+    #[arg(long, value_name = "FILE.html", env = "WETMR_REPORT")]
+    pub report: Option<PathBuf>,
+
     /// Print nothing on standard error except errors.
     #[arg(short, long, env = "WETMR_QUIET")]
     pub quiet: bool,

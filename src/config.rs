@@ -28,6 +28,8 @@ pub struct CountConfig {
     /// Print Hadoop Streaming counters at the end (`wetmr map --hadoop-counters`).
     pub hadoop_counters: bool,
     pub stats: Option<PathBuf>,
+    /// Where the HTML report goes (`--report`).
+    pub report: Option<PathBuf>,
     pub quiet: bool,
     /// How the job shows its progress on standard error.
     pub progress: Progress,
@@ -92,6 +94,7 @@ impl CountConfig {
             unranked: false,
             hadoop_counters: false,
             stats: args.stats,
+            report: args.report,
             quiet: args.quiet,
             progress: Progress::new(args.progress, args.quiet),
             threads: threads_or_cores(args.threads),

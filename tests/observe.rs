@@ -726,3 +726,188 @@ fn a_cluster_draws_one_line_per_worker_on_a_terminal() {
     );
     assert!(!terminal.contains("wetmr: progress:"), "{terminal:?}");
 }
+
+/// The report's figures table (`data-key` cells) as numbers.
+fn report_figures(html: &str) -> std::collections::BTreeMap<String, String> {
+    let cell = regex::Regex::new(r#"data-key="([a-z_]+)">([^<]*)<"#).unwrap();
+    cell.captures_iter(html)
+        .map(|c| {
+            (
+                c[1].to_string(),
+                c[2].trim_start_matches("s = ")
+                    .trim_start_matches("β = ")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The `<figure id=ID>` of the report, whole.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<figure id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no {id} figure"));
+    let end = start + html[start..].find("</figure>").unwrap();
+    &html[start..end]
+}
+
+/// Checks a report against the run's stats document, figure by figure, and opens it in
+/// Chromium (when there is one): it must say nothing on the console.
+fn check_report(report: &Path, stats: &Path, cluster: bool, screenshot: &str) {
+    let html = std::fs::read_to_string(report).unwrap();
+    let stats: Value = serde_json::from_slice(&std::fs::read(stats).unwrap()).unwrap();
+    let figures = report_figures(&html);
+    for key in [
+        "files",
+        "records",
+        "conversion_records",
+        "tokens",
+        "distinct_words",
+        "words_written",
+        "bytes_in",
+        "warc_bytes",
+        "threads",
+    ] {
+        assert_eq!(
+            figures.get(key).map(String::as_str),
+            Some(stats[key].to_string().as_str()),
+            "{key}"
+        );
+    }
+    let seconds: f64 = figures["seconds"].parse().unwrap();
+    assert!((seconds - stats["seconds"].as_f64().unwrap()).abs() < 0.001);
+    // The languages table holds the stats' languages, row for row.
+    let row = regex::Regex::new(
+        r#"<tr><td>([^<]*)</td><td class="n">(\d+)</td><td class="n">(\d+)</td></tr>"#,
+    )
+    .unwrap();
+    let shown: Vec<(String, u64, u64)> = row
+        .captures_iter(&html)
+        .map(|c| {
+            (
+                c[1].replace("&lt;", "<"),
+                c[2].parse().unwrap(),
+                c[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, u64)> = (stats["languages"].as_array().unwrap().iter())
+        .map(|l| {
+            (
+                l["language"].as_str().unwrap().to_string(),
+                l["records"].as_u64().unwrap(),
+                l["tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown, want);
+    // Each plot is drawn, with its series.
+    let count = |fig: &str, what: &str| figure(&html, fig).matches(what).count();
+    assert_eq!(count("rank-frequency", "<svg"), 1);
+    assert!(count("rank-frequency", "<polyline") >= 2, "curve and fit");
+    assert!(
+        count("vocabulary-growth", "<polyline") >= 2,
+        "curve and fit"
+    );
+    let top = stats["words_written"].as_u64().unwrap().min(25) as usize;
+    assert!(count("top-words", "<rect") >= top, "a bar per top word");
+    assert!(count("languages", "<rect") >= want.len().min(20));
+    assert!(count("throughput", "<polyline") >= 1);
+    let zipf: f64 = figures["zipf_s"].parse().unwrap();
+    assert!((0.5..2.0).contains(&zipf), "Zipf exponent {zipf}");
+    let beta: f64 = figures["heaps_beta"].parse().unwrap();
+    assert!((0.2..1.0).contains(&beta), "Heaps exponent {beta}");
+    if cluster {
+        let attempts: u64 = stats["cluster"]["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["tasks"].as_u64().unwrap())
+            .sum();
+        assert!(count("gantt", "<rect") as u64 >= attempts, "a bar per task");
+        assert!(
+            count("shuffle", "<rect") >= 3 * stats["cluster"]["workers"].as_array().unwrap().len()
+        );
+    } else {
+        assert!(!html.contains("id=\"gantt\""));
+    }
+    assert!(
+        ["<script", "<link", "src=", "href=", "url(", "@import"]
+            .iter()
+            .all(|external| !html.contains(external)),
+        "self-contained"
+    );
+    let Some(chromium) = chromium() else { return };
+    let url = format!("file://{}", report.display());
+    let (dom, console) = browse(&chromium, &url, None);
+    assert!(console.is_empty(), "{console:#?}");
+    assert!(dom.contains("id=\"rank-frequency\""));
+    let shot = screenshot_dir().join(screenshot);
+    let _ = std::fs::remove_file(&shot);
+    let (_, console) = browse(&chromium, &url, Some(&shot));
+    assert!(console.is_empty(), "{console:#?}");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 20_000,
+        "a blank screenshot?"
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn the_report_shows_the_stats_numbers_and_its_plots() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = corpus(dir.path(), 3);
+    files.push(wetgen(
+        dir.path(),
+        "web.warc.wet.gz",
+        "4MB",
+        77,
+        &["--gzip", "--profile", "web"],
+    ));
+    if let Some(shared) = common::shared_data() {
+        files.push(shared.join("real/whirlwind.warc.wet.gz"));
+    }
+    let (report, stats) = (
+        dir.path().join("report.html"),
+        dir.path().join("stats.json"),
+    );
+    let run = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([
+            "-q",
+            "-o",
+            "/dev/null",
+            "--report",
+            report.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ]);
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let out = common::wetmr(&args, &[]);
+        common::assert_exit(&out, 0, &[]);
+    };
+    run(&["count", "--threads", "2"]);
+    check_report(&report, &stats, false, "report.png");
+    run(&["cluster", "--workers", "2", "--threads", "1"]);
+    check_report(&report, &stats, true, "report-cluster.png");
+
+    // A job that fails writes no report, and leaves the older one as it was.
+    let before = std::fs::read(&report).unwrap();
+    let bad = dir.path().join("bad.warc.wet");
+    std::fs::write(&bad, b"not a WARC file at all").unwrap();
+    let out = common::wetmr(
+        &[
+            "count",
+            "-q",
+            "-o",
+            "/dev/null",
+            "--report",
+            report.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&report).unwrap(), before);
+}

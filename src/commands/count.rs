@@ -9,7 +9,8 @@ use crate::config::CountConfig;
 use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
 use crate::observe::local::{LocalRun, Watcher};
-use crate::output::deliver::{deliver, print_result, stage_result, Delivery};
+use crate::observe::report::fit::Spectrum;
+use crate::output::deliver::{deliver, print_result, stage_result, Delivery, ReportInputs};
 use crate::remote::Client;
 
 /// Runs a count job and writes its outputs.
@@ -37,11 +38,13 @@ pub fn count(config: &CountConfig) -> Result<()> {
         client: downloading,
     };
     let outcome = std::thread::scope(|scope| {
-        let watcher = Watcher::start(scope, &finished, run, config.progress, false)?;
+        let sample = config.report.is_some();
+        let watcher = Watcher::start(scope, &finished, run, config.progress, sample)?;
         let outcome = engine::run_on(&pool, job, &files, &control, &client);
-        watcher.finish();
-        outcome
+        let samples = watcher.finish();
+        outcome.map(|outcome| (outcome, samples))
     })?;
+    let (outcome, throughput) = outcome;
     // Ranked and written on the job's threads (the TSV is formatted in parallel).
     pool.install(|| {
         let words = if config.unranked {
@@ -60,6 +63,12 @@ pub fn count(config: &CountConfig) -> Result<()> {
                 threads: config.threads,
                 cluster: None,
                 downloads: downloading.map(|client| client.figures(started.elapsed())),
+                report: config.report.is_some().then(|| ReportInputs {
+                    spectrum: Spectrum::new(outcome.counted.spectrum()),
+                    spectrum_complete: true,
+                    throughput,
+                    cluster: None,
+                }),
             },
             started,
         )?;

@@ -63,6 +63,7 @@ pub fn inputs(config: &CountConfig, client: &Client) -> Result<Inputs> {
     let outputs: Vec<(&'static str, &Path)> = [
         ("--output", config.result.output.as_deref()),
         ("--stats", config.stats.as_deref()),
+        ("--report", config.report.as_deref()),
     ]
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?)))

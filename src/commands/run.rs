@@ -16,9 +16,10 @@ use crate::engine::FileResult;
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::observe::cluster::Watcher;
+use crate::observe::report::fit::Spectrum;
 use crate::observe::server;
 use crate::observe::status::Board;
-use crate::output::deliver::{deliver, Delivery};
+use crate::output::deliver::{deliver, Delivery, ReportInputs};
 use crate::output::stats::ClusterStats;
 use crate::partition::PARTITION_HASH;
 use crate::protocol::coordinator::{JobConfig, GREETING_TIMEOUT};
@@ -66,7 +67,8 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         served,
     };
     let bars = config.progress == Progress::Bar;
-    let board = (bars || cluster.status.is_some()).then(|| Arc::new(Board::default()));
+    let watched = bars || cluster.status.is_some() || config.report.is_some();
+    let board = watched.then(|| Arc::new(Board::default()));
     if let (Some(addr), Some(board)) = (cluster.status, &board) {
         let server = server::start(addr, Arc::clone(board), cluster.secret.as_ref())
             .map_err(|e| Error::Usage(format!("--status: {e}")))?;
@@ -88,9 +90,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
     if let Some(board) = &board {
         board.close();
     }
-    if let Some(watcher) = watcher {
-        watcher.finish();
-    }
+    let throughput = watcher.and_then(Watcher::finish);
     let output = output?;
     let words = merge_ranked(&output.ranked, config.result.top)?;
     let files: Vec<FileResult> = files
@@ -121,6 +121,13 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
                 recovery: output.recovery.clone(),
             }),
             downloads: None,
+            report: config.report.is_some().then(|| ReportInputs {
+                // The coordinator has the words written: all of them unless cut.
+                spectrum: Spectrum::new(words.iter().map(|w| (w.tf, 1))),
+                spectrum_complete: config.result.top.is_none() && config.result.min_count <= 1,
+                throughput,
+                cluster: board.as_ref().and_then(|b| b.latest()),
+            }),
         },
         started,
     )

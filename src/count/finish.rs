@@ -45,6 +45,23 @@ impl Counted {
         self.words().filter(|w| w.tf != 0).count() as u64
     }
 
+    /// How many words have each tf (the report's frequency spectrum), every shard on its
+    /// own thread: `(tf, words)` pairs, unordered, a tf perhaps repeated.
+    pub fn spectrum(&self) -> Vec<(u64, u64)> {
+        self.shards
+            .par_iter()
+            .flat_map_iter(|shard| {
+                let mut by_tf = ahash::AHashMap::<u64, u64>::new();
+                for (_, tf, _) in shard.iter() {
+                    if tf != 0 {
+                        *by_tf.entry(tf).or_default() += 1;
+                    }
+                }
+                by_tf.into_iter()
+            })
+            .collect()
+    }
+
     /// The words with tf ≥ `min_count`, in output order, at most `top` of them.
     pub fn ranked(&self, min_count: u64, top: Option<usize>) -> Vec<WordCount<'_>> {
         let min_count = min_count.max(1);

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod local;
+pub mod report;
 pub mod samples;
 pub mod server;
 pub mod status;

@@ -2,6 +2,7 @@
 //! standard output), the stats document, the skipped-damage lines and the summary.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::atomic::{stage, Staged};
@@ -10,6 +11,10 @@ use crate::config::{CountConfig, ResultConfig};
 use crate::count::WordCount;
 use crate::engine::{FileResult, Policy};
 use crate::error::{Error, Result};
+use crate::observe::report::fit::Spectrum;
+use crate::observe::report::{self, ReportData};
+use crate::observe::samples::Samples;
+use crate::observe::status::JobStatus;
 use crate::remote::DownloadTotals;
 
 /// A finished job's results, local or distributed, ready to be written.
@@ -22,7 +27,21 @@ pub struct Delivery<'a> {
     pub cluster: Option<ClusterStats>,
     /// The download figures of a job with URL inputs.
     pub downloads: Option<DownloadTotals>,
+    /// What only the report needs (when one is asked for).
+    pub report: Option<ReportInputs>,
 }
+
+/// What the report shows beyond the outputs' figures.
+pub struct ReportInputs {
+    pub spectrum: Spectrum,
+    /// It holds every word counted, not only those written.
+    pub spectrum_complete: bool,
+    pub throughput: Option<Samples>,
+    pub cluster: Option<Arc<JobStatus>>,
+}
+
+/// Words the report shows in its top words.
+const REPORT_TOP: usize = 25;
 
 /// Writes a job's outputs: the TSV (atomically, or to stdout), the stats document, the
 /// skipped-damage lines and the summary. Both files are written in full before either
@@ -68,14 +87,53 @@ pub fn deliver(config: &CountConfig, d: Delivery<'_>, started: Instant) -> Resul
             })
         })
         .transpose()?;
+    let report = match (&config.report, d.report) {
+        (Some(path), Some(inputs)) => Some(stage_report(path, &stats, d.words, inputs)?),
+        _ => None,
+    };
     print_result(&config.result, d.words)?;
-    for staged in [counts, json].into_iter().flatten() {
+    for staged in [counts, json, report].into_iter().flatten() {
         staged.commit()?;
     }
     if !config.quiet {
         eprintln!("{}", stats.summary());
     }
     Ok(())
+}
+
+/// Renders the report and writes it in full, not yet in place.
+fn stage_report(
+    path: &std::path::Path,
+    stats: &RunStats,
+    words: &[WordCount<'_>],
+    inputs: ReportInputs,
+) -> Result<Staged> {
+    let first = stats
+        .per_file
+        .first()
+        .map(|f| crate::error::shown(&f.path).to_string());
+    let title = match (stats.files, first) {
+        (1, Some(first)) => format!("{first} · tokenizer {}", stats.tokenizer),
+        (n, Some(first)) => format!("{n} files ({first}, …) · tokenizer {}", stats.tokenizer),
+        (n, None) => format!("{n} files · tokenizer {}", stats.tokenizer),
+    };
+    let data = ReportData {
+        title,
+        stats,
+        spectrum: inputs.spectrum,
+        spectrum_complete: inputs.spectrum_complete,
+        top: (words.iter().take(REPORT_TOP))
+            .map(|w| (String::from_utf8_lossy(w.word).into_owned(), w.tf))
+            .collect(),
+        throughput: inputs.throughput,
+        cluster: inputs.cluster,
+    };
+    let html = report::render(&data).map_err(|e| Error::Output {
+        what: "drawing the report for",
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    stage("writing the report", path, |w| w.write_all(html.as_bytes()))
 }
 
 /// Writes the counts to the result's `--output` in full, not yet in place (see
