@@ -911,3 +911,55 @@ fn the_report_shows_the_stats_numbers_and_its_plots() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read(&report).unwrap(), before);
 }
+
+#[test]
+fn the_scaling_script_measures_a_machines_file_and_local_workers() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 2);
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
+    let machines = dir.path().join("machines.txt");
+    let listed: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    std::fs::write(&machines, format!("# two workers\n{}\n", listed.join("\n"))).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/scaling.sh");
+    let run = |name: &str, how: &[&str]| {
+        let out_dir = dir.path().join(name);
+        let out = Command::new(&script)
+            .args(["-n", "1", "-o", out_dir.to_str().unwrap()])
+            .args(how)
+            .arg("--")
+            .args(&files)
+            .env("WETMR", env!("CARGO_BIN_EXE_wetmr"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = std::fs::read_to_string(out_dir.join("scaling.tsv")).unwrap();
+        let svg = std::fs::read_to_string(out_dir.join("scaling.svg")).unwrap();
+        (table, svg)
+    };
+    let (table, svg) = run("real", &["--machines", machines.to_str().unwrap()]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!((rows[0][0], rows[1][0]), ("1", "2"));
+    assert_eq!(rows[0][3], "1.000", "speedup over itself");
+    for row in &rows {
+        let seconds: f64 = row[2].parse().unwrap();
+        assert!(seconds > 0.0, "{table}");
+    }
+    assert_eq!(svg.matches("<polyline").count(), 2, "a series per panel");
+    let (table, svg) = run("local", &["--local", "2", "--threads", "1,2"]);
+    assert_eq!(table.lines().count(), 1 + 4, "{table}");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        4,
+        "a series per thread count and panel"
+    );
+}
