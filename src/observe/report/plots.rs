@@ -36,66 +36,88 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Rank against tf on log–log axes, with the fitted Zipf line.
-pub fn rank_frequency(spectrum: &Spectrum, zipf: Option<PowerLaw>) -> Result<String, String> {
-    let points = spectrum.rank_frequency(400);
-    let max_rank = points.last().map_or(1.0, |p| p.0).max(10.0);
-    let max_tf = points.first().map_or(1.0, |p| p.1).max(10.0);
+/// A curve on log–log axes, with the line of the power law fitted to it.
+struct LogLog<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    curve: &'a [(f64, f64)],
+    curve_label: &'a str,
+    color: RGBColor,
+    /// The fitted line's two ends, and its label.
+    fit: Option<([(f64, f64); 2], String)>,
+}
+
+fn log_log(plot: LogLog<'_>) -> Result<String, String> {
     svg(420, |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(
-                (1.0..max_rank * 1.5).log_scale(),
-                (1.0..max_tf * 1.5).log_scale(),
-            )
+            .build_cartesian_2d(plot.x.log_scale(), plot.y.log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("rank")
-            .y_desc("term frequency")
+            .x_desc(plot.x_desc)
+            .y_desc(plot.y_desc)
             .x_label_formatter(&|v| human(*v))
             .y_label_formatter(&|v| human(*v))
             .label_style((FONT, 13))
             .draw()
             .map_err(err)?;
+        let key = |color: RGBColor| {
+            move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            }
+        };
         chart
             .draw_series(LineSeries::new(
-                points.iter().copied(),
-                BLUE.stroke_width(2),
+                plot.curve.iter().copied(),
+                plot.color.stroke_width(2),
             ))
             .map_err(err)?
-            .label("words, by rank")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        if let Some(fit) = zipf {
-            let line = [1.0, max_rank].map(|r| (r, fit.scale * r.powf(-fit.exponent)));
+            .label(plot.curve_label)
+            .legend(key(plot.color));
+        if let Some((line, label)) = plot.fit {
             chart
                 .draw_series(LineSeries::new(line, ORANGE.stroke_width(2)))
                 .map_err(err)?
-                .label(format!(
-                    "Zipf fit: s = {:.3} (R² = {:.3})",
-                    fit.exponent, fit.r2
-                ))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2))
-                });
+                .label(label)
+                .legend(key(ORANGE));
         }
-        legend(&mut chart)
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()
+            .map_err(err)
     })
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> Drawn {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(|e| e.to_string())
+/// Rank against tf on log–log axes, with the fitted Zipf line.
+pub fn rank_frequency(spectrum: &Spectrum, zipf: Option<PowerLaw>) -> Result<String, String> {
+    let points = spectrum.rank_frequency(400);
+    let max_rank = points.last().map_or(1.0, |p| p.0).max(10.0);
+    let max_tf = points.first().map_or(1.0, |p| p.1).max(10.0);
+    log_log(LogLog {
+        x_desc: "rank",
+        y_desc: "term frequency",
+        x: 1.0..max_rank * 1.5,
+        y: 1.0..max_tf * 1.5,
+        curve: &points,
+        curve_label: "words, by rank",
+        color: BLUE,
+        fit: zipf.map(|f| {
+            let line = [1.0, max_rank].map(|r| (r, f.scale * r.powf(-f.exponent)));
+            (
+                line,
+                format!("Zipf fit: s = {:.3} (R² = {:.3})", f.exponent, f.r2),
+            )
+        }),
+    })
 }
 
 /// Distinct words against tokens (the expected vocabulary of random samples of the job's
@@ -110,47 +132,22 @@ pub fn vocabulary_growth(spectrum: &Spectrum, heaps: Option<PowerLaw>) -> Result
         curve.first().map_or(1.0, |p| p.1),
         curve.last().map_or(10.0, |p| p.1),
     );
-    svg(420, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(
-                (min_n.max(1.0)..max_n * 1.2).log_scale(),
-                ((min_v * 0.8).max(1.0)..max_v * 1.3).log_scale(),
-            )
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("tokens")
-            .y_desc("distinct words")
-            .x_label_formatter(&|v| human(*v))
-            .y_label_formatter(&|v| human(*v))
-            .label_style((FONT, 13))
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                curve.iter().copied(),
-                GREEN.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label("expected vocabulary of a random sample")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
-        if let Some(fit) = heaps {
-            let line = [min_n, max_n].map(|n| (n, fit.at(n)));
-            chart
-                .draw_series(LineSeries::new(line, ORANGE.stroke_width(2)))
-                .map_err(err)?
-                .label(format!(
-                    "Heaps fit: V = {:.2} n^{:.3} (R² = {:.3})",
-                    fit.scale, fit.exponent, fit.r2
-                ))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2))
-                });
-        }
-        legend(&mut chart)
+    log_log(LogLog {
+        x_desc: "tokens",
+        y_desc: "distinct words",
+        x: min_n.max(1.0)..max_n * 1.2,
+        y: (min_v * 0.8).max(1.0)..max_v * 1.3,
+        curve: &curve,
+        curve_label: "expected vocabulary of a random sample",
+        color: GREEN,
+        fit: heaps.map(|f| {
+            let line = [min_n, max_n].map(|n| (n, f.at(n)));
+            let label = format!(
+                "Heaps fit: V = {:.2} n^{:.3} (R² = {:.3})",
+                f.scale, f.exponent, f.r2
+            );
+            (line, label)
+        }),
     })
 }
 
