@@ -62,12 +62,29 @@ fn outputs_that_would_overwrite_an_input_or_each_other_are_refused() {
     let link = dir.path().join("link.tsv");
     std::os::unix::fs::symlink(&input, &link).unwrap();
     let same = dir.path().join("same.tsv");
-    let cases: [(&[&str], &str); 6] = [
+    let report = dir.path().join("report.html");
+    let cases: [(&[&str], &str); 9] = [
         (&["-o", path(&input)], "--output"),
         (&["--stats", path(&input)], "--stats"),
         (&["-o", path(&link)], "--output"),
         (&["-o", path(&list), "--inputs", path(&list)], "--output"),
         (&["-o", path(&same), "--stats", path(&same)], "same file"),
+        (&["--report", path(&input)], "--report"),
+        (
+            &["-o", path(&same), "--report", path(&same)],
+            "--output and --report",
+        ),
+        (
+            &[
+                "-o",
+                path(&same),
+                "--stats",
+                path(&same),
+                "--report",
+                path(&report),
+            ],
+            "--output and --stats",
+        ),
         (
             &[
                 "-o",

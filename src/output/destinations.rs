@@ -1,6 +1,6 @@
 //! Where a job's outputs go, checked before anything is read: an output must not be one of
-//! the job's inputs or its list of inputs (it would be overwritten with counts), nor the
-//! other output (one would replace the other).
+//! the job's inputs or its list of inputs (it would be overwritten with counts), nor
+//! another output (one would replace the other).
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -17,12 +17,14 @@ pub fn check(
     inputs: &[Input],
     list: Option<&Path>,
 ) -> Result<u64> {
-    if let [(_, output), (_, stats)] = outputs {
-        if same_destination(output, stats) {
-            return Err(Error::Usage(format!(
-                "--output and --stats name the same file ({})",
-                shown(output)
-            )));
+    for (i, &(first, a)) in outputs.iter().enumerate() {
+        for &(second, b) in &outputs[i + 1..] {
+            if same_destination(a, b) {
+                return Err(Error::Usage(format!(
+                    "{first} and {second} name the same file ({})",
+                    shown(a)
+                )));
+            }
         }
     }
     // Outputs that exist as regular files, by identity: only those can be inputs.
