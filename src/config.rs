@@ -111,6 +111,12 @@ impl CountConfig {
                 "map writes every word: --top and --min-count belong to reduce".into(),
             ));
         }
+        if args.count.report.is_some() {
+            return Err(Error::Usage(
+                "map writes every word, unranked: --report belongs to count, run and cluster"
+                    .into(),
+            ));
+        }
         let mut config = CountConfig::new(args.count)?;
         if config.result.format != OutputFormat::Tsv {
             return Err(Error::Usage(

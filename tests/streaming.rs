@@ -186,6 +186,9 @@ fn map_options_and_hadoop_counters() {
         let run = wetmr_with_input(args, list.as_bytes());
         assert_exit(&run, 1, &["belong to reduce"]);
     }
+    // A report's top words would be the first words met, not the most frequent.
+    let run = wetmr_with_input(&["map", "--report", "r.html"], list.as_bytes());
+    assert_exit(&run, 1, &["--report belongs to count"]);
     // An empty share (Spark pipes empty partitions too) is no lines, not an error.
     let empty = wetmr_with_input(&["map", "-q", "--hadoop-counters"], b"# nothing\n\n");
     assert!(empty.status.success(), "{}", stderr(&empty));
