@@ -118,7 +118,7 @@ fn serve(stream: TcpStream, served: &Served) -> io::Result<()> {
         }
         let mut path = target.trim_start_matches('/').splitn(2, '/');
         let (token, task) = (path.next().unwrap_or(""), path.next().unwrap_or(""));
-        if !same(token.as_bytes(), served.token.as_bytes()) {
+        if !crate::net::auth::same_bytes(token.as_bytes(), served.token.as_bytes()) {
             answer(&mut out, "401 Unauthorized", &[])?;
             continue;
         }
@@ -163,11 +163,6 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
     let mut line = String::new();
     let n = reader.take(LINE_MAX).read_line(&mut line)?;
     Ok((n > 0 && line.ends_with('\n')).then_some(line))
-}
-
-/// Compares two byte strings in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn answer(out: &mut TcpStream, status: &str, headers: &[String]) -> io::Result<()> {

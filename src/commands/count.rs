@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::{inputs, Inputs};
+use super::inputs;
 use crate::config::CountConfig;
 use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
@@ -17,12 +17,13 @@ use crate::remote::Client;
 pub fn count(config: &CountConfig) -> Result<()> {
     let started = Instant::now();
     let client = Client::new(config.download.clone());
-    let Inputs { files, bytes } = match inputs(config, &client) {
+    let inputs = match inputs(config, &client) {
         // A map's share of a streaming job can be empty (Spark pipes every partition,
         // empty ones too): that is no words, not an error.
         Err(Error::NoInputs) if config.unranked => return empty_map(config),
         other => other?,
     };
+    let (bytes, files) = (inputs.bytes(), inputs.files);
     // The client when the job downloads: its figures go in progress lines and stats.
     let downloading = files.iter().any(|f| f.remote.is_some()).then_some(&client);
     crate::malloc::share_heaps(config.threads);

@@ -44,8 +44,22 @@ pub fn run(command: Command) -> Result<()> {
 pub struct Inputs {
     /// Never empty.
     pub files: Vec<Input>,
-    /// Their total size, as far as it is known (for progress lines).
-    pub bytes: u64,
+    /// Each one's size, where it is known (not for URLs), for progress.
+    pub sizes: Vec<Option<u64>>,
+}
+
+impl Inputs {
+    /// Their total size, as far as it is known.
+    pub fn bytes(&self) -> u64 {
+        self.sizes.iter().flatten().sum()
+    }
+
+    /// Every input's size, if every one is known (local files).
+    pub fn all_sizes(&self) -> Option<Vec<u64>> {
+        (self.files.iter().zip(&self.sizes))
+            .map(|(file, size)| size.filter(|_| file.remote.is_none()))
+            .collect()
+    }
 }
 
 /// The inputs of a job, expanded (directories listed, list files read), after checking
@@ -68,6 +82,6 @@ pub fn inputs(config: &CountConfig, client: &Client) -> Result<Inputs> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?)))
     .collect();
-    let bytes = destinations::check(&outputs, &files, config.inputs.list.as_deref())?;
-    Ok(Inputs { files, bytes })
+    let sizes = destinations::check(&outputs, &files, config.inputs.list.as_deref())?;
+    Ok(Inputs { files, sizes })
 }

@@ -30,7 +30,9 @@ use crate::remote::Client;
 /// Runs a job on the workers at `workers` and writes its outputs.
 pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig) -> Result<()> {
     let started = Instant::now();
-    let files = inputs(config, &Client::new(config.download.clone()))?.files;
+    let inputs = inputs(config, &Client::new(config.download.clone()))?;
+    let sizes = inputs.all_sizes();
+    let files = inputs.files;
 
     let paths = remote_paths(&files)?;
     let served = match cluster.serve_inputs {
@@ -84,7 +86,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         quiet: config.quiet,
         progress: config.progress,
         board: board.clone(),
-        sizes: sizes(&files),
+        sizes,
     };
     let output = coordinate(job, workers, paths, cluster.secret.clone(), report);
     if let Some(board) = &board {
@@ -147,16 +149,6 @@ fn remote_paths(files: &[Input]) -> Result<Vec<PathBuf>> {
                 path: path.clone(),
                 source,
             })
-        })
-        .collect()
-}
-
-/// The inputs' sizes, when every one's is known (local files).
-fn sizes(files: &[Input]) -> Option<Vec<u64>> {
-    (files.iter())
-        .map(|f| match f.remote {
-            Some(_) => None,
-            None => std::fs::metadata(&f.path).ok().map(|m| m.len()),
         })
         .collect()
 }

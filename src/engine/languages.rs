@@ -68,24 +68,23 @@ impl Languages {
     /// A record of language `key` with `tokens` tokens.
     #[inline]
     pub fn add(&mut self, key: u64, tokens: u64) {
-        match self.0.iter_mut().find(|e| e.0 == key) {
-            Some(entry) => {
-                entry.1 += 1;
-                entry.2 += tokens;
-            }
-            None => self.0.push((key, 1, tokens)),
-        }
+        self.add_records(key, 1, tokens);
     }
 
     pub fn merge(&mut self, other: &Languages) {
         for &(key, records, tokens) in &other.0 {
-            match self.0.iter_mut().find(|e| e.0 == key) {
-                Some(entry) => {
-                    entry.1 += records;
-                    entry.2 += tokens;
-                }
-                None => self.0.push((key, records, tokens)),
+            self.add_records(key, records, tokens);
+        }
+    }
+
+    #[inline]
+    fn add_records(&mut self, key: u64, records: u64, tokens: u64) {
+        match self.0.iter_mut().find(|e| e.0 == key) {
+            Some(entry) => {
+                entry.1 += records;
+                entry.2 += tokens;
             }
+            None => self.0.push((key, records, tokens)),
         }
     }
 

@@ -42,6 +42,12 @@ pub const AUTH_HELLO: u16 = 0xA001;
 pub const AUTH_CHALLENGE: u16 = 0xA002;
 pub const AUTH_PROOF: u16 = 0xA003;
 
+/// Whether two byte strings are equal, compared in time independent of where they differ
+/// (tokens and tags checked against what a peer sent).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The cluster's shared secret (`wetmr keygen`). Its `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct Secret([u8; SECRET]);

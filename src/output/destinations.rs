@@ -11,12 +11,12 @@ use crate::input::Input;
 use crate::output::atomic::directory_of;
 
 /// Checks `outputs` (flag, path) against each other, the `inputs` and their `list`.
-/// Returns the inputs' total size (their sizes are read anyway), for progress lines.
+/// Returns each input's size, where it could be read (they are read anyway), for progress.
 pub fn check(
     outputs: &[(&'static str, &Path)],
     inputs: &[Input],
     list: Option<&Path>,
-) -> Result<u64> {
+) -> Result<Vec<Option<u64>>> {
     for (i, &(first, a)) in outputs.iter().enumerate() {
         for &(second, b) in &outputs[i + 1..] {
             if same_destination(a, b) {
@@ -36,16 +36,15 @@ pub fn check(
         })
         .collect();
     let mut ids = HashSet::new();
-    let mut bytes = 0;
+    let mut sizes = Vec::with_capacity(inputs.len());
     let paths = inputs.iter().map(|i| i.path.as_path()).chain(list);
     for (n, path) in paths.enumerate() {
-        if let Ok(meta) = std::fs::metadata(path) {
-            if n < inputs.len() {
-                bytes += meta.len();
-            }
-            if !existing.is_empty() {
-                ids.insert((meta.dev(), meta.ino()));
-            }
+        let meta = std::fs::metadata(path).ok();
+        if n < inputs.len() {
+            sizes.push(meta.as_ref().map(|m| m.len()));
+        }
+        if let Some(meta) = meta.filter(|_| !existing.is_empty()) {
+            ids.insert((meta.dev(), meta.ino()));
         }
     }
     for (flag, path, id) in existing {
@@ -56,7 +55,7 @@ pub fn check(
             )));
         }
     }
-    Ok(bytes)
+    Ok(sizes)
 }
 
 /// Whether two output paths end up at the same file (an existing one by identity, a new

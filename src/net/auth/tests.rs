@@ -123,3 +123,11 @@ fn key_files_are_hex_and_private() {
     assert_eq!(Secret::load(&path).unwrap().0, secret.0);
     assert!(format!("{secret:?}").find(&secret.to_hex()[..8]).is_none());
 }
+
+#[test]
+fn same_bytes_compares_whole_strings() {
+    assert!(same_bytes(b"abc", b"abc"));
+    assert!(!same_bytes(b"abc", b"abd"));
+    assert!(!same_bytes(b"ab", b"abc"));
+    assert!(!same_bytes(b"", b"a"));
+}
