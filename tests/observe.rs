@@ -912,6 +912,56 @@ fn the_report_shows_the_stats_numbers_and_its_plots() {
     assert_eq!(std::fs::read(&report).unwrap(), before);
 }
 
+/// The spectrum behind the rank–frequency and growth plots holds every word counted, on
+/// every path: a cut output (--top, --min-count) changes neither, and a cluster's reducers
+/// send their partitions' spectra, so its plots are count's, byte for byte.
+#[test]
+fn a_cut_output_still_plots_every_word_in_count_and_cluster_alike() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path(), 3);
+    let report = dir.path().join("report.html");
+    let stats = dir.path().join("stats.json");
+    let run = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend(["-q", "-o", "/dev/null", "--stats", stats.to_str().unwrap()]);
+        args.extend(["--report", report.to_str().unwrap()]);
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        common::assert_exit(&common::wetmr(&args, &[]), 0, &[]);
+        let html = std::fs::read_to_string(&report).unwrap();
+        let stats: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        let figures = report_figures(&html);
+        let plots = ["rank-frequency", "vocabulary-growth"].map(|id| figure(&html, id).to_string());
+        (figures, plots, stats)
+    };
+    let (whole, whole_plots, whole_stats) = run(&["count", "--threads", "2"]);
+    let cut = ["--top", "7", "--min-count", "3"];
+    for command in [
+        &["count", "--threads", "2"][..],
+        &[
+            "cluster",
+            "--workers",
+            "3",
+            "--threads",
+            "1",
+            "--partitions",
+            "5",
+        ],
+    ] {
+        let (figures, plots, stats) = run(&[command, &cut[..]].concat());
+        assert_eq!(stats["words_written"], 7, "{command:?}");
+        assert_eq!(
+            stats["distinct_words"], whole_stats["distinct_words"],
+            "{command:?}"
+        );
+        for key in ["distinct_words", "tokens", "zipf_s", "heaps_beta"] {
+            assert_eq!(figures[key], whole[key], "{command:?}: {key}");
+        }
+        assert_eq!(plots, whole_plots, "{command:?}");
+        assert!(plots[0].contains(&format!("all {} distinct words", whole["distinct_words"])));
+    }
+}
+
 #[test]
 fn the_scaling_script_measures_a_machines_file_and_local_workers() {
     let _serial = one_at_a_time();

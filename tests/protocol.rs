@@ -723,7 +723,7 @@ fn a_damaged_file_fails_the_job_with_the_first_failure_in_input_order() {
                     "seed {seed}: {message}"
                 )
             }
-            other => panic!("seed {seed}: {:?}", other.map(|o| o.distinct)),
+            other => panic!("seed {seed}: {:?}", other.map(|o| o.spectrum.words())),
         }
     }
 }
@@ -1033,7 +1033,7 @@ fn the_coordinator_fails_the_job_on_a_repeated_answer_instead_of_miscounting() {
             assert_eq!(addr, "w0");
             assert!(reason.contains("protocol error"), "{reason}");
         }
-        other => panic!("{:?}", other.map(|r| r.map(|o| o.distinct))),
+        other => panic!("{:?}", other.map(|r| r.map(|o| o.spectrum.words()))),
     }
 }
 

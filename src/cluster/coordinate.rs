@@ -281,7 +281,7 @@ mod tests {
             job: crate::protocol::ids::JobId(1),
             partition: crate::protocol::ids::PartitionId(0),
             last,
-            distinct: 0,
+            spectrum: Vec::new(),
             words: block,
         })
         .unwrap();

@@ -179,7 +179,7 @@ pub fn rank(
             }
             pieces.push(block);
             let last = pieces.len() - 1;
-            let distinct = counted.distinct();
+            let mut spectrum = Some(counted.spectrum().into_pairs());
             pieces
                 .into_iter()
                 .enumerate()
@@ -188,7 +188,11 @@ pub fn rank(
                         job,
                         partition: p,
                         last: i == last,
-                        distinct: if i == last { distinct } else { 0 },
+                        spectrum: if i == last {
+                            spectrum.take().unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
                         words,
                     })
                     .map_err(|e| e.to_string())

@@ -9,7 +9,6 @@ use crate::config::CountConfig;
 use crate::engine::{self, thread_pool};
 use crate::error::{Error, Result};
 use crate::observe::local::{LocalRun, Watcher};
-use crate::observe::report::fit::Spectrum;
 use crate::output::deliver::{deliver, print_result, stage_result, Delivery, ReportInputs};
 use crate::remote::Client;
 
@@ -65,8 +64,7 @@ pub fn count(config: &CountConfig) -> Result<()> {
                 cluster: None,
                 downloads: downloading.map(|client| client.figures(started.elapsed())),
                 report: config.report.is_some().then(|| ReportInputs {
-                    spectrum: Spectrum::new(outcome.counted.spectrum()),
-                    spectrum_complete: true,
+                    spectrum: outcome.counted.spectrum(),
                     throughput,
                     cluster: None,
                 }),

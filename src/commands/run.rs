@@ -16,7 +16,6 @@ use crate::engine::FileResult;
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::observe::cluster::Watcher;
-use crate::observe::report::fit::Spectrum;
 use crate::observe::server;
 use crate::observe::status::Board;
 use crate::output::deliver::{deliver, Delivery, ReportInputs};
@@ -114,7 +113,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
         Delivery {
             words: &words,
             files: &files,
-            distinct: output.distinct,
+            distinct: output.spectrum.words(),
             threads,
             cluster: Some(ClusterStats {
                 partitions: output.partitions,
@@ -124,9 +123,7 @@ pub fn run(config: &CountConfig, workers: &[SocketAddr], cluster: &ClusterConfig
             }),
             downloads: None,
             report: config.report.is_some().then(|| ReportInputs {
-                // The coordinator has the words written: all of them unless cut.
-                spectrum: Spectrum::new(words.iter().map(|w| (w.tf, 1))),
-                spectrum_complete: config.result.top.is_none() && config.result.min_count <= 1,
+                spectrum: output.spectrum,
                 throughput,
                 cluster: board.as_ref().and_then(|b| b.latest()),
             }),

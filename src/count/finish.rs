@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
-use super::{CountTable, SharedTable};
+use super::{CountTable, SharedTable, Spectrum, Tally};
 
 /// One line of the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,20 +46,18 @@ impl Counted {
     }
 
     /// How many words have each tf (the report's frequency spectrum), every shard on its
-    /// own thread: `(tf, words)` pairs, unordered, a tf perhaps repeated.
-    pub fn spectrum(&self) -> Vec<(u64, u64)> {
-        self.shards
-            .par_iter()
-            .flat_map_iter(|shard| {
-                let mut by_tf = ahash::AHashMap::<u64, u64>::new();
+    /// own thread.
+    pub fn spectrum(&self) -> Spectrum {
+        let parts: Vec<Spectrum> = (self.shards.par_iter())
+            .map(|shard| {
+                let mut tally = Tally::default();
                 for (_, tf, _) in shard.iter() {
-                    if tf != 0 {
-                        *by_tf.entry(tf).or_default() += 1;
-                    }
+                    tally.add(tf);
                 }
-                by_tf.into_iter()
+                tally.finish()
             })
-            .collect()
+            .collect();
+        Spectrum::merge(&parts)
     }
 
     /// The words with tf ≥ `min_count`, in output order, at most `top` of them.
@@ -222,5 +220,6 @@ mod tests {
         assert_eq!(counted.ranked(2, None).len(), 2);
         assert!(counted.ranked(0, Some(0)).is_empty());
         assert_eq!(counted.distinct(), 4);
+        assert_eq!(counted.spectrum().pairs(), [(2, 2), (1, 2)]);
     }
 }

@@ -13,7 +13,7 @@ use rkyv::util::AlignedVec;
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"WTMR";
 /// The protocol spoken by this build. Peers speaking another version are refused at Hello.
-pub const PROTOCOL_VERSION: u16 = 11;
+pub const PROTOCOL_VERSION: u16 = 12;
 /// Header size in bytes.
 pub const HEADER: usize = 12;
 /// The largest payload accepted (and sent): a length beyond it is refused before

@@ -8,10 +8,10 @@ use std::time::Instant;
 use super::atomic::{stage, Staged};
 use super::stats::{ClusterStats, RunStats};
 use crate::config::{CountConfig, ResultConfig};
+use crate::count::Spectrum;
 use crate::count::WordCount;
 use crate::engine::{FileResult, Policy};
 use crate::error::{Error, Result};
-use crate::observe::report::fit::Spectrum;
 use crate::observe::report::{self, ReportData};
 use crate::observe::samples::Samples;
 use crate::observe::status::JobStatus;
@@ -33,9 +33,8 @@ pub struct Delivery<'a> {
 
 /// What the report shows beyond the outputs' figures.
 pub struct ReportInputs {
+    /// Of every word counted, not only those written.
     pub spectrum: Spectrum,
-    /// It holds every word counted, not only those written.
-    pub spectrum_complete: bool,
     pub throughput: Option<Samples>,
     pub cluster: Option<Arc<JobStatus>>,
 }
@@ -121,7 +120,6 @@ fn stage_report(
         title,
         stats,
         spectrum: inputs.spectrum,
-        spectrum_complete: inputs.spectrum_complete,
         top: (words.iter().take(REPORT_TOP))
             .map(|w| (String::from_utf8_lossy(w.word).into_owned(), w.tf))
             .collect(),

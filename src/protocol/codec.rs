@@ -18,6 +18,7 @@ use rkyv::util::AlignedVec;
 
 use super::ids::{Attempt, JobId, PartitionId, TaskId};
 use super::messages::*;
+use crate::count::Spectrum;
 use crate::net::frame::{self, Frame, Outgoing, Payload, HEADER, MAX_FRAME, PROTOCOL_VERSION};
 use crate::partition::WordBlock;
 
@@ -162,18 +163,20 @@ pub struct Bulk<H> {
 }
 
 /// The small fields of a [`Ranked`] piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RankedHead {
     pub job: JobId,
     pub partition: PartitionId,
     pub last: bool,
-    pub distinct: u64,
+    /// Checked: canonical, and empty unless `last`.
+    pub spectrum: Spectrum,
 }
 
 /// A message kept as its payload: how its head is read out, and where its words are.
 pub trait BulkBody {
     type Head;
-    fn head(payload: &Payload) -> Result<Self::Head, rancor::Error>;
+    /// The head, or why the payload is not a valid message of this kind.
+    fn head(payload: &Payload) -> Result<Self::Head, String>;
     fn words(payload: &Payload) -> Result<&ArchivedWordBlock, rancor::Error>;
 }
 
@@ -182,8 +185,9 @@ type ArchivedWordBlock = <WordBlock as rkyv::Archive>::Archived;
 impl BulkBody for Partition {
     type Head = PartitionAck;
 
-    fn head(payload: &Payload) -> Result<PartitionAck, rancor::Error> {
-        let p = rkyv::access::<ArchivedPartition, rancor::Error>(payload)?;
+    fn head(payload: &Payload) -> Result<PartitionAck, String> {
+        let p =
+            rkyv::access::<ArchivedPartition, rancor::Error>(payload).map_err(|e| e.to_string())?;
         Ok(PartitionAck {
             job: JobId(p.job.0.to_native()),
             task: TaskId(p.task.0.to_native()),
@@ -200,13 +204,21 @@ impl BulkBody for Partition {
 impl BulkBody for Ranked {
     type Head = RankedHead;
 
-    fn head(payload: &Payload) -> Result<RankedHead, rancor::Error> {
-        let r = rkyv::access::<ArchivedRanked, rancor::Error>(payload)?;
+    fn head(payload: &Payload) -> Result<RankedHead, String> {
+        let r =
+            rkyv::access::<ArchivedRanked, rancor::Error>(payload).map_err(|e| e.to_string())?;
+        let pairs: Vec<(u64, u64)> = (r.spectrum.iter())
+            .map(|p| (p.0.to_native(), p.1.to_native()))
+            .collect();
+        if !r.last && !pairs.is_empty() {
+            return Err("a frequency spectrum on a piece that is not the last".into());
+        }
+        let spectrum = Spectrum::from_canonical(pairs)?;
         Ok(RankedHead {
             job: JobId(r.job.0.to_native()),
             partition: PartitionId(r.partition.0.to_native()),
             last: r.last,
-            distinct: r.distinct.to_native(),
+            spectrum,
         })
     }
 

@@ -342,8 +342,9 @@ pub struct Ranked {
     pub job: JobId,
     pub partition: PartitionId,
     pub last: bool,
-    /// On the last piece: the partition's distinct words (before `min_count` and `top`).
-    pub distinct: u64,
+    /// On the last piece: the partition's frequency spectrum, of every word before
+    /// `min_count` and `top` (`(tf, words)`, tf strictly descending); empty on the others.
+    pub spectrum: Vec<(u64, u64)>,
     pub words: WordBlock,
 }
 

@@ -1,12 +1,8 @@
-//! The laws fitted to a job's word frequencies, from its frequency spectrum (how many
-//! words occur t times, for every t): Zipf's law on the rank–frequency curve, and Heaps'
-//! law on the vocabulary growth curve. The spectrum holds every word of the job (not only
-//! those written), costs one pass over the counts at the end, and is small (a few
-//! thousand distinct frequencies even for billions of tokens).
+//! The laws fitted to a job's word frequencies, read off its frequency spectrum
+//! ([`Spectrum`], how many words occur t times, for every t): Zipf's law on the
+//! rank–frequency curve, and Heaps' law on the vocabulary growth curve.
 
-/// `(tf, words with that tf)`, tf descending, every tf > 0 once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Spectrum(Vec<(u64, u64)>);
+use crate::count::Spectrum;
 
 /// A least-squares line on log–log axes: `y = scale · x^exponent`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,34 +20,6 @@ impl PowerLaw {
 }
 
 impl Spectrum {
-    /// From `(tf, words)` pairs in any order, repeats added up; zero tfs and counts dropped.
-    pub fn new(pairs: impl IntoIterator<Item = (u64, u64)>) -> Spectrum {
-        let mut pairs: Vec<(u64, u64)> = pairs.into_iter().filter(|p| p.0 > 0 && p.1 > 0).collect();
-        pairs.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pairs.len());
-        for (tf, n) in pairs {
-            match merged.last_mut() {
-                Some(last) if last.0 == tf => last.1 += n,
-                _ => merged.push((tf, n)),
-            }
-        }
-        Spectrum(merged)
-    }
-
-    pub fn pairs(&self) -> &[(u64, u64)] {
-        &self.0
-    }
-
-    /// Distinct words.
-    pub fn words(&self) -> u64 {
-        self.0.iter().map(|p| p.1).sum()
-    }
-
-    /// Tokens (the sum of every tf).
-    pub fn tokens(&self) -> u64 {
-        self.0.iter().map(|&(tf, n)| tf * n).sum()
-    }
-
     /// The rank–frequency curve at about `points` ranks spread evenly on a log scale,
     /// the first and the last rank included: `(rank, tf)`.
     pub fn rank_frequency(&self, points: usize) -> Vec<(f64, f64)> {
@@ -74,7 +42,7 @@ impl Spectrum {
     /// The tf of the word at `rank` (1-based).
     fn tf_at(&self, rank: u64) -> u64 {
         let mut seen = 0;
-        for &(tf, n) in &self.0 {
+        for &(tf, n) in self.pairs() {
             seen += n;
             if rank <= seen {
                 return tf;
@@ -87,7 +55,7 @@ impl Spectrum {
     /// twice (the long run of words seen once is a plateau of the sample, not of the law).
     /// `s` is returned positive.
     pub fn zipf(&self) -> Option<PowerLaw> {
-        let above_once: u64 = self.0.iter().filter(|p| p.0 >= 2).map(|p| p.1).sum();
+        let above_once: u64 = self.pairs().iter().filter(|p| p.0 >= 2).map(|p| p.1).sum();
         let points: Vec<(f64, f64)> = self
             .rank_frequency(200)
             .into_iter()
@@ -109,7 +77,7 @@ impl Spectrum {
         }
         let p = (n / total).clamp(0.0, 1.0);
         let log_keep = (1.0 - p).ln();
-        (self.0.iter())
+        (self.pairs().iter())
             .map(|&(tf, words)| words as f64 * -(log_keep * tf as f64).exp_m1())
             .sum()
     }

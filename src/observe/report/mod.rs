@@ -2,7 +2,7 @@
 //! with a job's figures and plots, written atomically with its other outputs.
 //!
 //! Everything in it comes from what the job has anyway: the frequency spectrum of its
-//! counts ([`fit::Spectrum`], one pass over the table at the end), its written words (the
+//! counts ([`Spectrum`], one pass over the table at the end, or each reducer's partition), its written words (the
 //! top ones), the records' languages (tallied beside the counters), the throughput samples
 //! of its watcher, and for a cluster the coordinator's last status (the attempts of every
 //! task, its failures and recoveries).
@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use super::samples::Samples;
 use super::status::JobStatus;
+use crate::count::Spectrum;
 use crate::output::stats::RunStats;
-use fit::Spectrum;
 
 /// Everything a report shows.
 pub struct ReportData<'a> {
@@ -24,9 +24,8 @@ pub struct ReportData<'a> {
     pub title: String,
     /// The job's figures: the stats document's, same numbers.
     pub stats: &'a RunStats,
+    /// Of every word counted (not only those written).
     pub spectrum: Spectrum,
-    /// The spectrum holds every word counted (not only those written).
-    pub spectrum_complete: bool,
     /// The most frequent words and their tf.
     pub top: Vec<(String, u64)>,
     pub throughput: Option<Samples>,

@@ -3,7 +3,6 @@
 
 use std::fmt::Write;
 
-use super::fit::Spectrum;
 use super::plots;
 use super::ReportData;
 
@@ -83,7 +82,7 @@ pub fn render(data: &ReportData) -> Result<String, String> {
     let spectrum = &data.spectrum;
     let zipf = spectrum.zipf();
     let heaps = spectrum.heaps();
-    let source = spectrum_source(spectrum, data.spectrum_complete);
+    let source = format!("all {} distinct words", spectrum.words());
     figure(
         &mut html,
         "Rank–frequency",
@@ -194,17 +193,6 @@ pub fn render(data: &ReportData) -> Result<String, String> {
     }
     html.push_str("</main></body></html>\n");
     Ok(html)
-}
-
-fn spectrum_source(spectrum: &Spectrum, complete: bool) -> String {
-    if complete {
-        format!("all {} distinct words", spectrum.words())
-    } else {
-        format!(
-            "the {} words written (--top or --min-count)",
-            spectrum.words()
-        )
-    }
 }
 
 fn figure(html: &mut String, title: &str, id: &str, svg: String, caption: &str) {

@@ -3,7 +3,8 @@
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use super::fit::{PowerLaw, Spectrum};
+use super::fit::PowerLaw;
+use crate::count::Spectrum;
 use crate::engine::LanguageShare;
 use crate::observe::status::{AttemptOutcome, EventKind, JobStatus};
 

@@ -172,7 +172,7 @@ fn samples() -> Vec<Vec<u8>> {
             job,
             partition: PartitionId(5),
             last: true,
-            distinct: 77,
+            spectrum: vec![(9, 2), (1, 75)],
             words: words(),
         }),
         encode(&ReduceDone {
@@ -333,6 +333,36 @@ fn bad_payloads_and_versions_are_errors() {
         roundtrip(&bytes).unwrap_err(),
         ProtocolError::Version { theirs: other }
     );
+}
+
+#[test]
+fn a_ranked_piece_carries_a_canonical_spectrum_on_its_last_piece_only() {
+    let ranked = |last: bool, spectrum: Vec<(u64, u64)>| {
+        encode(&Ranked {
+            job: JobId(1),
+            partition: PartitionId(2),
+            last,
+            spectrum,
+            words: words(),
+        })
+        .unwrap()
+    };
+    match roundtrip(&ranked(true, vec![(9, 2), (1, 75)])).unwrap() {
+        Message::Ranked(bulk) => assert_eq!(bulk.head.spectrum.pairs(), [(9, 2), (1, 75)]),
+        m => panic!("{m:?}"),
+    }
+    for (last, spectrum) in [
+        (false, vec![(1, 1)]),
+        (true, vec![(1, 1), (9, 2)]),
+        (true, vec![(3, 0)]),
+        (true, vec![(2, u64::MAX), (1, 1)]),
+    ] {
+        let err = roundtrip(&ranked(last, spectrum.clone())).unwrap_err();
+        assert!(
+            matches!(&err, ProtocolError::Invalid { kind: Kind::Ranked, reason } if reason.contains("spectrum")),
+            "{spectrum:?}: {err:?}"
+        );
+    }
 }
 
 /// Where the encodings of [`samples`] under the current [`PROTOCOL_VERSION`] are kept.

@@ -450,7 +450,7 @@ impl Coordinator {
         if self.phase == Phase::Reducing && !self.members.reducing() && self.collect.complete() {
             let output = JobOutput {
                 files: self.schedule.outcomes(),
-                distinct: self.collect.distinct(),
+                spectrum: self.collect.spectrum(),
                 ranked: self.collect.take(),
                 partitions: self.placement.partitions,
                 workers: self.members.reports(),

@@ -1,6 +1,7 @@
 //! The reduce's results as they come in: per partition, its Ranked pieces in order,
 //! whether the last one came, and whether a Reduce naming it went out.
 
+use crate::count::Spectrum;
 use crate::net::frame::Payload;
 use crate::protocol::codec::RankedHead;
 use crate::protocol::ids::PartitionId;
@@ -10,8 +11,8 @@ struct Partition {
     pieces: Vec<Payload>,
     /// Its last piece came.
     complete: bool,
-    /// Its distinct words, from the last piece.
-    distinct: u64,
+    /// Its frequency spectrum, from the last piece.
+    spectrum: Spectrum,
     /// A Reduce naming it went out (to its current owner).
     requested: bool,
 }
@@ -50,7 +51,7 @@ impl Collect {
         part.pieces.push(payload);
         if head.last {
             part.complete = true;
-            part.distinct = head.distinct;
+            part.spectrum = head.spectrum.clone();
         }
     }
 
@@ -68,8 +69,9 @@ impl Collect {
         self.partitions.iter().all(|p| p.complete)
     }
 
-    pub fn distinct(&self) -> u64 {
-        self.partitions.iter().map(|p| p.distinct).sum()
+    /// The spectrum of every word of the job (the partitions' hold disjoint words).
+    pub fn spectrum(&self) -> Spectrum {
+        Spectrum::merge(self.partitions.iter().map(|p| &p.spectrum))
     }
 
     /// Every partition's pieces, in order.
@@ -85,12 +87,13 @@ impl Collect {
 mod tests {
     use super::*;
 
-    fn head(partition: u32, last: bool, distinct: u64) -> RankedHead {
+    /// A piece; the last one holds `words` words seen `partition + 1` times.
+    fn head(partition: u32, last: bool, words: u64) -> RankedHead {
         RankedHead {
             job: crate::protocol::ids::JobId(1),
             partition: PartitionId(partition),
             last,
-            distinct,
+            spectrum: Spectrum::new([(u64::from(partition) + 1, words)]),
         }
     }
 
@@ -109,7 +112,7 @@ mod tests {
         assert!(collect.request(PartitionId(1)));
         collect.piece(&head(1, true, 5), Payload::new());
         assert!(collect.complete());
-        assert_eq!(collect.distinct(), 12);
+        assert_eq!(collect.spectrum().pairs(), [(2, 5), (1, 7)]);
         assert_eq!(
             collect.take().iter().map(Vec::len).collect::<Vec<_>>(),
             [2, 1]

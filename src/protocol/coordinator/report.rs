@@ -1,6 +1,7 @@
 //! What a job gives back: its outcome ([`JobOutput`] or [`JobError`]), each file's figures,
 //! each worker's share, and what failures cost it.
 
+use crate::count::Spectrum;
 use crate::engine::FileResult;
 use crate::net::frame::Payload;
 
@@ -30,7 +31,9 @@ pub struct JobOutput {
     pub files: Vec<FileResult>,
     /// Per partition, its Ranked payloads in order (each checked on receipt).
     pub ranked: Vec<Vec<Payload>>,
-    pub distinct: u64,
+    /// Of every word of the job, before `min_count` and `top` (its `words()` are the
+    /// distinct words).
+    pub spectrum: Spectrum,
     pub partitions: u32,
     pub workers: Vec<WorkerReport>,
     pub recovery: Recovery,
