@@ -137,6 +137,7 @@ fn assert_documented_fields(s: &Value) {
         keys(s),
         sorted(vec![
             "version",
+            "seq",
             "job",
             "phase",
             "error",
@@ -262,6 +263,33 @@ fn assert_consistent(s: &Value) {
     }
 }
 
+/// Applies `changes` (a `?since=` document) to `whole`'s tasks and files: they must be
+/// `later`'s (a whole document of the same number). Returns whether a task had changed.
+fn check_changes(whole: &Value, changes: &Value, later: &Value) -> bool {
+    assert_eq!(changes["tasks_since"], whole["seq"]);
+    assert!(changes.get("tasks").is_none() && changes.get("files").is_none());
+    let mut tasks = whole["tasks"].as_array().unwrap().clone();
+    let mut files = whole["files"].as_array().unwrap().clone();
+    for change in changes["task_changes"].as_array().unwrap() {
+        assert_eq!(
+            keys(change),
+            sorted(vec!["task", "file", "state", "attempts"])
+        );
+        let t = change["task"].as_u64().unwrap() as usize;
+        tasks[t] = serde_json::json!({"state": change["state"], "attempts": change["attempts"]});
+        files[t] = change["file"].clone();
+    }
+    assert_eq!(&tasks, later["tasks"].as_array().unwrap(), "tasks replayed");
+    assert_eq!(&files, later["files"].as_array().unwrap());
+    // Everything but the tasks is the whole document's.
+    for key in keys(later) {
+        if key != "tasks" && key != "files" {
+            assert_eq!(changes[key], later[key], "{key}");
+        }
+    }
+    &tasks != whole["tasks"].as_array().unwrap()
+}
+
 #[test]
 fn the_status_document_follows_a_cluster_job_and_shows_a_killed_worker_lost() {
     let _serial = one_at_a_time();
@@ -275,6 +303,8 @@ fn the_status_document_follows_a_cluster_job_and_shows_a_killed_worker_lost() {
     let victim = 2;
     let mut statuses: Vec<Value> = Vec::new();
     let mut killed_at = None;
+    // Statuses rebuilt from an earlier one and the changes since: they must be whole.
+    let mut replayed = 0;
     let started = Instant::now();
     while let Some((code, body)) = get(&document, &[]) {
         assert!(
@@ -286,6 +316,20 @@ fn the_status_document_follows_a_cluster_job_and_shows_a_killed_worker_lost() {
         }
         assert_eq!(code, 200, "{body}");
         let status: Value = serde_json::from_str(&body).unwrap();
+        if statuses.is_empty() {
+            let junk = get(&format!("{document}?since=last"), &[]).unwrap();
+            assert_eq!(junk.0, 400, "{}", junk.1);
+        }
+        // The changes since the last document, to be replayed on it.
+        if let Some(earlier) = statuses.last().filter(|e| e["seq"] != status["seq"]) {
+            let url = format!("{document}?since={}", earlier["seq"]);
+            if let Some((200, body)) = get(&url, &[]) {
+                let changes: Value = serde_json::from_str(&body).unwrap();
+                if changes["seq"] == status["seq"] {
+                    replayed += check_changes(earlier, &changes, &status) as usize;
+                }
+            }
+        }
         if killed_at.is_none() && status["progress"]["files_done"].as_u64().unwrap() >= 2 {
             common::signal(workers[victim].child.id() as i32, libc::SIGKILL);
             killed_at = Some(statuses.len());
@@ -295,6 +339,7 @@ fn the_status_document_follows_a_cluster_job_and_shows_a_killed_worker_lost() {
     }
     let (code, log) = job.wait();
     assert_eq!(code, Some(0), "{log}");
+    assert!(replayed > 0, "no changes were replayed on a status");
     let killed_at = killed_at.expect("the job ran long enough to kill a worker");
     assert!(
         statuses.len() > killed_at + 2,

@@ -1,7 +1,8 @@
 //! `--status ADDR`: the coordinator's status page. A small synchronous HTTP server
 //! (tiny_http, two threads) serving `/` — one self-contained page (no external script,
 //! style or font) that polls — and `/status.json`, the latest [`JobStatus`] the event loop
-//! published ([`Board`]). The server only reads the board: a slow or hostile client costs
+//! published ([`Board`]): whole, or with `?since=SEQ` only the tasks changed after status
+//! number SEQ (what the page asks for once it has the rest). The server only reads the board: a slow or hostile client costs
 //! the job nothing but these threads' time.
 //!
 //! On a loopback address anyone on the machine may look. Any other address needs the
@@ -119,24 +120,48 @@ fn answer(request: Request, board: &Board, token: Option<&str>, cache: &Cache) -
             );
             request.respond(page)
         }
-        "/status.json" => match json(board, cache) {
-            Some(body) => {
-                let document = with_headers(
-                    Response::from_string(body.as_str()),
-                    &[
-                        ("Content-Type", "application/json"),
-                        ("Cache-Control", "no-store"),
-                    ],
-                );
-                request.respond(document)
-            }
-            None => request.respond(text(503, "the job has not started yet\n")),
-        },
+        "/status.json" => {
+            let since = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("since="));
+            let since = match since.map(str::parse::<u64>) {
+                None => None,
+                Some(Ok(since)) => Some(since),
+                Some(Err(_)) => {
+                    return request.respond(text(400, "since= takes a status number (seq)\n"))
+                }
+            };
+            document(request, board, cache, since)
+        }
         _ => request.respond(text(404, "not found: try / or /status.json\n")),
     }
 }
 
-/// The latest status as JSON, serialized once per publication.
+/// Answers with the latest status: whole, or the changes since status `since`.
+fn document(request: Request, board: &Board, cache: &Cache, since: Option<u64>) -> io::Result<()> {
+    let body = match since {
+        None => json(board, cache),
+        Some(since) => board
+            .latest()
+            .and_then(|status| serde_json::to_string(&status.document(Some(since))).ok())
+            .map(Arc::new),
+    };
+    match body {
+        Some(body) => {
+            let document = with_headers(
+                Response::from_string(body.as_str()),
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Cache-Control", "no-store"),
+                ],
+            );
+            request.respond(document)
+        }
+        None => request.respond(text(503, "the job has not started yet\n")),
+    }
+}
+
+/// The latest status as JSON, whole, serialized once per publication.
 fn json(board: &Board, cache: &Cache) -> Option<Arc<String>> {
     let status = board.latest()?;
     let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
@@ -145,7 +170,7 @@ fn json(board: &Board, cache: &Cache) -> Option<Arc<String>> {
             return Some(Arc::clone(body));
         }
     }
-    let body = Arc::new(serde_json::to_string(&*status).ok()?);
+    let body = Arc::new(serde_json::to_string(&status.document(None)).ok()?);
     *cache = Some((status, Arc::clone(&body)));
     Some(body)
 }

@@ -16,10 +16,13 @@ use crate::protocol::coordinator::Recovery;
 /// The version of the document's layout.
 pub const STATUS_VERSION: u32 = 1;
 
-/// A running (or finished) cluster job, as the coordinator sees it.
+/// A running (or finished) cluster job, as the coordinator sees it. Serialized through
+/// [`JobStatus::document`] (its `files` and `tasks` whole, or only what changed).
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
     pub version: u32,
+    /// This status's number: 1, 2, … as the coordinator publishes them.
+    pub seq: u64,
     /// The job's id, in hex (as workers' logs name it).
     pub job: String,
     pub phase: JobPhase,
@@ -31,14 +34,143 @@ pub struct JobStatus {
     pub partitions: u32,
     pub workers: Vec<WorkerStatus>,
     /// The inputs, by task number.
+    #[serde(skip)]
     pub files: Arc<Vec<String>>,
     /// By task number.
-    pub tasks: Vec<TaskStatus>,
+    #[serde(skip)]
+    pub tasks: TaskList,
     /// Failures and recoveries, in the order they happened.
     pub events: Vec<Event>,
     pub recovery: Recovery,
     /// The downloads of the finished URL tasks (none when no input is a URL).
     pub downloads: Option<DownloadTotals>,
+}
+
+/// The serialized status: every file and task, or (`since`) those of the tasks that
+/// changed after status number `since` (at least those: pages of tasks go whole).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Document<'a> {
+    Whole {
+        #[serde(flatten)]
+        status: &'a JobStatus,
+        files: &'a [String],
+        tasks: &'a TaskList,
+    },
+    Changes {
+        #[serde(flatten)]
+        status: &'a JobStatus,
+        tasks_since: u64,
+        task_changes: Changes<'a>,
+    },
+}
+
+impl JobStatus {
+    pub fn document(&self, since: Option<u64>) -> Document<'_> {
+        match since {
+            None => Document::Whole {
+                status: self,
+                files: &self.files,
+                tasks: &self.tasks,
+            },
+            Some(since) => Document::Changes {
+                status: self,
+                tasks_since: since,
+                task_changes: Changes {
+                    status: self,
+                    since,
+                },
+            },
+        }
+    }
+}
+
+/// The tasks by task number, in pages of [`TaskList::PAGE`] shared between successive
+/// statuses: the coordinator rebuilds only the pages where a task changed, so a status of a
+/// job of 100,000 files costs what its changes cost, and a reader can ask for those alone.
+#[derive(Debug, Clone, Default)]
+pub struct TaskList {
+    pages: Vec<Arc<TaskPage>>,
+}
+
+/// Tasks `first..first + tasks.len()`, as of status `seq`.
+#[derive(Debug)]
+pub struct TaskPage {
+    pub seq: u64,
+    pub tasks: Vec<TaskStatus>,
+}
+
+impl TaskList {
+    pub const PAGE: usize = 256;
+
+    pub fn new(pages: Vec<Arc<TaskPage>>) -> TaskList {
+        TaskList { pages }
+    }
+
+    pub fn pages(&self) -> &[Arc<TaskPage>] {
+        &self.pages
+    }
+
+    pub fn len(&self) -> usize {
+        self.pages.iter().map(|p| p.tasks.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, t: usize) -> Option<&TaskStatus> {
+        self.pages.get(t / Self::PAGE)?.tasks.get(t % Self::PAGE)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &TaskStatus> {
+        self.pages.iter().flat_map(|p| p.tasks.iter())
+    }
+
+    /// `(task number, task)` of the pages changed after status `since`.
+    pub fn changed_since(&self, since: u64) -> impl Iterator<Item = (usize, &TaskStatus)> {
+        (self.pages.iter().enumerate())
+            .filter(move |(_, p)| p.seq > since)
+            .flat_map(|(i, p)| {
+                (p.tasks.iter().enumerate()).map(move |(j, t)| (i * Self::PAGE + j, t))
+            })
+    }
+}
+
+impl Serialize for TaskList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// The tasks changed after a status, each with its number and file.
+pub struct Changes<'a> {
+    status: &'a JobStatus,
+    since: u64,
+}
+
+#[derive(Serialize)]
+struct Change<'a> {
+    task: usize,
+    file: Option<&'a String>,
+    #[serde(flatten)]
+    status: &'a TaskStatus,
+}
+
+impl Serialize for Changes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let files = &self.status.files;
+        serializer.collect_seq(
+            self.status
+                .tasks
+                .changed_since(self.since)
+                .map(|(task, status)| Change {
+                    task,
+                    file: files.get(task),
+                    status,
+                }),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::observe::status::{AttemptOutcome, AttemptStatus, Event, EventKind};
+use crate::observe::status::{AttemptOutcome, AttemptStatus, Event, EventKind, TaskList};
 use crate::protocol::ids::{Attempt, Machine, TaskId};
 
 /// Events kept at most (a job losing workers in a loop would otherwise grow it without
@@ -20,8 +20,11 @@ pub(super) struct Journal {
     /// The time of the event being handled (the driver's clock, as last given).
     now: Instant,
     pub attempts: Vec<AttemptStatus>,
-    /// Task number of each attempt record.
-    pub tasks: Vec<u32>,
+    /// Each task's attempt records (indices in `attempts`), by task number.
+    by_task: Vec<Vec<u32>>,
+    /// By page of [`TaskList::PAGE`] tasks: a record of one of its tasks changed since
+    /// [`Journal::take_touched`] was last called.
+    touched: Vec<bool>,
     /// The records of the attempts still running, by (task, attempt).
     open: HashMap<(TaskId, Attempt), usize>,
     pub events: Vec<Event>,
@@ -33,7 +36,8 @@ impl Journal {
             started,
             now: started,
             attempts: Vec::new(),
-            tasks: Vec::new(),
+            by_task: Vec::new(),
+            touched: Vec::new(),
             open: HashMap::new(),
             events: Vec::new(),
         }
@@ -66,15 +70,40 @@ impl Journal {
             outcome: AttemptOutcome::Running,
             bytes_read: 0,
         };
-        self.open.insert((t, attempt), self.attempts.len());
+        let index = self.attempts.len();
+        self.open.insert((t, attempt), index);
         self.attempts.push(record);
-        self.tasks.push(t.0);
+        let task = t.0 as usize;
+        if self.by_task.len() <= task {
+            self.by_task.resize_with(task + 1, Vec::new);
+        }
+        self.by_task[task].push(index as u32);
+        self.touch(t);
+    }
+
+    fn touch(&mut self, t: TaskId) {
+        let page = t.0 as usize / TaskList::PAGE;
+        if self.touched.len() <= page {
+            self.touched.resize(page + 1, false);
+        }
+        self.touched[page] = true;
+    }
+
+    /// Task `t`'s attempt records, oldest first.
+    pub fn attempts_of(&self, t: usize) -> impl Iterator<Item = &AttemptStatus> {
+        (self.by_task.get(t).into_iter().flatten()).map(|&i| &self.attempts[i as usize])
+    }
+
+    /// Whether a record of a task of page `page` changed since the last call; clears it.
+    pub fn take_touched(&mut self, page: usize) -> bool {
+        self.touched.get_mut(page).is_some_and(std::mem::take)
     }
 
     pub fn mapped(&mut self, t: TaskId, attempt: Attempt) {
         let secs = self.secs();
         if let Some(&i) = self.open.get(&(t, attempt)) {
             self.attempts[i].mapped.get_or_insert(secs);
+            self.touch(t);
         }
     }
 
@@ -82,7 +111,10 @@ impl Journal {
     pub fn read(&mut self, t: TaskId, attempt: Attempt, bytes: u64) {
         if let Some(&i) = self.open.get(&(t, attempt)) {
             let record = &mut self.attempts[i];
-            record.bytes_read = record.bytes_read.max(bytes);
+            if bytes > record.bytes_read {
+                record.bytes_read = bytes;
+                self.touch(t);
+            }
         }
     }
 
@@ -92,6 +124,7 @@ impl Journal {
             let record = &mut self.attempts[i];
             record.ended = Some(secs);
             record.outcome = outcome;
+            self.touch(t);
         }
     }
 
@@ -168,6 +201,21 @@ mod tests {
         );
         assert_eq!(journal.attempts[1].ended, Some(3.0));
         assert_eq!(journal.running().count(), 0);
-        assert_eq!(journal.tasks, [0, 1, 0]);
+        let of = |t| {
+            journal
+                .attempts_of(t)
+                .map(|a| a.attempt)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((of(0), of(1), of(2)), (vec![1, 2], vec![1], vec![]));
+        assert!(journal.take_touched(0), "tasks 0 and 1 are on page 0");
+        assert!(!journal.take_touched(0) && !journal.take_touched(1));
+        journal.read(TaskId(0), Attempt(1), 900);
+        assert!(
+            !journal.take_touched(0),
+            "an ended copy's reading is old news"
+        );
+        journal.started(TaskId(TaskList::PAGE as u32), Attempt(1), Machine(0), false);
+        assert!(!journal.take_touched(0) && journal.take_touched(1));
     }
 }

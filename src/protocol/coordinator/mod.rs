@@ -83,8 +83,8 @@ pub struct Coordinator {
     journal: Journal,
     /// Why the job failed, once it has.
     failed: Option<String>,
-    /// Recent bytes done, for the status's rates.
-    rates: status::Rates,
+    /// What the status keeps from one publication to the next.
+    shown: status::Shown,
     /// The inputs' sizes, when known (the status's total).
     sizes: Option<Vec<u64>>,
     /// The inputs as the status names them.
@@ -115,7 +115,7 @@ impl Coordinator {
             recovery: Recovery::default(),
             journal: Journal::new(now),
             failed: None,
-            rates: status::Rates::default(),
+            shown: status::Shown::default(),
             sizes: None,
             files_shown,
             actions: VecDeque::new(),
