@@ -41,9 +41,15 @@ struct Job {
 fn start_run(dir: &Path, files: &[PathBuf], addrs: &[&str], options: &[&str]) -> Job {
     let machines = dir.join("machines.txt");
     std::fs::write(&machines, addrs.join("\n")).unwrap();
+    // Quick heartbeats, unless the test sets its own timeout.
+    let timeout = match options.contains(&"--heartbeat-timeout") {
+        true => &[][..],
+        false => &["--heartbeat-timeout", "1"][..],
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_wetmr"))
         .arg("run")
-        .args(["--heartbeat-interval", "0.1", "--heartbeat-timeout", "1"])
+        .args(["--heartbeat-interval", "0.1"])
+        .args(timeout)
         .args(["--progress", "0"])
         .args(options)
         .arg("--machines")
@@ -551,6 +557,8 @@ fn browse(chromium: &Path, url: &str, screenshot: Option<&Path>) -> (String, Vec
     };
     let out = command.arg(url).output().expect("chromium runs");
     let log = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    assert!(out.status.success(), "chromium failed on {url}: {tail:#?}");
     let console = log
         .lines()
         .filter(|l| l.contains(":CONSOLE"))
@@ -586,7 +594,8 @@ fn the_status_page_renders_in_a_real_browser() {
     let files = corpus(dir.path(), 48);
     let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
     let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
-    let job = start_run(dir.path(), &files, &addrs, &["--status", "127.0.0.1:0"]);
+    let options = ["--status", "127.0.0.1:0", "--heartbeat-timeout", "600"];
+    let job = start_run(dir.path(), &files, &addrs, &options);
     // Once some task has run, the timeline has something to draw.
     let document = document_url(&job.url);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -600,6 +609,11 @@ fn the_status_page_renders_in_a_real_browser() {
         }
         assert!(Instant::now() < deadline, "no task finished");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // The workers are stopped while the browser looks: the job (and its status page) is
+    // still there however slowly Chromium starts.
+    for worker in &workers {
+        common::signal(worker.child.id() as i32, libc::SIGSTOP);
     }
     // The DOM and a screenshot, both while the job runs.
     let shot = screenshot_dir().join("status-page.png");
@@ -632,6 +646,9 @@ fn the_status_page_renders_in_a_real_browser() {
         "a blank screenshot?"
     );
     eprintln!("screenshot: {}", shot.display());
+    for worker in &workers {
+        common::signal(worker.child.id() as i32, libc::SIGCONT);
+    }
     let (code, log) = job.wait();
     assert_eq!(code, Some(0), "{log}");
 }
