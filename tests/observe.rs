@@ -653,6 +653,68 @@ fn the_status_page_renders_in_a_real_browser() {
     assert_eq!(code, Some(0), "{log}");
 }
 
+/// A job of many small files: the timeline draws the copies too narrow to see as runs
+/// (one bar per run, titled with its number of tasks), not one element per copy.
+#[test]
+fn the_timeline_of_many_small_files_draws_runs_of_copies() {
+    let Some(chromium) = chromium() else { return };
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let one = wetgen(dir.path(), "one.warc.wet", "4KB", 7, &[]);
+    // A task takes about half a millisecond: enough of them for a job of seconds.
+    let files: Vec<PathBuf> = (0..20_000)
+        .map(|i| {
+            let link = dir.path().join(format!("small{i:05}.warc.wet"));
+            std::fs::hard_link(&one, &link).unwrap();
+            link
+        })
+        .collect();
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(1)).collect();
+    let addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    let options = ["--status", "127.0.0.1:0", "--heartbeat-timeout", "600"];
+    let mut job = start_run(dir.path(), &files, &addrs, &options);
+    let document = document_url(&job.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = get(&document, &[]).expect("the coordinator serves");
+        if code == 200 {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            if s["progress"]["files_done"].as_u64().unwrap() >= 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "too few tasks done");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for worker in &workers {
+        common::signal(worker.child.id() as i32, libc::SIGSTOP);
+    }
+    // The job's clock runs on while the workers are stopped: every finished copy becomes
+    // a sliver of the timeline.
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, body) = get(&document, &[]).unwrap();
+    let status: Value = serde_json::from_str(&body).unwrap();
+    let copies: usize = (status["tasks"].as_array().unwrap().iter())
+        .map(|t| t["attempts"].as_array().unwrap().len())
+        .sum();
+    let (dom, console) = browse(&chromium, &job.url, None);
+    assert!(console.is_empty(), "{console:#?}");
+    let bars = dom.matches("class=\"attempt\"").count();
+    let run = regex::Regex::new(r"<title>(\d+) tasks, done").unwrap();
+    let in_runs: usize = (run.captures_iter(&dom))
+        .map(|c| c[1].parse::<usize>().unwrap())
+        .sum();
+    eprintln!("{copies} copies drawn as {bars} bars, {in_runs} of them in runs");
+    assert!(copies >= 200 && bars >= 1, "{copies} copies, {bars} bars");
+    assert!(bars * 4 < copies, "{bars} bars for {copies} copies");
+    assert!(
+        in_runs * 2 > copies,
+        "{in_runs} of {copies} copies drawn in runs"
+    );
+    let _ = job.child.kill();
+    let _ = job.child.wait();
+}
+
 /// Runs `args` with standard error on a real pseudo-terminal (stdout discarded): the exit
 /// code and everything written on the terminal.
 fn on_terminal(args: &[&str]) -> (i32, String) {
