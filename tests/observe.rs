@@ -586,6 +586,29 @@ fn png_size(path: &Path) -> (u32, u32) {
     (be(16), be(20))
 }
 
+/// Polls the job's status until `files` files are done.
+fn wait_for_files_done(job: &Job, files: u64) {
+    let document = document_url(&job.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = get(&document, &[]).expect("the coordinator serves");
+        if code == 200 {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            if s["progress"]["files_done"].as_u64().unwrap() >= files {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "fewer than {files} files done");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal_all(workers: &[Worker], signal: i32) {
+    for worker in workers {
+        common::signal(worker.child.id() as i32, signal);
+    }
+}
+
 #[test]
 fn the_status_page_renders_in_a_real_browser() {
     let Some(chromium) = chromium() else { return };
@@ -597,24 +620,10 @@ fn the_status_page_renders_in_a_real_browser() {
     let options = ["--status", "127.0.0.1:0", "--heartbeat-timeout", "600"];
     let job = start_run(dir.path(), &files, &addrs, &options);
     // Once some task has run, the timeline has something to draw.
-    let document = document_url(&job.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (code, body) = get(&document, &[]).expect("the coordinator serves");
-        if code == 200 {
-            let s: Value = serde_json::from_str(&body).unwrap();
-            if s["progress"]["files_done"].as_u64().unwrap() >= 1 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "no task finished");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_files_done(&job, 1);
     // The workers are stopped while the browser looks: the job (and its status page) is
     // still there however slowly Chromium starts.
-    for worker in &workers {
-        common::signal(worker.child.id() as i32, libc::SIGSTOP);
-    }
+    signal_all(&workers, libc::SIGSTOP);
     // The DOM and a screenshot, both while the job runs.
     let shot = screenshot_dir().join("status-page.png");
     let _ = std::fs::remove_file(&shot);
@@ -646,9 +655,7 @@ fn the_status_page_renders_in_a_real_browser() {
         "a blank screenshot?"
     );
     eprintln!("screenshot: {}", shot.display());
-    for worker in &workers {
-        common::signal(worker.child.id() as i32, libc::SIGCONT);
-    }
+    signal_all(&workers, libc::SIGCONT);
     let (code, log) = job.wait();
     assert_eq!(code, Some(0), "{log}");
 }
@@ -674,21 +681,8 @@ fn the_timeline_of_many_small_files_draws_runs_of_copies() {
     let options = ["--status", "127.0.0.1:0", "--heartbeat-timeout", "600"];
     let mut job = start_run(dir.path(), &files, &addrs, &options);
     let document = document_url(&job.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (code, body) = get(&document, &[]).expect("the coordinator serves");
-        if code == 200 {
-            let s: Value = serde_json::from_str(&body).unwrap();
-            if s["progress"]["files_done"].as_u64().unwrap() >= 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "too few tasks done");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for worker in &workers {
-        common::signal(worker.child.id() as i32, libc::SIGSTOP);
-    }
+    wait_for_files_done(&job, 200);
+    signal_all(&workers, libc::SIGSTOP);
     // The job's clock runs on while the workers are stopped: every finished copy becomes
     // a sliver of the timeline.
     std::thread::sleep(Duration::from_secs(4));

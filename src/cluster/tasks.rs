@@ -179,7 +179,8 @@ pub fn rank(
             }
             pieces.push(block);
             let last = pieces.len() - 1;
-            let mut spectrum = Some(counted.spectrum().into_pairs());
+            // The last piece carries the partition's spectrum.
+            let mut spectrum = counted.spectrum().into_pairs();
             pieces
                 .into_iter()
                 .enumerate()
@@ -189,7 +190,7 @@ pub fn rank(
                         partition: p,
                         last: i == last,
                         spectrum: if i == last {
-                            spectrum.take().unwrap_or_default()
+                            std::mem::take(&mut spectrum)
                         } else {
                             Vec::new()
                         },

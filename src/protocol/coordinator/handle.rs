@@ -213,7 +213,7 @@ impl Coordinator {
         if let Err(e) = bulk_words(Kind::Ranked, &bulk.payload) {
             return self.protocol_error(w, e.to_string());
         }
-        self.collect.piece(&head, bulk.payload);
+        self.collect.piece(head, bulk.payload);
     }
 
     /// Tells the worker running copy `attempt` of task `t` that another copy won.

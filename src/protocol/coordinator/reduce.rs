@@ -46,12 +46,12 @@ impl Collect {
     }
 
     /// Takes a piece (checked with [`Collect::expects`]).
-    pub fn piece(&mut self, head: &RankedHead, payload: Payload) {
+    pub fn piece(&mut self, head: RankedHead, payload: Payload) {
         let part = &mut self.partitions[head.partition.index()];
         part.pieces.push(payload);
         if head.last {
             part.complete = true;
-            part.spectrum = head.spectrum.clone();
+            part.spectrum = head.spectrum;
         }
     }
 
@@ -104,13 +104,13 @@ mod tests {
         assert!(collect.request(PartitionId(0)));
         assert!(!collect.request(PartitionId(0)), "asked once");
         assert!(collect.expects(&head(0, false, 0)));
-        collect.piece(&head(0, false, 0), Payload::new());
-        collect.piece(&head(0, true, 7), Payload::new());
+        collect.piece(head(0, false, 0), Payload::new());
+        collect.piece(head(0, true, 7), Payload::new());
         assert!(!collect.expects(&head(0, false, 0)), "complete");
         assert!(!collect.complete(), "partition 1 is not");
         assert!(!collect.expects(&head(2, true, 0)), "no such partition");
         assert!(collect.request(PartitionId(1)));
-        collect.piece(&head(1, true, 5), Payload::new());
+        collect.piece(head(1, true, 5), Payload::new());
         assert!(collect.complete());
         assert_eq!(collect.spectrum().pairs(), [(2, 5), (1, 7)]);
         assert_eq!(
@@ -123,11 +123,11 @@ mod tests {
     fn a_partition_that_moves_before_its_last_piece_starts_over() {
         let mut collect = Collect::new(1);
         collect.request(PartitionId(0));
-        collect.piece(&head(0, false, 0), Payload::new());
+        collect.piece(head(0, false, 0), Payload::new());
         collect.moved(PartitionId(0));
         assert!(!collect.expects(&head(0, false, 0)), "to be asked again");
         assert!(collect.request(PartitionId(0)), "asked of its new owner");
-        collect.piece(&head(0, true, 3), Payload::new());
+        collect.piece(head(0, true, 3), Payload::new());
         // A complete partition that moves keeps what it has.
         collect.moved(PartitionId(0));
         assert!(collect.complete());

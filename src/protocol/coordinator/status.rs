@@ -174,9 +174,7 @@ impl Coordinator {
             downloads: (downloads.files > 0).then_some(downloads),
         }
     }
-}
 
-impl Coordinator {
     /// The tasks in `states` (by task number) with their attempts: the last status's pages
     /// where nothing changed, new pages where something did.
     fn shown_tasks(&mut self, states: &[TaskState]) -> TaskList {
