@@ -48,6 +48,8 @@ struct LogLog<'a> {
     color: RGBColor,
     /// The fitted line's two ends, and its label.
     fit: Option<([(f64, f64); 2], String)>,
+    /// The corner the curve leaves empty.
+    legend: SeriesLabelPosition,
 }
 
 fn log_log(plot: LogLog<'_>) -> Result<String, String> {
@@ -89,7 +91,7 @@ fn log_log(plot: LogLog<'_>) -> Result<String, String> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(plot.legend)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .label_font((FONT, 13))
@@ -118,6 +120,7 @@ pub fn rank_frequency(spectrum: &Spectrum, zipf: Option<PowerLaw>) -> Result<Str
                 format!("Zipf fit: s = {:.3} (R² = {:.3})", f.exponent, f.r2),
             )
         }),
+        legend: SeriesLabelPosition::UpperRight,
     })
 }
 
@@ -149,6 +152,7 @@ pub fn vocabulary_growth(spectrum: &Spectrum, heaps: Option<PowerLaw>) -> Result
             );
             (line, label)
         }),
+        legend: SeriesLabelPosition::UpperLeft,
     })
 }
 
